@@ -1,0 +1,245 @@
+"""The protocol and the algebra: a transformation is a pure pair ``(init, update)``.
+
+Four ways to combine transformations are enough for every optimizer in the library:
+
+* :func:`chain` -- a sequence; the output of one feeds the next (and it counts the steps);
+* :func:`parallel_sum` -- a weighted sum of branches that all see the same input;
+* :func:`ratio` -- a numerator branch divided by a denominator branch, both fed the same input;
+* :func:`conditional` -- one of two branches, chosen by a predicate on the step count.
+
+A *branch* is a transformation or a list of transformations run in sequence.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, NamedTuple, Sequence, Union
+
+import jax
+import jax.numpy as jnp
+
+from . import _check
+from . import _step
+
+PyTree = Any
+
+
+class GradientTransformation(NamedTuple):
+    """A pure pair of functions; structurally identical to ``optax.GradientTransformation``.
+
+    ``init(params) -> state`` and ``update(updates, state, params=None, **extra_args) -> (updates, state)``.
+    """
+
+    init: Callable[[PyTree], PyTree]
+    update: Callable[..., tuple[PyTree, PyTree]]
+
+
+class EmptyState(NamedTuple):
+    """The state of a stateless transformation."""
+
+
+class ChainState(NamedTuple):
+    step: jax.Array  # int32 scalar: updates applied so far; saturates at 2**31 - 1
+    parts: tuple  # one state per link, in order
+
+
+class RatioState(NamedTuple):
+    numerator: PyTree
+    denominator: PyTree
+
+
+class ParallelSumState(NamedTuple):
+    branches: tuple  # one state per branch, in order
+
+
+class ConditionalState(NamedTuple):
+    if_true: PyTree
+    if_false: PyTree
+
+
+Branch = Union[GradientTransformation, Sequence[GradientTransformation]]
+
+
+def identity() -> GradientTransformation:
+    """Leave updates unchanged: :math:`u_t = g_t`. Stateless."""
+
+    def init(params):
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        return updates, state
+
+    return GradientTransformation(init, update)
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    r"""Apply transformations in sequence, :math:`u = f_n(\dots f_1(g))`, and count the steps.
+
+    The state's ``step`` is the number of updates applied so far. Every link receives it as the
+    extra argument ``step`` (0 on the first update), so bias correction, schedules and noise
+    annealing all read the same counter. Extra arguments reach the links that accept them
+    (``**extra_args`` in ``update``) and are dropped for those that don't, such as plain Optax
+    transformations.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`ChainState`.
+    """
+    sequence = _sequence(transforms, "chain")
+
+    def init(params):
+        return ChainState(step=_step.zero(), parts=sequence.init(params))
+
+    def update(updates, state, params=None, **extra_args):
+        extra_args["step"] = state.step
+        updates, parts = sequence.update(updates, state.parts, params, **extra_args)
+        return updates, ChainState(step=_step.increment(state.step), parts=parts)
+
+    return GradientTransformation(init, update)
+
+
+def ratio(numerator: Branch, denominator: Branch) -> GradientTransformation:
+    r"""Divide one branch's output by another's, both fed the same updates: :math:`u = N(g) / D(g)`.
+
+    Adam is ``ratio([momentum, bias correction], [mean of squares, bias correction, sqrt + eps])``.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`RatioState`.
+    """
+    num, den = _branch(numerator, "ratio"), _branch(denominator, "ratio")
+
+    def init(params):
+        return RatioState(numerator=num.init(params), denominator=den.init(params))
+
+    def update(updates, state, params=None, **extra_args):
+        top, num_state = num.update(updates, state.numerator, params, **extra_args)
+        bottom, den_state = den.update(updates, state.denominator, params, **extra_args)
+        return jax.tree.map(jnp.divide, top, bottom), RatioState(num_state, den_state)
+
+    return GradientTransformation(init, update)
+
+
+def parallel_sum(*weighted_branches: tuple[float, Branch]) -> GradientTransformation:
+    r"""Weighted sum of branches that all see the same updates: :math:`u = \sum_k w_k\,B_k(g)`.
+
+    Args:
+        *weighted_branches: ``(weight, branch)`` pairs; at least one. A branch is a
+            transformation or a list of transformations applied in sequence.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`ParallelSumState`.
+    """
+    if not weighted_branches:
+        raise ValueError(_check.EMPTY.format(who="parallel_sum", what="(weight, branch) pairs"))
+    weights = [w for w, _ in weighted_branches]
+    for weight in weights:
+        _check.finite("parallel_sum", weight=weight)
+    branches = [_branch(b, "parallel_sum") for _, b in weighted_branches]
+
+    def init(params):
+        return ParallelSumState(tuple(b.init(params) for b in branches))
+
+    def update(updates, state, params=None, **extra_args):
+        outputs, states = [], []
+        for branch, branch_state in zip(branches, state.branches):
+            out, new_state = branch.update(updates, branch_state, params, **extra_args)
+            outputs.append(out)
+            states.append(new_state)
+        total = jax.tree.map(lambda *xs: _weighted_sum(weights, xs), *outputs)
+        return total, ParallelSumState(tuple(states))
+
+    return GradientTransformation(init, update)
+
+
+def conditional(
+    predicate: Callable[[jax.Array], jax.Array], if_true: Branch, if_false: Branch
+) -> GradientTransformation:
+    r"""Take ``if_true``'s output where ``predicate(step)`` holds, else ``if_false``'s.
+
+    Both branches run at every step, so each keeps its state current and the choice is a
+    ``jnp.where``, not Python control flow: it jits, and the predicate may depend on the step.
+
+    Args:
+        predicate: a pure function of the step count (0 on the first update) returning a bool.
+        if_true, if_false: the two branches.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`ConditionalState`.
+    """
+    _check.is_callable("conditional", predicate=predicate)
+    yes, no = _branch(if_true, "conditional"), _branch(if_false, "conditional")
+
+    def init(params):
+        return ConditionalState(if_true=yes.init(params), if_false=no.init(params))
+
+    def update(updates, state, params=None, **extra_args):
+        chosen = predicate(_step.read(extra_args, "conditional"))
+        out_yes, yes_state = yes.update(updates, state.if_true, params, **extra_args)
+        out_no, no_state = no.update(updates, state.if_false, params, **extra_args)
+        out = jax.tree.map(lambda a, b: jnp.where(chosen, a, b), out_yes, out_no)
+        return out, ConditionalState(yes_state, no_state)
+
+    return GradientTransformation(init, update)
+
+
+def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
+    """Return ``params + updates``, each leaf keeping its parameter's dtype; ``None`` leaves stay ``None``."""
+    return jax.tree.map(lambda p, u: jnp.asarray(p + u).astype(jnp.asarray(p).dtype), params, updates)
+
+
+def _weighted_sum(weights, values):
+    total = weights[0] * values[0]
+    for weight, value in zip(weights[1:], values[1:]):
+        total = total + weight * value
+    return total
+
+
+def _branch(branch: Branch, who: str) -> GradientTransformation:
+    """A transformation as it is, or a list of transformations as an (uncounted) sequence."""
+    if _is_transform(branch):
+        return _accepting_extra_args(branch)
+    if isinstance(branch, (list, tuple)):
+        return _sequence(branch, who)
+    raise TypeError(_check.NOT_A_TRANSFORM.format(who=who, got=_check.describe(branch)))
+
+
+def _sequence(transforms, who: str) -> GradientTransformation:
+    """Run transformations one after the other, passing extra arguments through; no step counter."""
+    links = []
+    for t in transforms:
+        if not _is_transform(t):
+            raise TypeError(_check.NOT_A_TRANSFORM.format(who=who, got=_check.describe(t)))
+        links.append(_accepting_extra_args(t))
+
+    def init(params):
+        return tuple(link.init(params) for link in links)
+
+    def update(updates, state, params=None, **extra_args):
+        new_state = []
+        for link, link_state in zip(links, state):
+            updates, link_state = link.update(updates, link_state, params, **extra_args)
+            new_state.append(link_state)
+        return updates, tuple(new_state)
+
+    return GradientTransformation(init, update)
+
+
+def _is_transform(obj) -> bool:
+    return callable(getattr(obj, "init", None)) and callable(getattr(obj, "update", None))
+
+
+def _accepting_extra_args(transform) -> GradientTransformation:
+    """Wrap a foreign transformation (e.g. a plain Optax one) so that it ignores extra arguments."""
+    if isinstance(transform, GradientTransformation) or _takes_var_keywords(transform.update):
+        return GradientTransformation(transform.init, transform.update)
+
+    def update(updates, state, params=None, **extra_args):
+        return transform.update(updates, state, params)
+
+    return GradientTransformation(transform.init, update)
+
+
+def _takes_var_keywords(fn) -> bool:
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)

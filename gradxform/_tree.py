@@ -1,0 +1,72 @@
+"""Private tree arithmetic shared by the primitives.
+
+Every function maps leaf-wise with :func:`jax.tree.map`, so ``None`` leaves (as Flax and Optax
+allow) stay ``None``. The expressions mirror Optax's term for term, so that a composition rounds
+exactly as Optax's fused transformation does.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+PyTree = Any
+
+def zeros_like(params: PyTree, dtype=None) -> PyTree:
+    """Zeros shaped (and sharded) like ``params``, in ``dtype`` or each leaf's own dtype."""
+    return jax.tree.map(lambda p: jnp.zeros_like(p, dtype=dtype), params)
+
+
+def full_like(params: PyTree, value, dtype=None) -> PyTree:
+    return jax.tree.map(lambda p: jnp.full_like(p, value, dtype=dtype), params)
+
+
+def cast(tree: PyTree, dtype) -> PyTree:
+    """Cast every leaf to ``dtype``; ``dtype=None`` leaves the tree as it is."""
+    if dtype is None:
+        return tree
+    return jax.tree.map(lambda x: x.astype(dtype), tree)
+
+
+def cast_like(tree: PyTree, like: PyTree) -> PyTree:
+    return jax.tree.map(lambda x, y: x.astype(y.dtype), tree, like)
+
+
+def scale(factor, tree: PyTree) -> PyTree:
+    return jax.tree.map(lambda x: factor * x, tree)
+
+
+def add(a: PyTree, b: PyTree) -> PyTree:
+    return jax.tree.map(jnp.add, a, b)
+
+
+def abs_sq(x: jax.Array) -> jax.Array:
+    """:math:`|x|^2`, real even for complex ``x``."""
+    if jnp.iscomplexobj(x):
+        return jnp.real(x) ** 2 + jnp.imag(x) ** 2
+    return x**2
+
+
+def square(tree: PyTree) -> PyTree:
+    return jax.tree.map(abs_sq, tree)
+
+
+def ema(new: PyTree, old: PyTree, decay) -> PyTree:
+    r"""Exponential moving average :math:`(1-\beta)\,x_t + \beta\,m_{t-1}` (Optax's term order)."""
+    return jax.tree.map(lambda x, m: (1 - decay) * x + decay * m, new, old)
+
+
+def vdot(a: PyTree, b: PyTree) -> jax.Array:
+    """:math:`\\sum \\langle a, b \\rangle` over all leaves, real part, accumulated in float32 or wider."""
+    parts = [jnp.vdot(x, y).real for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))]
+    return sum(parts, jnp.zeros([], jnp.result_type(*parts) if parts else jnp.float32))
+
+
+def norm(tree: PyTree) -> jax.Array:
+    """Global L2 norm over every leaf."""
+    return jnp.sqrt(vdot(tree, tree))
+
+
+def where(condition, if_true: PyTree, if_false: PyTree) -> PyTree:
+    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), if_true, if_false)
