@@ -1,5 +1,7 @@
 """gradxform: composable gradient transformations for JAX."""
 
+__version__ = "0.1.0"
+
 from ._core import ChainState as ChainState
 from ._core import ConditionalState as ConditionalState
 from ._core import EmptyState as EmptyState
@@ -26,4 +28,4 @@ from ._scaling import scale as scale
 from ._scaling import scale_by_learning_rate as scale_by_learning_rate
 from .aliases import adam as adam
 
-__version__ = "0.1.0"
+from ._additive import weight_decay as weight_decay

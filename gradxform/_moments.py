@@ -133,7 +133,7 @@ def bias_correction(decay: float, step_offset: int = 0) -> GradientTransformatio
 
     def update(updates, state, params=None, **extra_args):
         t = _step.advance(_step.read(extra_args, "bias_correction"), 1 + step_offset)
-        correction = 1 - decay**t
+        correction = 1 - decay ** _step.as_float(t)
         return jax.tree.map(lambda m: m / correction.astype(m.dtype), updates), state
 
     return GradientTransformation(init, update)

@@ -40,3 +40,8 @@ def read(extra_args: dict, who: str) -> jax.Array:
         return extra_args["step"]
     except KeyError:
         raise ValueError(_check.NO_STEP.format(who=who)) from None
+
+
+def as_float(step: jax.Array) -> jax.Array:
+    """The step in the default float dtype: float32, or float64 under x64 (exact up to 2**24 in float32)."""
+    return jnp.asarray(step, jnp.result_type(float))

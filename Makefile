@@ -1,0 +1,39 @@
+# Two entry points, each creating its own virtual environment on a fresh machine:
+#   make demo   -- the main job
+#   make test   -- the test suite (what CI runs)
+PYTHON ?= python3
+TEST_ENV := .venv-test
+DEMO_ENV := .venv-demo
+BENCH_ENV := .venv-bench
+
+.PHONY: test demo bench clean
+
+$(TEST_ENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TEST_ENV)
+	$(TEST_ENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TEST_ENV)/bin/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(DEMO_ENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(DEMO_ENV)
+	$(DEMO_ENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DEMO_ENV)/bin/python -m pip install --quiet -e '.[demo]'
+	touch $@
+
+$(BENCH_ENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_ENV)
+	$(BENCH_ENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_ENV)/bin/python -m pip install --quiet -e '.[benchmarks]'
+	touch $@
+
+test: $(TEST_ENV)/.installed
+	$(TEST_ENV)/bin/python -m pytest -n auto -q
+
+demo: $(DEMO_ENV)/.installed
+	$(DEMO_ENV)/bin/python -m gradxform
+
+bench: $(BENCH_ENV)/.installed
+	$(BENCH_ENV)/bin/python benchmarks/step_time.py
+
+clean:
+	rm -rf $(TEST_ENV) $(DEMO_ENV) $(BENCH_ENV) build dist *.egg-info
