@@ -15,7 +15,7 @@ ON_PROBLEMS = [pytest.param(p, id=p.name) for p in PROBLEMS]
 def test_matches_reference_every_step_in_float64(entry, problem):
     expected = reference_trajectory(entry, problem, entry.steps)
     actual = trajectory(entry.make(), problem, entry.steps, extra_args=entry.needs_extra_args)
-    assert_same_trajectory(actual, expected, rtol=1e-6)
+    assert_same_trajectory(actual, expected, rtol=entry.rtol)
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
