@@ -27,6 +27,7 @@ $(BENCH_ENV)/.installed: pyproject.toml
 	touch $@
 
 test: $(TEST_ENV)/.installed
+	$(TEST_ENV)/bin/python -m pytest -q --doctest-modules gradxform
 	$(TEST_ENV)/bin/python -m pytest -n auto -q
 
 demo: $(DEMO_ENV)/.installed

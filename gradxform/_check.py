@@ -135,3 +135,186 @@ def inexact_leaves(who: str, params) -> None:
             raise TypeError(
                 NOT_FLOAT.format(who=who, dtype=dtype, path=jax.tree_util.keystr(path) or "<root>")
             )
+
+NOT_A_KEY = (
+    "{who}: key must be an int seed or a single JAX PRNG key (jax.random.key(0) or "
+    "jax.random.PRNGKey(0)), got {got}."
+)
+BOTH_ZERO = (
+    "{who}: {first} and {second} must not both be 0, got {first}={first_value!r} and "
+    "{second}={second_value!r}: an entry whose gradients have all been 0 would compute 0/0 = nan. "
+    "Set {second} > 0, e.g. {second}={example}."
+)
+NEEDS_OTHER = (
+    "{who}: {name}={value!r} has no effect without {other}, got {other}=None. "
+    "Pass {other} (e.g. {other}=0.9) or leave {name} at its default."
+)
+
+
+def not_both_zero(who: str, example: str, **values) -> None:
+    """Raise if both of two concrete values (by keyword) are 0; ``example`` suggests the second."""
+    (first, first_value), (second, second_value) = values.items()
+    if _concrete(first_value) == 0 and _concrete(second_value) == 0:
+        raise ValueError(
+            BOTH_ZERO.format(
+                who=who, first=first, second=second, first_value=first_value,
+                second_value=second_value, example=example,
+            )
+        )
+
+
+NOT_AN_INT = "{who}: {name} must be an int, got {got}."
+
+
+def non_negative_int(who: str, **values) -> None:
+    """A count or an offset: a Python (or NumPy) int ``>= 0``; ``True``/``False`` are not counts."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(NOT_AN_INT.format(who=who, name=name, got=describe(value)))
+        if value < 0:
+            raise ValueError(RANGE.format(who=who, name=name, expected="an int >= 0", value=value, hint=""))
+
+
+def at_least(who: str, minimum: float, hint: str = "", **values) -> None:
+    """A finite number ``>= minimum``; ``hint`` (starting with a space) says why and what to pass."""
+    for name, value in values.items():
+        _check(who, name, value, lambda x: minimum <= x < math.inf, f"a finite number >= {minimum}", hint)
+
+
+# Wrappers (gradxform.wrappers): masks and labels, accumulation, averages, named chains.
+WRONG_KIND = "{who}: {name} must be {expected}, got {got}."
+TREE_PATHS_MISMATCH = (
+    "{who}: the {name} does not match the params tree: it must have the params' structure, or a "
+    "prefix of it (one leaf standing for a whole subtree). Paths are keys joined by '/'.\n"
+    "  only in the {name}: {only_name}\n"
+    "  only in the params: {only_params}"
+)
+TREE_CONTAINERS_MISMATCH = (
+    "{who}: the {name} has the params' paths but other containers (e.g. a list for a tuple); "
+    "build it from the params, e.g. with jax.tree.map.\n  {name}: {left}\n  params: {right}"
+)
+NOT_A_BOOL_MASK = (
+    "{who}: every leaf of the mask must be True or False, known before tracing, got {got} at "
+    "{path!r}. Build masks from names or shapes, e.g. gx.path_mask(params, '*kernel') or "
+    "jax.tree.map(lambda p: p.ndim > 1, params)."
+)
+UNKNOWN_LABELS = (
+    "{who}: no transformation for the label(s) {missing}, used at {paths}; the transformations "
+    "are labelled {known}. Add one per label (gx.identity() leaves a group as it is) or relabel "
+    "those parameters."
+)
+NO_PATTERN_MATCH = (
+    "{who}: no pattern matches {paths}, and default=None. Add a pattern for them (e.g. '*') or "
+    "pass default=<label>."
+)
+NOT_A_PATTERN = (
+    "{who}: {name} must be a glob pattern or a list of them (strings matched against key paths "
+    "joined by '/', e.g. '*/bias'), got {got}."
+)
+SKIP_FN_RESULT = (
+    "{who}: should_skip_update_fn must return (a bool scalar, any pytree), got a first element "
+    "of dtype {dtype} and shape {shape}. Reduce it to one flag, e.g. with jnp.any(...)."
+)
+PARAMS_NEEDED = "{who}: update() needs params {why}, got params=None. Call update(updates, state, params)."
+LOOKAHEAD_PARAMS = (
+    "lookahead: update() needs params=LookaheadParams(fast=..., slow=...), got {got}. Start from "
+    "gx.LookaheadParams.init_synced(params), take gradients at params.fast and evaluate "
+    "params.slow."
+)
+NO_AVERAGE = (
+    "averaged_params: found no averaged parameters in {got}. Pass the state of an optimizer "
+    "wrapped in gx.ema_params(...) or gx.swa(...), or the LookaheadParams of gx.lookahead(...)."
+)
+SEVERAL_AVERAGES = (
+    "averaged_params: found {count} averages ({kinds}) in the state; pass the part of the state "
+    "that holds the one you want."
+)
+NAMED_PAIR = "named_chain: each argument must be a (name, transformation) pair with a str name, got {got}."
+DUPLICATE_NAMES = "{who}: names must be distinct, got {names}; {duplicates} appear more than once."
+UNKNOWN_PART = "{who}: no part named {name!r}; the parts are {names}."
+
+
+def int_at_least(who: str, minimum: int, hint: str = "", **values) -> None:
+    """An int (or integer array) ``>= minimum``; traced values pass unchecked, bools are rejected."""
+    for name, value in values.items():
+        dtype = getattr(value, "dtype", None)
+        integral = isinstance(value, numbers.Integral) or (
+            dtype is not None and jnp.issubdtype(dtype, jnp.integer)
+        )
+        if isinstance(value, (bool, np.bool_)) or not integral:
+            raise TypeError(NOT_AN_INT.format(who=who, name=name, got=describe(value)))
+        x = _concrete(value)
+        if x is not None and x < minimum:
+            raise ValueError(
+                RANGE.format(who=who, name=name, expected=f"an int >= {minimum}", value=value, hint=hint)
+            )
+
+# ----- schedules: fixed arguments, step counts, boundaries, and optional dependencies -----
+SCHEDULE_ARGUMENT = (
+    "{who}: {name} must be a number (or a scalar array), got {got}. A schedule's own arguments "
+    "are fixed when it is built; to change one over time, combine schedules with join_schedules."
+)
+NOT_STEPS = "{who}: {name} must be a whole number of steps >= {low}, got {name}={value!r}.{hint}"
+NOT_INCREASING = (
+    "{who}: {name} must be strictly increasing, got {name}={value!r}. Sort them and drop "
+    "duplicates."
+)
+WRONG_LENGTH = "{who}: {name} must have {expected} entries ({why}), got {got}."
+NOT_A_STEP = (
+    "{who}: the step must be an integer count (a Python int or an integer array, such as the "
+    "int32 counter of gradxform.chain), got dtype {dtype}. Convert it with jnp.asarray(step, "
+    "jnp.int32)."
+)
+TOO_MANY_RESTARTS = (
+    "{who}: period_multiplier={m!r} is so close to 1 that more than {limit} restarts of "
+    "first_period={period} fit before step 2**31 - 1. Use period_multiplier=1 for equal periods, "
+    "or a larger multiplier or first_period."
+)
+MISSING_EXTRA = (
+    "{who}: needs {package}, which is not installed. Install it with `pip install "
+    "gradxform[{extra}]` (or `pip install {package}`)."
+)
+
+
+def fixed(who: str, **values) -> None:
+    """Raise ``TypeError`` unless each value is a number or an array (not a schedule or a str)."""
+    for name, value in values.items():
+        if callable(value) or not _is_number_like(value):
+            raise TypeError(SCHEDULE_ARGUMENT.format(who=who, name=name, got=describe(value)))
+
+
+def step_count(who: str, low: int = 0, hint: str = "", **values) -> None:
+    """A whole number of steps ``>= low``: an int, or a float with an integral value (``1e4``).
+
+    ``hint`` (a sentence starting with a space) explains the bound; by default the message
+    suggests the nearest valid count.
+    """
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.number)):
+            raise TypeError(NOT_STEPS.format(who=who, name=name, low=low, value=value, hint=""))
+        x = float(value)
+        if not math.isfinite(x) or x != math.floor(x) or x < low:
+            if not hint and math.isfinite(x):
+                hint = f" Try {name}={max(low, math.ceil(x))}."
+            raise ValueError(NOT_STEPS.format(who=who, name=name, low=low, value=value, hint=hint))
+
+
+def strictly_increasing(who: str, name: str, values) -> None:
+    values = list(values)
+    if any(b <= a for a, b in zip(values, values[1:])):
+        raise ValueError(NOT_INCREASING.format(who=who, name=name, value=values))
+
+
+def has_length(who: str, name: str, got: int, expected: int, why: str) -> None:
+    if got != expected:
+        raise ValueError(
+            WRONG_LENGTH.format(who=who, name=name, expected=expected, why=why, got=got)
+        )
+
+
+def integer_step(who: str, step) -> None:
+    """Raise ``TypeError`` unless the step's (static) dtype is an integer dtype."""
+    dtype = jnp.result_type(step)
+    if not jnp.issubdtype(dtype, jnp.integer):
+        raise TypeError(NOT_A_STEP.format(who=who, dtype=dtype))
+

@@ -7,7 +7,9 @@ Four ways to combine transformations are enough for every optimizer in the libra
 * :func:`ratio` -- a numerator branch divided by a denominator branch, both fed the same input;
 * :func:`conditional` -- one of two branches, chosen by a predicate on the step count.
 
-A *branch* is a transformation or a list of transformations run in sequence.
+A *branch* is a transformation or a list of transformations run in sequence. Branch outputs
+of different dtypes (a real :math:`|g|^2` beside a complex moment, a float32 update beside a
+bfloat16 one) combine in the dtype standard promotion gives them, as Optax's arithmetic would.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import jax.numpy as jnp
 
 from . import _check
 from . import _step
+from . import _tree
 
 PyTree = Any
 
@@ -112,7 +115,8 @@ def ratio(numerator: Branch, denominator: Branch) -> GradientTransformation:
     def update(updates, state, params=None, **extra_args):
         top, num_state = num.update(updates, state.numerator, params, **extra_args)
         bottom, den_state = den.update(updates, state.denominator, params, **extra_args)
-        return jax.tree.map(jnp.divide, top, bottom), RatioState(num_state, den_state)
+        out = jax.tree.map(lambda a, b: jnp.divide(*_tree.promoted(a, b)), top, bottom)
+        return out, RatioState(num_state, den_state)
 
     return GradientTransformation(init, update)
 
@@ -174,18 +178,29 @@ def conditional(
         chosen = predicate(_step.read(extra_args, "conditional"))
         out_yes, yes_state = yes.update(updates, state.if_true, params, **extra_args)
         out_no, no_state = no.update(updates, state.if_false, params, **extra_args)
-        out = jax.tree.map(lambda a, b: jnp.where(chosen, a, b), out_yes, out_no)
+        out = jax.tree.map(lambda a, b: jnp.where(chosen, *_tree.promoted(a, b)), out_yes, out_no)
         return out, ConditionalState(yes_state, no_state)
 
     return GradientTransformation(init, update)
 
 
 def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
-    """Return ``params + updates``, each leaf keeping its parameter's dtype; ``None`` leaves stay ``None``."""
-    return jax.tree.map(lambda p, u: jnp.asarray(p + u).astype(jnp.asarray(p).dtype), params, updates)
+    """Return ``params + updates``, each leaf keeping its parameter's dtype; ``None`` leaves stay ``None``.
+
+    The sum is taken in the promoted dtype (bfloat16 params + float32 updates add in float32, as
+    Optax does) and rounded once to the parameter's dtype.
+    """
+
+    def add(p, u):
+        dtype = jnp.asarray(p).dtype
+        p, u = _tree.promoted(p, u)
+        return (p + u).astype(dtype)
+
+    return jax.tree.map(add, params, updates)
 
 
 def _weighted_sum(weights, values):
+    values = _tree.promoted(*values)
     total = weights[0] * values[0]
     for weight, value in zip(weights[1:], values[1:]):
         total = total + weight * value
@@ -228,7 +243,9 @@ def _is_transform(obj) -> bool:
 
 def _accepting_extra_args(transform) -> GradientTransformation:
     """Wrap a foreign transformation (e.g. a plain Optax one) so that it ignores extra arguments."""
-    if isinstance(transform, GradientTransformation) or _takes_var_keywords(transform.update):
+    # By signature, not by class: a gradxform.GradientTransformation built by hand around a plain
+    # ``update(updates, state, params=None)`` must not receive ``step`` either.
+    if _takes_var_keywords(transform.update):
         return GradientTransformation(transform.init, transform.update)
 
     def update(updates, state, params=None, **extra_args):

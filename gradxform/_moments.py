@@ -51,6 +51,7 @@ def scale_by_momentum(
     _check.decay("scale_by_momentum", decay=decay)
 
     def accumulate(g, m):
+        g, m = _tree.promoted(g, m)  # e.g. float32 updates with a bfloat16 mu_dtype, as Optax mixes
         return (1 - decay) * g + decay * m if ema else g + decay * m
 
     def init(params):
@@ -61,7 +62,8 @@ def scale_by_momentum(
         _check.same_structure("scale_by_momentum", updates=updates, state=state.mu)
         mu = jax.tree.map(accumulate, updates, state.mu)
         out = jax.tree.map(accumulate, updates, mu) if nesterov else mu
-        return out, ScaleByMomentumState(mu=_tree.cast(mu, dtype))
+        # Stored in the state's own dtype (``dtype`` or the params'), so the state's type is stable.
+        return out, ScaleByMomentumState(mu=_tree.cast_like(mu, state.mu))
 
     return GradientTransformation(init, update)
 
@@ -95,8 +97,11 @@ def mean_of_squares(decay: float = 0.999, initial_value: float = 0.0) -> Gradien
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("mean_of_squares", updates=updates, state=state.nu)
-        nu = _tree.ema(_tree.square(updates), state.nu, decay)
-        return nu, MeanOfSquaresState(nu=nu)
+        # |g|^2 is real; for complex params nu keeps their complex dtype (as Optax's does).
+        nu = jax.tree.map(
+            lambda g, v: _tree.ema(*_tree.promoted(_tree.abs_sq(g), v), decay), updates, state.nu
+        )
+        return nu, MeanOfSquaresState(nu=_tree.cast_like(nu, state.nu))
 
     return GradientTransformation(init, update)
 
@@ -121,13 +126,8 @@ def bias_correction(decay: float, step_offset: int = 0) -> GradientTransformatio
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Section 3.
     """
     _check.decay("bias_correction", decay=decay)
-    if not isinstance(step_offset, int) or step_offset < 0:
-        raise ValueError(
-            _check.RANGE.format(
-                who="bias_correction", name="step_offset", expected="an int >= 0",
-                value=step_offset, hint="",
-            )
-        )
+    _check.non_negative_int("bias_correction", step_offset=step_offset)
+
     def init(params):
         return EmptyState()
 
@@ -164,7 +164,148 @@ def amsgrad_max() -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("amsgrad_max", updates=updates, state=state.nu_max)
-        nu_max = jax.tree.map(jnp.maximum, state.nu_max, updates)
-        return nu_max, AmsgradMaxState(nu_max=nu_max)
+        nu_max = jax.tree.map(lambda m, v: jnp.maximum(*_tree.promoted(m, v)), state.nu_max, updates)
+        return nu_max, AmsgradMaxState(nu_max=_tree.cast_like(nu_max, state.nu_max))
+
+    return GradientTransformation(init, update)
+
+
+class InterpolatedMomentumState(NamedTuple):
+    mu: PyTree  # running mean of updates; params' tree, in `dtype` or the params' dtype
+
+
+def interpolated_momentum(b1: float = 0.9, b2: float = 0.99, dtype=None) -> GradientTransformation:
+    r"""Replace each update by its interpolation with the previous momentum (Lion's direction).
+
+    The output mixes the new update into the momentum with one weight, the momentum is then
+    updated with another:
+
+    .. math::
+        u_t = (1-\beta_1)\,g_t + \beta_1\,\mu_{t-1}, \qquad
+        \mu_t = (1-\beta_2)\,g_t + \beta_2\,\mu_{t-1}
+
+    Followed by :func:`sign` it is Lion's update direction (Optax's ``scale_by_lion``).
+
+    Args:
+        b1: :math:`\beta_1`, the weight of the previous momentum in the output; in ``[0, 1]``.
+        b2: :math:`\beta_2`, the weight kept from the previous momentum; in ``[0, 1)``.
+        dtype: dtype in which :math:`\mu` is stored; ``None`` keeps the params' dtype.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`InterpolatedMomentumState`.
+
+    References:
+        Chen et al., "Symbolic Discovery of Optimization Algorithms", NeurIPS 2023, Program 1.
+        https://arxiv.org/abs/2302.06675
+    """
+    _check.unit_interval("interpolated_momentum", b1=b1)
+    _check.decay("interpolated_momentum", b2=b2)
+
+    def mix(g, m, weight):
+        # Mixed dtypes (float32 updates, bfloat16 mu) round term by term as in Optax's scale_by_lion.
+        with jax.numpy_dtype_promotion("standard"):
+            return (1 - weight) * g + weight * m
+
+    def init(params):
+        _check.inexact_leaves("interpolated_momentum", params)
+        return InterpolatedMomentumState(mu=_tree.zeros_like(params, dtype))
+
+    def update(updates, state, params=None, **extra_args):
+        _check.same_structure("interpolated_momentum", updates=updates, state=state.mu)
+        out = jax.tree.map(lambda g, m: mix(g, m, b1), updates, state.mu)
+        mu = jax.tree.map(lambda g, m: mix(g, m, b2), updates, state.mu)
+        return out, InterpolatedMomentumState(mu=_tree.cast_like(mu, state.mu))
+
+    return GradientTransformation(init, update)
+
+
+class InfinityMomentState(NamedTuple):
+    nu: PyTree  # exponentially weighted infinity norm of past updates; params' tree and dtype
+
+
+def infinity_moment(decay: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
+    r"""Replace each update by an exponentially weighted maximum of its magnitude (AdaMax's moment).
+
+    .. math::  \nu_t = \max(|g_t| + \epsilon,\; \beta\,\nu_{t-1}), \qquad \nu_0 = 0, \qquad u_t = \nu_t
+
+    The limit :math:`p \to \infty` of a running mean of :math:`|g|^p`, raised to :math:`1/p`; it
+    needs no bias correction. :math:`\epsilon` sits inside the maximum, as in Optax (Kingma & Ba
+    add it nowhere), so the moment is never zero and AdaMax can divide by it. Complex updates
+    use their modulus.
+
+    Args:
+        decay: :math:`\beta`, the weight kept from the previous maximum; in ``[0, 1)``.
+        eps: :math:`\epsilon`, added to each magnitude; ``>= 0``.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`InfinityMomentState`.
+
+    References:
+        Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Section 7.1
+        (AdaMax), Algorithm 2. https://arxiv.org/abs/1412.6980
+    """
+    _check.decay("infinity_moment", decay=decay)
+    _check.non_negative("infinity_moment", eps=eps)
+
+    def weighted_max(g, u):
+        magnitude, u = _tree.promoted(jnp.abs(g) + eps, u)  # |g| is real; u keeps complex params' dtype
+        return jnp.maximum(magnitude, decay * u)
+
+    def init(params):
+        _check.inexact_leaves("infinity_moment", params)
+        return InfinityMomentState(nu=_tree.zeros_like(params))
+
+    def update(updates, state, params=None, **extra_args):
+        _check.same_structure("infinity_moment", updates=updates, state=state.nu)
+        nu = jax.tree.map(weighted_max, updates, state.nu)
+        return nu, InfinityMomentState(nu=_tree.cast_like(nu, state.nu))
+
+    return GradientTransformation(init, update)
+
+
+class ScheduledBiasCorrectionState(NamedTuple):
+    product: jax.Array  # float scalar (float32, float64 under x64): prod of the schedule over past updates
+
+
+def scheduled_bias_correction(schedule, step_offset: int = 0) -> GradientTransformation:
+    r"""Undo the bias toward zero of a running mean whose decay follows a schedule.
+
+    .. math::  u_t = m_t \Big/ \Big(1 - \prod_{i=1}^{t+k} \beta_i\Big), \qquad t = 1, 2, \dots
+
+    where :math:`\beta_i` is ``schedule(i - 1)`` (schedules take the zero-based step count read
+    from :func:`gradxform.chain`). The state keeps the running product
+    :math:`\prod_{i \le t} \beta_i` over the updates seen so far, as PyTorch's NAdam does;
+    the :math:`k` look-ahead factors are read from the schedule. With a constant schedule
+    :math:`\beta` this is :func:`bias_correction` (up to rounding of :math:`\beta^t`). The product
+    is kept in float32 (float64 under x64); the division is in the update's dtype.
+
+    Args:
+        schedule: :math:`\beta_i`, a pure function of the step count; values in ``[0, 1)``.
+        step_offset: :math:`k`, an int ``>= 0``; Nadam's look-ahead momentum uses ``1``.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`ScheduledBiasCorrectionState`.
+
+    References:
+        Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 Workshop, Algorithm 2.
+        https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ
+    """
+    _check.is_callable("scheduled_bias_correction", schedule=schedule)
+    _check.non_negative_int("scheduled_bias_correction", step_offset=step_offset)
+
+    def init(params):
+        _check.inexact_leaves("scheduled_bias_correction", params)
+        return ScheduledBiasCorrectionState(product=jnp.ones([], jnp.result_type(float)))
+
+    def update(updates, state, params=None, **extra_args):
+        step = _step.read(extra_args, "scheduled_bias_correction")
+        dtype = state.product.dtype
+        product = state.product * jnp.asarray(schedule(step), dtype)  # prod_{i <= t}
+        ahead = product
+        for k in range(1, step_offset + 1):
+            ahead = ahead * jnp.asarray(schedule(_step.advance(step, k)), dtype)  # prod_{i <= t + k}
+        correction = 1 - ahead
+        out = jax.tree.map(lambda m: m / correction.astype(m.dtype), updates)
+        return out, ScheduledBiasCorrectionState(product=product)
 
     return GradientTransformation(init, update)

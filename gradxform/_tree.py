@@ -33,6 +33,14 @@ def cast_like(tree: PyTree, like: PyTree) -> PyTree:
     return jax.tree.map(lambda x, y: x.astype(y.dtype), tree, like)
 
 
+def promoted(*xs: jax.Array) -> tuple:
+    """The arrays cast to the dtype standard promotion gives them (as Optax computes mixed
+    dtypes, e.g. float32 gradients with a bfloat16 moment), also under strict promotion."""
+    with jax.numpy_dtype_promotion("standard"):
+        dtype = jnp.result_type(*xs)
+    return tuple(jnp.asarray(x).astype(dtype) for x in xs)
+
+
 def scale(factor, tree: PyTree) -> PyTree:
     return jax.tree.map(lambda x: factor * x, tree)
 
@@ -59,8 +67,15 @@ def ema(new: PyTree, old: PyTree, decay) -> PyTree:
 
 def vdot(a: PyTree, b: PyTree) -> jax.Array:
     """:math:`\\sum \\langle a, b \\rangle` over all leaves, real part, accumulated in float32 or wider."""
-    parts = [jnp.vdot(x, y).real for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))]
-    return sum(parts, jnp.zeros([], jnp.result_type(*parts) if parts else jnp.float32))
+    pairs = list(zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    # One dtype for every leaf (mixed float32/float64/bfloat16 trees), as standard promotion
+    # would pick it, but never narrower than float32.
+    with jax.numpy_dtype_promotion("standard"):
+        dtype = jnp.result_type(jnp.float32, *[x for pair in pairs for x in pair])
+    total = jnp.zeros([], jnp.finfo(dtype).dtype)
+    for x, y in pairs:
+        total = total + jnp.vdot(x.astype(dtype), y.astype(dtype)).real
+    return total
 
 
 def norm(tree: PyTree) -> jax.Array:

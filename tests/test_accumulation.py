@@ -1,0 +1,159 @@
+"""MultiSteps (gradient accumulation) and apply_every."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gradxform as gx
+from wrapper_trees import assert_trees_close, assert_trees_equal, gradient_sequence, nested_params, run
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(24, 3))  # 24 examples of a linear model y = x . w + b
+Y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 + 0.1 * RNG.normal(size=24)
+
+
+def linear_grad(params, rows, reduce):
+    """Gradient of reduce_i 1/2 (x_i . w + b - y_i)^2 over ``rows``; ``reduce`` is mean or sum."""
+    x, y = jnp.asarray(X[rows]), jnp.asarray(Y[rows])
+    loss = lambda p: reduce(0.5 * (x @ p["w"] + p["b"] - y) ** 2)
+    return jax.grad(loss)(params)
+
+
+def train(optimizer, batches, steps_per_batch, reduce):
+    """Params after each optimizer call; each call sees the gradient on one group of rows."""
+    params = {"w": jnp.zeros(3), "b": jnp.zeros([])}
+    state = optimizer.init(params)
+    update = jax.jit(optimizer.update)
+    history = []
+    for rows in batches:
+        updates, state = update(linear_grad(params, rows, reduce), state, params)
+        params = gx.apply_updates(params, updates)
+        history.append(params)
+    return history[steps_per_batch - 1 :: steps_per_batch], state
+
+
+@pytest.mark.parametrize("use_grad_mean, reduce", [(True, jnp.mean), (False, jnp.sum)])
+def test_k_micro_batches_take_the_same_step_as_one_batch_of_all_of_them(use_grad_mean, reduce):
+    k, steps = 4, 3
+    full_batches = [np.arange(24).reshape(3, 8)[s] for s in range(steps)]
+    micro_batches = [rows for full in full_batches for rows in np.split(full, k)]
+    accumulated, state = train(gx.MultiSteps(gx.adam(0.1), k, use_grad_mean), micro_batches, k, reduce)
+    direct, _ = train(gx.adam(0.1), full_batches, 1, reduce)
+    for a, d in zip(accumulated, direct):
+        assert_trees_close(a, d, rtol=1e-13, atol=1e-15)
+    assert state.gradient_step == steps and state.inner_opt_state.step == steps
+
+
+def test_updates_are_zero_until_the_kth_micro_batch():
+    opt = gx.MultiSteps(gx.sgd(1.0), every_k_schedule=3)
+    params = jnp.zeros(2)
+    state, update = opt.init(params), jax.jit(opt.update)
+    seen = []
+    for g in [1.0, 2.0, 6.0, 4.0]:
+        updates, state = update(jnp.full(2, g), state, params)
+        seen.append((updates[0].item(), bool(opt.has_updated(state))))
+    assert seen == [(0.0, False), (0.0, False), (-3.0, True), (0.0, False)]
+
+
+def test_a_schedule_sets_k_from_the_number_of_optimizer_steps_taken():
+    opt = gx.MultiSteps(gx.sgd(1.0), every_k_schedule=lambda step: jnp.where(step < 1, 2, 3))
+    params = jnp.zeros(1)
+    state, update = opt.init(params), jax.jit(opt.update)
+    emitted = []
+    for call in range(8):
+        updates, state = update(jnp.ones(1), state, params)
+        if opt.has_updated(state):
+            emitted.append(call + 1)
+    assert emitted == [2, 5, 8]
+
+
+def test_state_holds_one_param_sized_accumulator_besides_the_inner_state():
+    params = nested_params()
+    state = gx.MultiSteps(gx.adam(0.1), 4).init(params)
+    outer = state._replace(inner_opt_state=())
+    sizes = [x.size for x in jax.tree.leaves(outer)]
+    param_size = sum(p.size for p in jax.tree.leaves(params))
+    assert sum(sizes) == param_size + 2  # the accumulator and the two counters
+    assert state.mini_step.dtype == state.gradient_step.dtype == jnp.int32
+    assert jax.tree.structure(state.acc_grads) == jax.tree.structure(params)
+
+
+def test_accumulator_dtype_is_the_params_dtype_unless_given():
+    params = {"w": jnp.zeros(2, jnp.bfloat16)}
+    assert gx.MultiSteps(gx.sgd(1.0), 2).init(params).acc_grads["w"].dtype == jnp.bfloat16
+    state = gx.MultiSteps(gx.sgd(1.0), 2, accumulator_dtype=jnp.float32).init(params)
+    assert state.acc_grads["w"].dtype == jnp.float32
+    updates, _ = gx.MultiSteps(gx.sgd(1.0), 1, accumulator_dtype=jnp.float32).update(
+        {"w": jnp.ones(2, jnp.bfloat16)}, state, params
+    )
+    assert updates["w"].dtype == jnp.bfloat16
+
+
+def test_a_skipped_micro_batch_is_as_if_it_never_happened():
+    params = {"w": jnp.ones(3), "b": jnp.ones([]), "frozen": None}
+    grads = gradient_sequence(params, 4)
+    poisoned = {**grads[1], "b": jnp.array(jnp.nan)}
+    opt = gx.MultiSteps(gx.adam(0.1), 3, should_skip_update_fn=gx.skip_not_finite)
+    with_skip, state = run(opt, params, [grads[0], poisoned, grads[2], grads[3]])
+    without, _ = run(gx.MultiSteps(gx.adam(0.1), 3), params, [grads[0], grads[2], grads[3]])
+    assert_trees_equal(with_skip[-1], without[-1])
+    assert_trees_equal(with_skip[1], jax.tree.map(jnp.zeros_like, grads[0]))
+    assert state.skip_state["num_not_finite"] == 0 and not state.skip_state["should_skip"]
+
+
+def test_multisteps_inside_a_chain_counts_micro_batches_outside_and_steps_inside():
+    params = nested_params()
+    opt = gx.chain(gx.clip_by_global_norm(1.0), gx.MultiSteps(gx.adam(0.1), 2))
+    _, state = run(opt, params, gradient_sequence(params, 5))
+    assert state.step == 5
+    assert state.parts[1].gradient_step == 2 and state.parts[1].inner_opt_state.step == 2
+
+
+def test_gradient_step_saturates_instead_of_wrapping():
+    opt = gx.MultiSteps(gx.sgd(1.0), 1)
+    state = opt.init(jnp.zeros(1))._replace(gradient_step=jnp.int32(2**31 - 1))
+    _, state = opt.update(jnp.ones(1), state)
+    assert state.gradient_step == 2**31 - 1
+
+
+def test_multisteps_rejects_k_below_one_a_non_int_k_and_a_bad_skip_result():
+    expected = r"MultiSteps: every_k_schedule must be an int >= 1, got every_k_schedule=0"
+    with pytest.raises(ValueError, match=expected):
+        gx.MultiSteps(gx.sgd(1.0), 0)
+    with pytest.raises(TypeError, match="MultiSteps: every_k_schedule must be an int"):
+        gx.MultiSteps(gx.sgd(1.0), 2.5)
+    opt = gx.MultiSteps(gx.sgd(1.0), 2, should_skip_update_fn=lambda u, s, p: (jnp.zeros(2, bool), ()))
+    with pytest.raises(ValueError, match=r"should_skip_update_fn must return \(a bool scalar"):
+        opt.update(jnp.ones(1), opt.init(jnp.zeros(1)))
+
+
+# ---------------------------------------------------------------------------------------------
+# apply_every
+# ---------------------------------------------------------------------------------------------
+
+
+def test_apply_every_emits_the_sum_of_k_updates_and_zeros_in_between():
+    params = nested_params()
+    grads = gradient_sequence(params, 6)
+    outputs, _ = run(gx.apply_every(3), params, grads)
+    for t, out in enumerate(outputs):
+        window = grads[t - 2 : t + 1]
+        expected = jax.tree.map(lambda *g: g[0] + g[1] + g[2], *window) if t % 3 == 2 else None
+        assert_trees_equal(out, expected if expected is not None else jax.tree.map(jnp.zeros_like, grads[t]))
+
+
+def test_apply_every_matches_optax():
+    params = {"w": jnp.ones(3), "b": jnp.ones([])}
+    grads = gradient_sequence(params, 7)
+    ours, _ = run(gx.apply_every(2), params, grads)
+    with jax.numpy_dtype_promotion("standard"):
+        theirs, _ = run(optax.apply_every(2), params, grads)
+    for a, b in zip(ours, theirs):
+        assert_trees_equal(a, b)
+
+
+@pytest.mark.parametrize("k, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_apply_every_rejects_k_that_is_not_a_positive_int(k, error):
+    with pytest.raises(error, match="apply_every: k must be an int"):
+        gx.apply_every(k)

@@ -1,0 +1,294 @@
+"""RMSprop, Adagrad and Adadelta scalings, and the classic aliases built from them."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gradxform as gx
+import reference
+from harness import assert_same_trajectory, numpy_trajectory, trajectory
+from problems import PROBLEMS
+
+PARAMS = {"w": jnp.array([[1.0, -2.0], [3.0, 0.5]]), "b": jnp.array([0.25, -1.0])}
+
+
+def _grad_sequence(steps, seed=0):
+    rng = np.random.default_rng(seed)
+    return [
+        {"w": jnp.asarray(rng.normal(size=(2, 2))), "b": jnp.asarray(rng.normal(size=2))}
+        for _ in range(steps)
+    ]
+
+
+def _outputs(transform, grads_sequence, standard_promotion=False):
+    """Outputs of ``transform`` (put in a chain if it is ours) fed ``grads_sequence``."""
+    state = transform.init(PARAMS)
+    outputs = []
+    for grads in grads_sequence:
+        if standard_promotion:
+            with jax.numpy_dtype_promotion("standard"):
+                out, state = transform.update(grads, state, PARAMS)
+        else:
+            out, state = transform.update(grads, state, PARAMS)
+        outputs.append(out)
+    return outputs
+
+
+def _assert_same_outputs(ours, theirs, rtol=1e-13):
+    for step, (a, b) in enumerate(zip(ours, theirs)):
+        for k in b:
+            np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=1e-300, err_msg=f"step {step}")
+
+
+# --------------------------------------------------------------------------------------------
+# The primitives against Optax's fused transformations
+# --------------------------------------------------------------------------------------------
+
+RMS_VARIANTS = [
+    {},
+    {"eps_in_sqrt": False},
+    {"decay": 0.5, "eps": 1e-3, "initial_scale": 1.0},
+    {"bias_correction": True, "eps": 1e-4},
+]
+
+
+@pytest.mark.parametrize("kwargs", RMS_VARIANTS, ids=str)
+def test_scale_by_rms_matches_optax(kwargs):
+    grads = _grad_sequence(10)
+    ours = _outputs(gx.chain(gx.scale_by_rms(**kwargs)), grads)
+    theirs = _outputs(optax.scale_by_rms(**kwargs), grads, standard_promotion=True)
+    _assert_same_outputs(ours, theirs)
+
+
+@pytest.mark.parametrize("kwargs", RMS_VARIANTS, ids=str)
+def test_scale_by_stddev_matches_optax(kwargs):
+    grads = _grad_sequence(10)
+    ours = _outputs(gx.chain(gx.scale_by_stddev(**kwargs)), grads)
+    theirs = _outputs(optax.scale_by_stddev(**kwargs), grads, standard_promotion=True)
+    _assert_same_outputs(ours, theirs, rtol=1e-11)
+
+
+def test_scale_by_rms_centered_is_scale_by_stddev():
+    grads = _grad_sequence(6)
+    centered = _outputs(gx.chain(gx.scale_by_rms(0.8, 1e-3, centered=True)), grads)
+    stddev = _outputs(gx.chain(gx.scale_by_stddev(0.8, 1e-3)), grads)
+    _assert_same_outputs(centered, stddev, rtol=0)
+
+
+def test_scale_by_rms_divides_by_root_of_mean_of_squares_plus_eps():
+    g1, g2 = _grad_sequence(2)
+    _, out = _outputs(gx.chain(gx.scale_by_rms(0.5, eps=0.01)), [g1, g2])
+    nu = 0.5 * (0.5 * g1["w"] ** 2) + 0.5 * g2["w"] ** 2
+    np.testing.assert_allclose(out["w"], g2["w"] / np.sqrt(nu + 0.01), rtol=1e-14)
+
+
+def test_scale_by_stddev_divides_by_root_of_variance():
+    g1, g2 = _grad_sequence(2)
+    _, out = _outputs(gx.chain(gx.scale_by_stddev(0.5, eps=0.01, eps_in_sqrt=False)), [g1, g2])
+    mean = 0.5 * (0.5 * g1["b"]) + 0.5 * g2["b"]
+    mean_sq = 0.5 * (0.5 * g1["b"] ** 2) + 0.5 * g2["b"] ** 2
+    np.testing.assert_allclose(out["b"], g2["b"] / (np.sqrt(mean_sq - mean**2) + 0.01), rtol=1e-13)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"initial_accumulator_value": 0.0, "eps": 1e-3}])
+def test_scale_by_rss_matches_optax(kwargs):
+    grads = _grad_sequence(10)
+    ours = _outputs(gx.chain(gx.scale_by_rss(**kwargs)), grads)
+    theirs = _outputs(optax.scale_by_rss(**kwargs), grads, standard_promotion=True)
+    _assert_same_outputs(ours, theirs)
+
+
+def test_scale_by_rss_with_eps_outside_root_divides_by_root_plus_eps():
+    g1, g2 = _grad_sequence(2)
+    _, out = _outputs(gx.chain(gx.scale_by_rss(0.0, 0.5, eps_in_sqrt=False)), [g1, g2])
+    np.testing.assert_allclose(
+        out["w"], g2["w"] / (np.sqrt(g1["w"] ** 2 + g2["w"] ** 2) + 0.5), rtol=1e-14
+    )
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"rho": 0.5, "eps": 1e-3}])
+def test_scale_by_adadelta_matches_optax(kwargs):
+    grads = _grad_sequence(10)
+    ours = _outputs(gx.chain(gx.scale_by_adadelta(**kwargs)), grads)
+    theirs = _outputs(optax.scale_by_adadelta(**kwargs), grads, standard_promotion=True)
+    _assert_same_outputs(ours, theirs)
+
+
+def test_sum_of_squares_accumulates_squared_magnitudes_from_the_initial_value():
+    g1, g2 = _grad_sequence(2)
+    out1, out2 = _outputs(gx.sum_of_squares(0.25), [g1, g2])
+    np.testing.assert_allclose(out1["w"], 0.25 + g1["w"] ** 2, rtol=1e-15)
+    np.testing.assert_allclose(out2["w"], 0.25 + g1["w"] ** 2 + g2["w"] ** 2, rtol=1e-15)
+
+
+def test_sum_of_squares_of_complex_updates_is_real_valued_and_keeps_params_dtype():
+    params = {"z": jnp.zeros(2, jnp.complex128)}
+    sos = gx.sum_of_squares()
+    out, state = sos.update({"z": jnp.array([3 + 4j, 1j])}, sos.init(params))
+    np.testing.assert_array_equal(out["z"], np.array([25.0, 1.0]))
+    assert state.sum_of_squares["z"].dtype == jnp.complex128
+
+
+def test_scale_by_adadelta_units_multiplies_by_rms_of_previous_outputs():
+    units = gx.scale_by_adadelta_units(rho=0.5, eps=0.01)
+    g1, g2 = _grad_sequence(2)
+    state = units.init(PARAMS)
+    out1, state = units.update(g1, state)
+    np.testing.assert_allclose(out1["b"], np.sqrt(0.01) * g1["b"], rtol=1e-15)
+    np.testing.assert_allclose(state.e_x["b"], 0.5 * out1["b"] ** 2, rtol=1e-15)
+    out2, _ = units.update(g2, state)
+    expected = np.sqrt(0.5 * out1["b"] ** 2 + 0.01) * g2["b"]
+    np.testing.assert_allclose(out2["b"], expected, rtol=1e-15)
+
+
+def test_stateful_primitives_reject_updates_of_another_structure():
+    sos = gx.sum_of_squares()
+    with pytest.raises(ValueError, match="sum_of_squares: updates and state have different tree"):
+        sos.update({"w": PARAMS["w"]}, sos.init(PARAMS))
+    units = gx.scale_by_adadelta_units()
+    with pytest.raises(ValueError, match="scale_by_adadelta_units: updates and state have"):
+        units.update({"w": PARAMS["w"]}, units.init(PARAMS))
+
+
+# --------------------------------------------------------------------------------------------
+# The aliases: behaviour beyond the registry's trajectory comparisons
+# --------------------------------------------------------------------------------------------
+
+
+def _loss_history(optimizer, steps=60):
+    """Loss of the ill-conditioned quadratic after each step."""
+    problem = PROBLEMS[0]
+    history = trajectory(optimizer, problem, steps, jit=False)
+
+    def loss(p):
+        g = problem.grad(p)  # the quadratic's loss is half the inner product with its gradient
+        return 0.5 * np.sum(g["w"] * p["w"]) + 0.5 * np.sum(g["b"] * (p["b"] - 1.0))
+
+    return [loss(problem.init)] + [loss(p) for p in history]
+
+
+def test_adadelta_with_default_arguments_descends():
+    losses = _loss_history(gx.adadelta())
+    assert losses[-1] < 0.9 * losses[0]
+    assert all(later <= earlier for earlier, later in zip(losses, losses[1:]))
+
+
+def test_optax_adadelta_default_ascends_which_our_default_does_not():
+    with jax.numpy_dtype_promotion("standard"):
+        optax_losses = _loss_history(optax.adadelta(), steps=10)
+    assert optax_losses[-1] > optax_losses[0]  # the documented difference from Optax 0.2.8
+
+
+def test_adadelta_without_weight_decay_needs_no_params():
+    opt = gx.adadelta()
+    grads = _grad_sequence(1)[0]
+    out, _ = opt.update(grads, opt.init(PARAMS))
+    assert jax.tree.structure(out) == jax.tree.structure(grads)
+
+
+def test_adadelta_with_weight_decay_needs_params():
+    opt = gx.adadelta(weight_decay=0.1)
+    with pytest.raises(ValueError, match="weight_decay: update\\(\\) needs params"):
+        opt.update(_grad_sequence(1)[0], opt.init(PARAMS))
+
+
+def test_adagrad_on_complex_params_divides_by_root_of_summed_magnitudes():
+    params = {"z": jnp.array([1 + 1j, -2j])}
+    grads = {"z": jnp.array([3 + 4j, 1j])}
+    opt = gx.adagrad(0.5, initial_accumulator_value=0.0, eps=1e-12)
+    out, _ = opt.update(grads, opt.init(params))
+    g = np.asarray(grads["z"])
+    np.testing.assert_allclose(out["z"], -0.5 * g / np.abs(g), rtol=1e-6)
+
+
+def test_sgd_stores_momentum_in_accumulator_dtype():
+    opt = gx.sgd(0.1, momentum=0.9, accumulator_dtype=jnp.bfloat16)
+    state = opt.init(PARAMS)
+    _, state = opt.update(_grad_sequence(1)[0], state)
+    assert all(leaf.dtype == jnp.bfloat16 for leaf in jax.tree.leaves(state.parts[0]))
+
+
+def _decaying(step):
+    """A learning-rate schedule: 1e-2 * 0.9^step."""
+    return 1e-2 * 0.9 ** jnp.asarray(step, jnp.float64)
+
+
+def test_rmsprop_pytorch_order_momentum_before_learning_rate_matches_pytorch_reference():
+    problem = PROBLEMS[0]
+    pytorch_order = gx.chain(
+        gx.scale_by_rms(0.99, 1e-3, eps_in_sqrt=False),
+        gx.scale_by_momentum(0.9),
+        gx.scale_by_learning_rate(_decaying),
+    )
+    expected = numpy_trajectory(
+        reference.make_rmsprop(lambda t: 1e-2 * 0.9**t, 0.99, 1e-3, momentum=0.9), problem, 40
+    )
+    assert_same_trajectory(trajectory(pytorch_order, problem, 40), expected, rtol=1e-10)
+
+
+def test_rmsprop_momentum_order_matters_only_when_the_learning_rate_changes():
+    problem = PROBLEMS[0]
+    constant = numpy_trajectory(reference.make_rmsprop(1e-2, 0.99, 1e-3, momentum=0.9), problem, 40)
+    optax_order = gx.rmsprop(1e-2, 0.99, 1e-3, eps_in_sqrt=False, momentum=0.9)
+    assert_same_trajectory(trajectory(optax_order, problem, 40), constant, rtol=1e-10)
+    scheduled = gx.rmsprop(_decaying, 0.99, 1e-3, eps_in_sqrt=False, momentum=0.9)
+    pytorch = numpy_trajectory(
+        reference.make_rmsprop(lambda t: 1e-2 * 0.9**t, 0.99, 1e-3, momentum=0.9), problem, 40
+    )
+    with pytest.raises(AssertionError):
+        assert_same_trajectory(trajectory(scheduled, problem, 40), pytorch, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alias", [gx.sgd, gx.rmsprop])
+def test_nesterov_without_momentum_raises(alias):
+    message = f"{alias.__name__}: nesterov=True has no effect without momentum"
+    with pytest.raises(ValueError, match=message):
+        alias(0.1, nesterov=True)
+
+
+@pytest.mark.parametrize("alias", [gx.sgd, gx.rmsprop])
+def test_momentum_of_one_raises_naming_the_argument(alias):
+    with pytest.raises(ValueError, match=f"{alias.__name__}: momentum must be in \\[0, 1\\)"):
+        alias(0.1, momentum=1.0)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: gx.adagrad(0.1, initial_accumulator_value=0.0, eps=0.0),
+         "adagrad: initial_accumulator_value and eps must not both be 0"),
+        (lambda: gx.scale_by_rss(0.0, 0.0),
+         "scale_by_rss: initial_accumulator_value and eps must not both be 0"),
+        (lambda: gx.adagrad(0.1, initial_accumulator_value=-1.0),
+         "adagrad: initial_accumulator_value must be a finite number >= 0"),
+        (lambda: gx.adadelta(eps=0.0), "adadelta: eps must be a finite number > 0"),
+        (lambda: gx.adadelta(rho=1.0), "adadelta: rho must be in \\[0, 1\\)"),
+        (lambda: gx.adadelta(learning_rate=-1.0),
+         "scale_by_learning_rate: learning_rate must be a finite number >= 0"),
+        (lambda: gx.scale_by_adadelta(rho=1.0), "scale_by_adadelta: rho must be in \\[0, 1\\)"),
+        (lambda: gx.scale_by_adadelta_units(eps=0.0),
+         "scale_by_adadelta_units: eps must be a finite number > 0"),
+        (lambda: gx.scale_by_rms(decay=1.0),
+         "scale_by_rms: decay must be in \\[0, 1\\), got decay=1.0"),
+        (lambda: gx.scale_by_stddev(eps=-1.0), "scale_by_stddev: eps must be a finite number >= 0"),
+        (lambda: gx.rmsprop(0.1, initial_scale=-1.0),
+         "scale_by_rms: initial_scale must be a finite number >= 0"),
+        (lambda: gx.sum_of_squares(-0.1),
+         "sum_of_squares: initial_value must be a finite number >= 0"),
+        (lambda: gx.noisy_sgd(0.1, eta=-1.0), "add_noise: eta must be a finite number >= 0"),
+    ],
+)
+def test_bad_arguments_raise_naming_who_and_what(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_integer_params_are_refused_at_init():
+    with pytest.raises(TypeError, match="sum_of_squares: every parameter must have a floating"):
+        gx.adagrad(0.1).init({"n": jnp.arange(3)})

@@ -1,0 +1,202 @@
+"""Terms added to the update: weight_decay and add_noise."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gradxform as gx
+
+PARAMS = {"w": jnp.array([[1.0, -2.0], [3.0, 0.5]]), "b": jnp.array([0.25, -1.0])}
+GRADS = {"w": jnp.array([[0.1, 0.2], [-0.3, 0.4]]), "b": jnp.array([1.0, 2.0])}
+
+
+def _noise_run(transform, grads, steps, params=None):
+    """Outputs of ``steps`` updates of ``transform`` inside a chain, all fed the same grads."""
+    opt = gx.chain(transform)
+    state = opt.init(grads if params is None else params)
+    outputs = []
+    for _ in range(steps):
+        out, state = opt.update(grads, state)
+        outputs.append(out)
+    return outputs
+
+
+# --------------------------------------------------------------------------------------------
+# weight_decay
+# --------------------------------------------------------------------------------------------
+
+
+def test_weight_decay_adds_rate_times_params():
+    out, _ = gx.weight_decay(0.1).update(GRADS, gx.EmptyState(), PARAMS)
+    for k in PARAMS:
+        np.testing.assert_allclose(out[k], GRADS[k] + 0.1 * PARAMS[k], rtol=1e-15)
+
+
+def test_weight_decay_mask_tree_spares_leaves_marked_false():
+    out, _ = gx.weight_decay(0.1, mask={"w": True, "b": False}).update(
+        GRADS, gx.EmptyState(), PARAMS
+    )
+    np.testing.assert_allclose(out["w"], GRADS["w"] + 0.1 * PARAMS["w"], rtol=1e-15)
+    np.testing.assert_array_equal(out["b"], GRADS["b"])
+
+
+def test_weight_decay_mask_function_is_called_on_params():
+    matrices_only = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)  # noqa: E731
+    out, _ = gx.weight_decay(0.5, mask=matrices_only).update(GRADS, gx.EmptyState(), PARAMS)
+    np.testing.assert_allclose(out["w"], GRADS["w"] + 0.5 * PARAMS["w"], rtol=1e-15)
+    np.testing.assert_array_equal(out["b"], GRADS["b"])
+
+
+def test_weight_decay_matches_optax_add_decayed_weights_with_mask():
+    mask = {"w": False, "b": True}
+    ours, _ = gx.weight_decay(0.3, mask=mask).update(GRADS, gx.EmptyState(), PARAMS)
+    opt = optax.add_decayed_weights(0.3, mask=mask)
+    theirs, _ = opt.update(GRADS, opt.init(PARAMS), PARAMS)
+    for k in PARAMS:
+        np.testing.assert_array_equal(ours[k], theirs[k])
+
+
+def test_weight_decay_without_params_raises():
+    with pytest.raises(ValueError, match="weight_decay: update\\(\\) needs params"):
+        gx.weight_decay(0.1).update(GRADS, gx.EmptyState())
+
+
+def test_weight_decay_mask_of_another_structure_raises():
+    with pytest.raises(ValueError, match="weight_decay: mask and params have different tree"):
+        gx.weight_decay(0.1, mask={"w": True}).update(GRADS, gx.EmptyState(), PARAMS)
+
+
+def test_weight_decay_rejects_negative_rate():
+    with pytest.raises(ValueError, match="weight_decay: rate must be a finite number >= 0"):
+        gx.weight_decay(-0.1)
+
+
+# --------------------------------------------------------------------------------------------
+# add_noise
+# --------------------------------------------------------------------------------------------
+
+
+def test_add_noise_same_key_gives_same_noise():
+    first = _noise_run(gx.add_noise(0.01, 0.55, key=7), GRADS, 3)
+    second = _noise_run(gx.add_noise(0.01, 0.55, key=7), GRADS, 3)
+    for a, b in zip(first, second):
+        for k in GRADS:
+            np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_add_noise_int_seed_typed_key_and_raw_key_are_the_same_key():
+    by_seed = _noise_run(gx.add_noise(key=11), GRADS, 2)
+    by_typed = _noise_run(gx.add_noise(key=jax.random.key(11)), GRADS, 2)
+    by_raw = _noise_run(gx.add_noise(key=jax.random.PRNGKey(11)), GRADS, 2)
+    for a, b, c in zip(by_seed, by_typed, by_raw):
+        for k in GRADS:
+            np.testing.assert_array_equal(a[k], b[k])
+            np.testing.assert_array_equal(a[k], c[k])
+
+
+def test_add_noise_different_keys_give_different_noise():
+    (a,) = _noise_run(gx.add_noise(key=0), GRADS, 1)
+    (b,) = _noise_run(gx.add_noise(key=1), GRADS, 1)
+    assert not np.any(np.asarray(a["w"]) == np.asarray(b["w"]))
+
+
+def test_add_noise_draws_fresh_noise_each_step():
+    a, b = _noise_run(gx.add_noise(key=0), GRADS, 2)
+    assert not np.any(np.asarray(a["w"]) == np.asarray(b["w"]))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_add_noise_draws_exactly_optax_noise(dtype):
+    grads = {
+        "w": GRADS["w"].astype(dtype),
+        "nested": {"b": GRADS["b"].astype(dtype), "s": jnp.ones((), dtype)},
+    }
+    rtol = 1e-6 if dtype == jnp.float32 else 1e-15
+    ours = _noise_run(gx.add_noise(0.3, 0.55, key=5), grads, 4)
+    opt = optax.add_noise(0.3, 0.55, key=5)
+    state = opt.init(grads)
+    with jax.numpy_dtype_promotion("standard"):
+        for out in ours:
+            theirs, state = opt.update(grads, state)
+            for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(theirs)):
+                assert a.dtype == dtype
+                np.testing.assert_allclose(a, np.asarray(b, dtype), rtol=rtol)
+
+
+def test_add_noise_variance_is_eta_over_one_plus_step_to_the_gamma():
+    eta, gamma, n = 0.5, 0.55, 40_000
+    noise = gx.add_noise(eta, gamma, key=3)
+    zeros = {"x": jnp.zeros(n)}
+    state = noise.init(zeros)
+    for step in [0, 9, 99]:
+        out, state = noise.update(zeros, state, step=jnp.int32(step))
+        expected = eta / (1 + step) ** gamma
+        sample = np.asarray(out["x"])
+        # The sample variance of n normals has relative standard deviation sqrt(2 / n) = 0.7%.
+        np.testing.assert_allclose(sample.var(), expected, rtol=0.03)
+        assert abs(sample.mean()) < 4 * np.sqrt(expected / n)
+
+
+def test_add_noise_variance_shrinks_along_a_chain():
+    zeros = {"x": jnp.zeros(20_000)}
+    outputs = _noise_run(gx.add_noise(1.0, 0.55, key=1), zeros, 30)
+    variances = [float(np.var(np.asarray(o["x"]))) for o in outputs]
+    assert variances[-1] < 0.2 * variances[0]
+    np.testing.assert_allclose(variances[-1], 30.0**-0.55, rtol=0.05)
+
+
+def test_add_noise_with_eta_zero_leaves_updates_unchanged():
+    (out,) = _noise_run(gx.add_noise(0.0, 0.55, key=0), GRADS, 1)
+    for k in GRADS:
+        np.testing.assert_array_equal(out[k], GRADS[k])
+
+
+def test_add_noise_complex_leaf_gets_complex_noise_split_between_parts():
+    zeros = {"z": jnp.zeros(40_000, jnp.complex128)}
+    (out,) = _noise_run(gx.add_noise(0.2, 0.55, key=2), zeros, 1)
+    z = np.asarray(out["z"])
+    assert z.dtype == np.complex128
+    np.testing.assert_allclose([z.real.var(), z.imag.var()], [0.1, 0.1], rtol=0.03)
+
+
+def test_add_noise_keeps_none_leaves():
+    grads = {"a": GRADS["b"], "frozen": None}
+    (out,) = _noise_run(gx.add_noise(key=0), grads, 1)
+    assert out["frozen"] is None
+    assert out["a"].shape == GRADS["b"].shape
+
+
+def test_add_noise_jit_matches_eager():
+    noise = gx.chain(gx.add_noise(0.1, key=4))
+    state = noise.init(GRADS)
+    eager, _ = noise.update(GRADS, state)
+    jitted, _ = jax.jit(noise.update)(GRADS, state)
+    for k in GRADS:
+        np.testing.assert_allclose(eager[k], jitted[k], rtol=1e-14)
+
+
+def test_add_noise_outside_chain_without_step_raises():
+    noise = gx.add_noise(key=0)
+    with pytest.raises(ValueError, match="add_noise: needs the step count"):
+        noise.update(GRADS, noise.init(GRADS))
+
+
+NOT_KEYS = [1.5, "0", None, True, jnp.zeros(3, jnp.uint32), jax.random.split(jax.random.key(0), 2)]
+
+
+@pytest.mark.parametrize("key", NOT_KEYS)
+def test_add_noise_rejects_what_is_not_a_seed_or_a_single_key(key):
+    with pytest.raises(TypeError, match="add_noise: key must be an int seed or a single JAX"):
+        gx.add_noise(key=key)
+
+
+@pytest.mark.parametrize("name", ["eta", "gamma"])
+def test_add_noise_rejects_negative_eta_and_gamma(name):
+    with pytest.raises(ValueError, match=f"add_noise: {name} must be a finite number >= 0"):
+        gx.add_noise(**{name: -0.1})
+
+
+def test_add_noise_rejects_integer_params():
+    with pytest.raises(TypeError, match="add_noise: every parameter must have a floating-point"):
+        gx.add_noise().init({"n": jnp.arange(3)})

@@ -1,0 +1,304 @@
+"""masked, partition / multi_transform, freeze, path_mask, labels_from_patterns."""
+import collections
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradxform as gx
+from wrapper_trees import assert_trees_equal, gradient_sequence, nested_params, run
+
+KEEP_KERNELS = {
+    "encoder": {"dense": {"kernel": True, "bias": False}, "layer_norm": False},
+    "decoder": [{"kernel": True, "bias": False}, None],
+    "temperature": True,
+}
+
+
+def by_path(tree):
+    return {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def selected(tree, mask):
+    """The leaves of ``tree`` that ``mask`` (a full-depth tree of bools) marks True, as a flat dict."""
+    keep = by_path(mask)
+    return {k: x for k, x in by_path(tree).items() if keep[k]}
+
+
+def with_leaves(tree, replacements):
+    """``tree`` with the leaves named in ``replacements`` (flat dict by key path) replaced."""
+    return jax.tree_util.tree_map_with_path(
+        lambda p, x: replacements.get(jax.tree_util.keystr(p), x), tree
+    )
+
+
+def full_depth(mask, params):
+    return jax.tree.map(lambda m, p: jax.tree.map(lambda _: m, p), mask, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# masked
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mask_kind", ["tree", "callable"])
+def test_masked_adam_equals_adam_on_the_selected_leaves_and_passes_the_rest_through(mask_kind):
+    params = nested_params()
+    grads = gradient_sequence(params, 4)
+    mask = KEEP_KERNELS if mask_kind == "tree" else (lambda p: gx.path_mask(p, ["*kernel", "temperature"]))
+    outputs, _ = run(gx.masked(gx.adam(0.1), mask), params, grads)
+
+    keep = full_depth(KEEP_KERNELS, params)
+    expected_inner, _ = run(gx.adam(0.1), selected(params, keep), [selected(g, keep) for g in grads])
+    for out, g, inner in zip(outputs, grads, expected_inner):
+        assert_trees_equal(out, with_leaves(g, inner))
+
+
+def test_masked_inner_state_holds_nothing_for_masked_out_leaves():
+    params = nested_params()
+    state = gx.masked(gx.scale_by_momentum(0.9), KEEP_KERNELS).init(params)
+    mu = state.inner_state.mu
+    assert isinstance(mu["encoder"]["dense"]["bias"], gx.MaskedNode)
+    assert isinstance(mu["encoder"]["layer_norm"], gx.MaskedNode)
+    assert len(jax.tree.leaves(mu)) == 3  # two kernels and the temperature
+
+
+def test_masked_inside_a_chain_passes_the_step_to_the_inner_links():
+    params = nested_params()
+    grads = gradient_sequence(params, 3)
+    inner = [gx.scale_by_momentum(0.9, ema=True), gx.bias_correction(0.9)]
+    outputs, _ = run(gx.chain(gx.masked(inner, KEEP_KERNELS), gx.scale(-0.1)), params, grads)
+
+    keep = full_depth(KEEP_KERNELS, params)
+    expected_inner, _ = run(gx.chain(*inner), selected(params, keep), [selected(g, keep) for g in grads])
+    for out, g, inner_out in zip(outputs, grads, expected_inner):
+        assert_trees_equal(out, jax.tree.map(lambda x: -0.1 * x, with_leaves(g, inner_out)))
+
+
+def test_masked_with_a_prefix_mask_selects_whole_subtrees():
+    params = nested_params()
+    grads = gradient_sequence(params, 1)
+    prefix = {"encoder": True, "decoder": False, "temperature": False}
+    (out,), _ = run(gx.masked(gx.scale(3.0), prefix), params, grads)
+    expected = {
+        "encoder": jax.tree.map(lambda g: 3.0 * g, grads[0]["encoder"]),
+        "decoder": grads[0]["decoder"],
+        "temperature": grads[0]["temperature"],
+    }
+    assert_trees_equal(out, expected)
+
+
+def test_masked_masks_extra_args_shaped_like_the_updates_when_asked():
+    def add_bonus():
+        def init(params):
+            return gx.EmptyState()
+
+        def update(updates, state, params=None, *, bonus, **extra_args):
+            return jax.tree.map(jnp.add, updates, bonus), state
+
+        return gx.GradientTransformation(init, update)
+
+    params = nested_params()
+    grads, bonus = gradient_sequence(params, 2)
+    opt = gx.masked(add_bonus(), KEEP_KERNELS, mask_compatible_extra_args=True)
+    (out,), _ = run(opt, params, [grads], bonus=bonus)
+    keep = full_depth(KEEP_KERNELS, params)
+    expected = jax.tree.map(lambda m, g, b: g + b if m else g, keep, grads, bonus)
+    assert_trees_equal(out, expected)
+
+
+def test_masked_mask_that_does_not_match_the_params_lists_the_paths_on_each_side():
+    params = nested_params()
+    bad = {
+        "encoder": {"dense": {"kernel": True, "bais": False}, "layer_norm": False},
+        "decoder": [{"kernel": True, "bias": False}, None],
+        "temperature": True,
+    }
+    with pytest.raises(ValueError, match="does not match the params tree") as error:
+        gx.masked(gx.adam(0.1), bad).init(params)
+    message = str(error.value)
+    assert "only in the mask: 'encoder/dense/bais'" in message
+    assert "only in the params: 'encoder/dense/bias'" in message
+
+
+def test_masked_mask_deeper_than_the_params_lists_both_sides():
+    params = {"w": jnp.ones(2), "b": jnp.ones(1)}
+    with pytest.raises(ValueError, match="only in the mask: 'w/x'.*\n.*only in the params: 'w'"):
+        gx.masked(gx.scale(2.0), {"w": {"x": True}, "b": False}).init(params)
+
+
+def test_masked_rejects_a_mask_with_non_bool_leaves():
+    params = {"w": jnp.ones(2), "b": jnp.ones(1)}
+    with pytest.raises(TypeError, match="every leaf of the mask must be True or False.*at 'b'"):
+        gx.masked(gx.scale(2.0), {"w": True, "b": "no"}).init(params)
+
+
+def test_masked_rejects_an_inner_that_is_not_a_transformation():
+    with pytest.raises(TypeError, match="masked: expected a GradientTransformation"):
+        gx.masked(0.1, {"w": True})
+
+
+# ---------------------------------------------------------------------------------------------
+# partition / multi_transform
+# ---------------------------------------------------------------------------------------------
+
+
+def two_towers():
+    return {
+        "enc": {"w": jnp.arange(6.0).reshape(3, 2), "b": jnp.ones(2), "skip": None},
+        "dec": {"w": jnp.full((2, 2), 0.5), "b": jnp.zeros(2)},
+    }
+
+
+@pytest.mark.parametrize("factory", [gx.partition, gx.multi_transform])
+def test_partition_equals_each_optimizer_run_on_its_own_subtree(factory):
+    params = two_towers()
+    grads = gradient_sequence(params, 4)
+    labels = lambda p: gx.labels_from_patterns(p, {"enc/*": "adam", "dec/*": "sgd"})
+    opt = factory({"adam": gx.adam(0.1), "sgd": gx.sgd(0.05, momentum=0.9)}, labels)
+    outputs, _ = run(opt, params, grads)
+
+    enc, _ = run(gx.adam(0.1), params["enc"], [g["enc"] for g in grads])
+    dec, _ = run(gx.sgd(0.05, momentum=0.9), params["dec"], [g["dec"] for g in grads])
+    for out, e, d in zip(outputs, enc, dec):
+        assert_trees_equal(out, {"enc": e, "dec": d})
+
+
+def test_partition_takes_a_label_tree_or_a_prefix_of_one():
+    params = two_towers()
+    grads = gradient_sequence(params, 2)
+    transforms = {"a": gx.scale(2.0), "b": gx.scale(-1.0)}
+    full = {"enc": {"w": "a", "b": "a", "skip": None}, "dec": {"w": "b", "b": "b"}}
+    by_tree, _ = run(gx.partition(transforms, full), params, grads)
+    by_prefix, _ = run(gx.partition(transforms, {"enc": "a", "dec": "b"}), params, grads)
+    for x, y, g in zip(by_tree, by_prefix, grads):
+        assert_trees_equal(x, y)
+        assert_trees_equal(x, {"enc": jax.tree.map(lambda v: 2.0 * v, g["enc"]),
+                               "dec": jax.tree.map(lambda v: -v, g["dec"])})
+
+
+def test_partition_inside_a_chain_passes_the_step_to_each_group():
+    params = two_towers()
+    grads = gradient_sequence(params, 3)
+    inner = [gx.scale_by_momentum(0.8, ema=True), gx.bias_correction(0.8)]
+    opt = gx.chain(gx.partition({"x": inner, "y": gx.identity()}, {"enc": "x", "dec": "y"}))
+    outputs, _ = run(opt, params, grads)
+    expected, _ = run(gx.chain(*inner), params["enc"], [g["enc"] for g in grads])
+    for out, e, g in zip(outputs, expected, grads):
+        assert_trees_equal(out, {"enc": e, "dec": g["dec"]})
+
+
+def test_partition_label_without_a_transformation_is_named_with_its_paths():
+    params = two_towers()
+    labels = lambda p: gx.labels_from_patterns(p, {"*/w": "weights", "*/b": "bias"})
+    expected = r"no transformation for the label\(s\) \['bias'\], used at 'dec/b', 'enc/b'"
+    with pytest.raises(ValueError, match=expected):
+        gx.partition({"weights": gx.identity()}, labels).init(params)
+
+
+def test_partition_label_tree_that_does_not_match_lists_the_paths_on_each_side():
+    params = two_towers()
+    labels = {"enc": "a", "decoder": "a"}
+    expected = "only in the labels: 'decoder'\n  only in the params: 'dec/b', 'dec/w'"
+    with pytest.raises(ValueError, match=expected):
+        gx.partition({"a": gx.identity()}, labels).init(params)
+
+
+def test_partition_rejects_an_empty_or_non_mapping_set_of_transformations():
+    with pytest.raises(ValueError, match="partition: expected at least one of label: transformation"):
+        gx.partition({}, {})
+    with pytest.raises(TypeError, match="partition: transforms must be a mapping"):
+        gx.partition([gx.identity()], {})
+
+
+# ---------------------------------------------------------------------------------------------
+# freeze
+# ---------------------------------------------------------------------------------------------
+
+
+def test_frozen_parameters_stay_exactly_where_they_are_and_the_others_train():
+    params = nested_params()
+    frozen = lambda p: gx.path_mask(p, "encoder/*")
+    opt = gx.chain(gx.adam(0.1), gx.freeze(frozen))
+    state = opt.init(params)
+    new = params
+    for g in gradient_sequence(params, 3):
+        updates, state = jax.jit(opt.update)(g, state, new)
+        new = gx.apply_updates(new, updates)
+    assert_trees_equal(new["encoder"], params["encoder"])
+    assert not np.allclose(new["decoder"][0]["kernel"], params["decoder"][0]["kernel"])
+
+
+@pytest.mark.parametrize("everything", [True, False])
+def test_freeze_with_a_single_bool_freezes_everything_or_nothing(everything):
+    params = nested_params()
+    (g,) = gradient_sequence(params, 1)
+    (out,), _ = run(gx.freeze(everything), params, [g])
+    assert_trees_equal(out, jax.tree.map(jnp.zeros_like, g) if everything else g)
+
+
+# ---------------------------------------------------------------------------------------------
+# path_mask and labels_from_patterns
+# ---------------------------------------------------------------------------------------------
+
+
+def test_path_mask_matches_globs_on_slash_joined_paths_at_any_depth():
+    params = nested_params()
+    mask = gx.path_mask(params, ["*bias", "*norm*"])
+    assert mask == {
+        "encoder": {"dense": {"kernel": False, "bias": True}, "layer_norm": {"scale": True, "offset": None}},
+        "decoder": [{"kernel": False, "bias": True}, None],
+        "temperature": False,
+    }
+
+
+def test_path_mask_excludes_what_exclude_matches():
+    params = nested_params()
+    mask = gx.path_mask(params, "decoder/*", exclude="*/bias")
+    assert mask["decoder"] == [{"kernel": True, "bias": False}, None]
+    assert mask["encoder"]["dense"] == {"kernel": False, "bias": False}
+
+
+def test_path_mask_names_attributes_and_indices():
+    Layer = collections.namedtuple("Layer", ["kernel", "bias"])
+    params = (Layer(jnp.ones(2), jnp.ones(1)), [jnp.ones(1)])
+    assert gx.path_mask(params, ["0/bias", "1/0"]) == (Layer(False, True), [True])
+
+
+def test_no_weight_decay_on_biases_and_norms_in_one_line():
+    params = nested_params()
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    decay = gx.weight_decay(0.1, mask=lambda p: gx.path_mask(p, exclude=["*bias", "*norm*"]))
+    (out,), _ = run(decay, params, [zeros])
+    decayed = {"encoder/dense/kernel", "decoder/0/kernel", "temperature"}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(out)[0]:
+        name = "/".join(str(getattr(k, "key", getattr(k, "idx", ""))) for k in path)
+        original = by_path(params)[jax.tree_util.keystr(path)]
+        np.testing.assert_array_equal(leaf, 0.1 * original if name in decayed else 0 * original)
+
+
+def test_labels_from_patterns_takes_the_first_matching_rule_then_the_default():
+    params = nested_params()
+    rules = [("*norm*", "no_decay"), ("*bias", "no_decay"), ("encoder/*", "enc")]
+    labels = gx.labels_from_patterns(params, rules, default="rest")
+    assert labels == {
+        "encoder": {
+            "dense": {"kernel": "enc", "bias": "no_decay"},
+            "layer_norm": {"scale": "no_decay", "offset": None},
+        },
+        "decoder": [{"kernel": "rest", "bias": "no_decay"}, None],
+        "temperature": "rest",
+    }
+
+
+def test_labels_from_patterns_without_default_lists_the_unmatched_paths():
+    with pytest.raises(ValueError, match="no pattern matches 'decoder/0/kernel', 'temperature'"):
+        gx.labels_from_patterns(nested_params(), {"encoder/*": "a", "*bias": "b"})
+
+
+def test_patterns_must_be_strings():
+    with pytest.raises(TypeError, match="path_mask: include must be a glob pattern"):
+        gx.path_mask(nested_params(), [1])
+    with pytest.raises(TypeError, match="labels_from_patterns: rules must be"):
+        gx.labels_from_patterns(nested_params(), [("*", "a", "b")])

@@ -1,0 +1,87 @@
+"""Multiplying updates: scale and scale_by_learning_rate (constant or scheduled)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradxform as gx
+
+G = {"w": jnp.asarray([1.0, -2.0, 0.5]), "b": jnp.asarray(3.0)}
+
+
+def _chained(transform, steps, grads=G):
+    chained = gx.chain(transform)
+    state = chained.init(grads)
+    outputs = []
+    for _ in range(steps):
+        out, state = chained.update(grads, state)
+        outputs.append(out)
+    return outputs
+
+
+@pytest.mark.parametrize("step_size", [0.0, 2.5, -1e-3])
+def test_scale_multiplies_every_update_by_its_step_size(step_size):
+    transform = gx.scale(step_size)
+    out, state = transform.update(G, transform.init(G))
+    assert state == gx.EmptyState()
+    for k in G:
+        np.testing.assert_array_equal(np.asarray(out[k]), step_size * np.asarray(G[k]))
+
+
+@pytest.mark.parametrize("flip_sign, sign", [(True, -1.0), (False, 1.0)])
+def test_constant_learning_rate_multiplies_by_minus_the_rate(flip_sign, sign):
+    (out,) = _chained(gx.scale_by_learning_rate(0.1, flip_sign=flip_sign), steps=1)
+    for k in G:
+        np.testing.assert_array_equal(np.asarray(out[k]), sign * 0.1 * np.asarray(G[k]))
+
+
+def test_constant_learning_rate_needs_no_step():
+    transform = gx.scale_by_learning_rate(0.1)
+    out, _ = transform.update(G, transform.init(G))
+    np.testing.assert_array_equal(np.asarray(out["b"]), -0.1 * 3.0)
+
+
+def test_schedule_is_called_with_the_chain_step_from_zero():
+    seen = []
+
+    def schedule(step):
+        seen.append(int(step))
+        return 0.5 ** step.astype(jnp.float64)
+
+    outputs = _chained(gx.scale_by_learning_rate(schedule), steps=3)
+    assert seen == [0, 1, 2]
+    for t, out in enumerate(outputs):
+        np.testing.assert_array_equal(np.asarray(out["w"]), -(0.5**t) * np.asarray(G["w"]))
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32, jnp.complex64])
+def test_schedule_value_is_cast_to_the_update_dtype(dtype):
+    grads = {"w": jnp.asarray([1.0, -2.0], dtype)}
+    def schedule(step):
+        return jnp.asarray(0.25, jnp.float64)  # wider than the updates
+
+    (out,) = _chained(gx.scale_by_learning_rate(schedule), steps=1, grads=grads)
+    assert out["w"].dtype == dtype
+    np.testing.assert_array_equal(np.asarray(out["w"]), np.asarray([-0.25, 0.5], dtype))
+
+
+def test_scheduled_learning_rate_jits_without_recompiling():
+    traces = []
+    chained = gx.chain(gx.scale_by_learning_rate(lambda step: 1.0 / (1.0 + step.astype(jnp.float64))))
+
+    def update(g, s):
+        traces.append(None)
+        return chained.update(g, s)
+
+    update = jax.jit(update)
+    state = chained.init(G)
+    for t in range(3):
+        out, state = update(G, state)
+        np.testing.assert_allclose(np.asarray(out["b"]), -3.0 / (1 + t), rtol=1e-15)
+    assert len(traces) == 1
+
+
+def test_scheduled_learning_rate_outside_chain_asks_for_chain():
+    transform = gx.scale_by_learning_rate(lambda step: 0.1)
+    with pytest.raises(ValueError, match=r"scale_by_learning_rate: needs the step count.*gradxform\.chain"):
+        transform.update(G, transform.init(G))
