@@ -48,6 +48,8 @@ def weight_decay(rate: float, mask: Optional[Mask] = None) -> GradientTransforma
         return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
+        if isinstance(rate, (int, float)) and rate == 0:  # constant zero: no params read (as Optax)
+            return updates, state
         if params is None:
             raise ValueError(PARAMS_REQUIRED.format(who="weight_decay"))
         decayed = jax.tree.map(lambda g, p: g + rate * p, updates, params)
