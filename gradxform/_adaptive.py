@@ -12,12 +12,25 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _check, _moments, _tree
+from . import _check, _hyper, _moments, _tree
 from ._core import GradientTransformation, _sequence, identity, parallel_sum, ratio
 from ._elementwise import sqrt_plus_eps, square
 from ._moments import mean_of_squares, scale_by_momentum
 
 PyTree = Any
+
+
+def _shared(name: str, value) -> _hyper.Named:
+    """``value`` under ``name``, shared by every primitive of a composition that it is passed to.
+
+    A value the caller already named with :func:`gradxform.hyperparameter` keeps its name.
+    """
+    return value if isinstance(value, _hyper.Named) else _hyper.hyperparameter(name, value)
+
+
+def _root(eps: _hyper.Named, eps_in_sqrt: bool) -> GradientTransformation:
+    """:func:`sqrt_plus_eps` with ``eps`` under the root or after it, and no term in the other place."""
+    return sqrt_plus_eps(None, eps_root=eps) if eps_in_sqrt else sqrt_plus_eps(eps, eps_root=None)
 
 
 def scale_by_rms(
@@ -45,12 +58,17 @@ def scale_by_rms(
                bias_correction(decay),                 # only if bias_correction
                sqrt_plus_eps(eps_root=eps)])           # sqrt(nu_t + eps), or sqrt(nu_t) + eps
 
-    Optax multiplies by ``rsqrt`` where this divides by ``sqrt``: results agree to an ulp.
+    ``decay`` and ``eps`` are each one hyperparameter of the state, shared by every primitive
+    that uses them: :func:`gradxform.hyperparams` reads them as ``"decay"`` and ``"eps"`` and
+    :func:`gradxform.set_hyperparams` changes each everywhere at once. Optax multiplies by
+    ``rsqrt`` where this divides by ``sqrt``: results agree to an ulp.
 
     Args:
-        decay: :math:`\rho`, the weight kept from the previous mean; in ``[0, 1)``.
-        eps: :math:`\epsilon`; ``>= 0``.
+        decay: :math:`\rho`, the weight kept from the previous mean; in ``[0, 1)``; a number or
+            a schedule.
+        eps: :math:`\epsilon`; ``>= 0``; a number or a schedule.
         initial_scale: :math:`\nu_{init}`; ``>= 0``. Optax and PyTorch use 0, TensorFlow 1 uses 1.
+            Used only by ``init``: not a hyperparameter of the state.
         eps_in_sqrt: add :math:`\epsilon` under the root (Optax's default) or after it (PyTorch).
         bias_correction: divide the running means by :math:`1-\rho^t`.
         centered: divide by the root of the variance :math:`\nu_t - \mu_t^2` instead.
@@ -67,6 +85,7 @@ def scale_by_rms(
     who = "scale_by_stddev" if centered else "scale_by_rms"
     _check.decay(who, decay=decay)
     _check.non_negative(who, eps=eps, initial_scale=initial_scale)
+    decay, eps = _shared("decay", decay), _shared("eps", eps)
 
     def debiased():
         return [_moments.bias_correction(decay)] if bias_correction else []
@@ -79,8 +98,7 @@ def scale_by_rms(
                 (-1, [scale_by_momentum(decay, ema=True), *debiased(), square()]),  # - E[g]_t^2
             )
         ]
-    root = sqrt_plus_eps(0.0, eps_root=eps) if eps_in_sqrt else sqrt_plus_eps(eps)
-    return ratio(identity(), [*second_moment, root])
+    return ratio(identity(), [*second_moment, _root(eps, eps_in_sqrt)])
 
 
 def scale_by_stddev(
@@ -101,10 +119,13 @@ def scale_by_stddev(
     The same as :func:`scale_by_rms` with ``centered=True``: the variance is
     ``parallel_sum((1, mean_of_squares), (-1, [scale_by_momentum(ema=True), square()]))``.
 
+    ``decay`` and ``eps`` are the state's hyperparameters ``"decay"`` and ``"eps"``.
+
     Args:
-        decay: :math:`\rho`, the weight kept from both previous means; in ``[0, 1)``.
-        eps: :math:`\epsilon`; ``>= 0``.
-        initial_scale: :math:`\nu_0`; ``>= 0`` (:math:`\mu_0 = 0`).
+        decay: :math:`\rho`, the weight kept from both previous means; in ``[0, 1)``; a number
+            or a schedule.
+        eps: :math:`\epsilon`; ``>= 0``; a number or a schedule.
+        initial_scale: :math:`\nu_0`; ``>= 0`` (:math:`\mu_0 = 0`); used only by ``init``.
         eps_in_sqrt: add :math:`\epsilon` under the root (Optax's default) or after it.
         bias_correction: divide both running means by :math:`1-\rho^t`.
 
@@ -168,10 +189,12 @@ def scale_by_rss(
     A composition: ``ratio(identity(), [sum_of_squares(initial_accumulator_value),
     sqrt_plus_eps(...)])``. Optax guards :math:`G_t = 0` with a ``where``; here that case can
     only arise when both ``initial_accumulator_value`` and ``eps`` are 0, which is refused.
+    ``eps`` is the state's hyperparameter ``"eps"``.
 
     Args:
-        initial_accumulator_value: :math:`G_{init}`; ``>= 0``.
-        eps: :math:`\epsilon`; ``>= 0``, and ``> 0`` if ``initial_accumulator_value`` is 0.
+        initial_accumulator_value: :math:`G_{init}`; ``>= 0``; used only by ``init``.
+        eps: :math:`\epsilon`; ``>= 0``, and ``> 0`` if ``initial_accumulator_value`` is 0; a
+            number or a schedule.
         eps_in_sqrt: add :math:`\epsilon` under the root (Optax) or after it (PyTorch).
 
     Returns:
@@ -188,12 +211,13 @@ def scale_by_rss(
     _check.not_both_zero(
         "scale_by_rss", "1e-10", initial_accumulator_value=initial_accumulator_value, eps=eps
     )
-    root = sqrt_plus_eps(0.0, eps_root=eps) if eps_in_sqrt else sqrt_plus_eps(eps)
+    root = _root(_shared("eps", eps), eps_in_sqrt)
     return ratio(identity(), [sum_of_squares(initial_accumulator_value), root])
 
 
 class ScaleByAdadeltaUnitsState(NamedTuple):
     e_x: PyTree  # running mean of squared outputs, Zeiler's E[dx^2]; params' tree and dtype
+    hyperparams: dict  # {"rho", "eps"}: gradxform.Hyperparameter scalars
 
 
 def scale_by_adadelta_units(rho: float = 0.9, eps: float = 1e-6) -> GradientTransformation:
@@ -208,8 +232,10 @@ def scale_by_adadelta_units(rho: float = 0.9, eps: float = 1e-6) -> GradientTran
         E[\Delta x^2]_t = \rho\,E[\Delta x^2]_{t-1} + (1-\rho)\,|u_t|^2, \qquad E[\Delta x^2]_0 = 0
 
     Args:
-        rho: :math:`\rho`, the weight kept from the previous mean; in ``[0, 1)``.
-        eps: :math:`\epsilon`; ``> 0`` (with 0 the first output, and so every output, is 0).
+        rho: :math:`\rho`, the weight kept from the previous mean; in ``[0, 1)``; a number or a
+            schedule.
+        eps: :math:`\epsilon`; ``> 0`` (with 0 the first output, and so every output, is 0); a
+            number or a schedule.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`ScaleByAdadeltaUnitsState`.
@@ -220,20 +246,26 @@ def scale_by_adadelta_units(rho: float = 0.9, eps: float = 1e-6) -> GradientTran
     """
     _check.decay("scale_by_adadelta_units", rho=rho)
     _check.positive("scale_by_adadelta_units", eps=eps)
+    hyper = _hyper.declare(rho=rho, eps=eps)
 
     def init(params):
         _check.inexact_leaves("scale_by_adadelta_units", params)
-        return ScaleByAdadeltaUnitsState(e_x=_tree.zeros_like(params))
+        return ScaleByAdadeltaUnitsState(e_x=_tree.zeros_like(params), hyperparams=hyper.init())
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("scale_by_adadelta_units", updates=updates, state=state.e_x)
-        out = jax.tree.map(
-            lambda g, e: jnp.multiply(*_tree.promoted(jnp.sqrt(e + eps), g)), updates, state.e_x
-        )
-        e_x = jax.tree.map(
-            lambda u, e: _tree.ema(*_tree.promoted(_tree.abs_sq(u), e), rho), out, state.e_x
-        )
-        return out, ScaleByAdadeltaUnitsState(e_x=_tree.cast_like(e_x, state.e_x))
+        h = hyper.at(state.hyperparams, extra_args, "scale_by_adadelta_units")
+        beta, weight, eps_t = h("rho"), h("rho", lambda r: 1 - r), h("eps")
+
+        def scaled(g, e):  # sqrt(E[dx^2] + eps) * g, in the dtype g and e promote to
+            out = _tree.result_dtype(g, e)
+            dtype = _tree.compute_dtype(out)
+            root = jnp.sqrt(e.astype(dtype) + eps_t.astype(dtype))
+            return (root * g.astype(dtype)).astype(out)
+
+        out = jax.tree.map(scaled, updates, state.e_x)
+        e_x = jax.tree.map(lambda u, e: _tree.blend(_tree.abs_sq(u), e, weight, beta), out, state.e_x)
+        return out, ScaleByAdadeltaUnitsState(_tree.cast_like(e_x, state.e_x), h.record())
 
     return GradientTransformation(init, update)
 
@@ -249,10 +281,13 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
     A sequence of two links: ``ratio(identity(), [mean_of_squares(rho),
     sqrt_plus_eps(eps_root=eps)])`` then :func:`scale_by_adadelta_units`. The output is a descent
     direction's negative (it points along the gradient); chain a negative learning rate after it.
+    ``rho`` and ``eps`` are each one hyperparameter of the state (``"rho"``, ``"eps"``), shared
+    by both links: :func:`gradxform.set_hyperparams` changes each in both at once.
 
     Args:
-        rho: :math:`\rho`, the weight kept from both previous means; in ``[0, 1)``.
-        eps: :math:`\epsilon`; ``> 0``.
+        rho: :math:`\rho`, the weight kept from both previous means; in ``[0, 1)``; a number or
+            a schedule.
+        eps: :math:`\epsilon`; ``> 0``; a number or a schedule.
 
     Returns:
         A :class:`GradientTransformation` whose state is a tuple of a :class:`RatioState` (holding
@@ -264,9 +299,10 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
     """
     _check.decay("scale_by_adadelta", rho=rho)
     _check.positive("scale_by_adadelta", eps=eps)
+    rho, eps = _shared("rho", rho), _shared("eps", eps)
     return _sequence(
         [
-            ratio(identity(), [mean_of_squares(rho), sqrt_plus_eps(0.0, eps_root=eps)]),
+            ratio(identity(), [mean_of_squares(rho), _root(eps, eps_in_sqrt=True)]),
             scale_by_adadelta_units(rho, eps),
         ],
         "scale_by_adadelta",

@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _check, _step
-from ._core import EmptyState, GradientTransformation
+from . import _check, _hyper, _step, _tree
+from ._core import GradientTransformation
 
 PyTree = Any
 Mask = Union[PyTree, Callable[[PyTree], PyTree]]
@@ -20,44 +20,58 @@ PARAMS_REQUIRED = (
 )
 
 
+class WeightDecayState(NamedTuple):
+    hyperparams: dict  # {"rate"}, or {} for a constant rate of 0: gradxform.Hyperparameter scalars
+
+
 def weight_decay(rate: float, mask: Optional[Mask] = None) -> GradientTransformation:
     r"""Add the parameters, scaled, to the update (decoupled weight decay).
 
-    .. math::  u_t = g_t + \lambda\,\theta_{t-1}
+    .. math::  u_t = g_t + \lambda_t\,\theta_{t-1}
 
     Chained before :func:`scale_by_learning_rate` this is AdamW's decay
-    :math:`-\alpha_t \lambda \theta`. Optax calls it ``add_decayed_weights``. Stateless.
+    :math:`-\alpha_t \lambda_t \theta`. Optax calls it ``add_decayed_weights``. The state keeps
+    :math:`\lambda_t` as the hyperparameter ``"rate"``. A rate given as the Python number 0
+    (named with :func:`gradxform.hyperparameter` or not) leaves updates as they are without
+    reading the params, as Optax does, and so has no hyperparameter to set; to start at 0 and
+    set it later, pass a schedule, e.g. ``lambda step: 0.0``.
 
     Args:
-        rate: :math:`\lambda`, ``>= 0``.
+        rate: :math:`\lambda_t`, ``>= 0``; a number or a schedule.
         mask: a tree of bools shaped like the params (or a function of the params returning
             one); leaves marked ``False`` are not decayed. ``None`` decays every leaf. For
             example ``mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`` spares biases and
             norm scales.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`~gradxform.EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`WeightDecayState`.
 
     References:
         Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
         https://arxiv.org/abs/1711.05101
     """
     _check.non_negative("weight_decay", rate=rate)
+    constant = _hyper.value_of(rate)  # the number inside a gradxform.hyperparameter(...) name
+    skip = isinstance(constant, (int, float)) and constant == 0  # no params read (as Optax)
+    hyper = _hyper.declare() if skip else _hyper.declare(rate=rate)
 
     def init(params):
-        return EmptyState()
+        return WeightDecayState(hyperparams=hyper.init())
 
     def update(updates, state, params=None, **extra_args):
-        if isinstance(rate, (int, float)) and rate == 0:  # constant zero: no params read (as Optax)
+        if skip:
             return updates, state
         if params is None:
             raise ValueError(PARAMS_REQUIRED.format(who="weight_decay"))
-        decayed = jax.tree.map(lambda g, p: g + rate * p, updates, params)
+        h = hyper.at(state.hyperparams, extra_args, "weight_decay")
+        rate_t = h("rate")
+        decayed = jax.tree.map(lambda g, p: g + _tree.times(p, rate_t), updates, params)
+        new_state = WeightDecayState(hyperparams=h.record())
         if mask is None:
-            return decayed, state
+            return decayed, new_state
         keep = mask(params) if callable(mask) else mask
         _check.same_structure("weight_decay", mask=keep, params=params)
-        return jax.tree.map(lambda m, d, g: d if m else g, keep, decayed, updates), state
+        return jax.tree.map(lambda m, d, g: d if m else g, keep, decayed, updates), new_state
 
     return GradientTransformation(init, update)
 
@@ -66,6 +80,7 @@ class AddNoiseState(NamedTuple):
     # uint32 key data (jax.random.key_data), not a typed key, so that the state serializes with
     # any checkpointer (Flax's to_bytes cannot write typed keys); split once per update.
     rng_key: jax.Array
+    hyperparams: dict  # {"eta", "gamma"}: gradxform.Hyperparameter scalars
 
 
 def add_noise(eta: float = 0.01, gamma: float = 0.55, key: Any = 0) -> GradientTransformation:
@@ -81,8 +96,9 @@ def add_noise(eta: float = 0.01, gamma: float = 0.55, key: Any = 0) -> GradientT
     (variance split evenly between the real and imaginary parts).
 
     Args:
-        eta: :math:`\eta`, the variance on the first update; ``>= 0``.
-        gamma: :math:`\gamma`, the annealing exponent; ``>= 0`` (the paper uses 0.55).
+        eta: :math:`\eta`, the variance on the first update; ``>= 0``; a number or a schedule.
+        gamma: :math:`\gamma`, the annealing exponent; ``>= 0`` (the paper uses 0.55); a number
+            or a schedule.
         key: an int seed, or a JAX PRNG key (typed ``jax.random.key`` or raw
             ``jax.random.PRNGKey``). The same key gives the same noise.
 
@@ -96,14 +112,16 @@ def add_noise(eta: float = 0.01, gamma: float = 0.55, key: Any = 0) -> GradientT
     """
     _check.non_negative("add_noise", eta=eta, gamma=gamma)
     initial_key = _as_key(key, "add_noise")
+    hyper = _hyper.declare(eta=eta, gamma=gamma)
 
     def init(params):
         _check.inexact_leaves("add_noise", params)
-        return AddNoiseState(rng_key=jax.random.key_data(initial_key))
+        return AddNoiseState(rng_key=jax.random.key_data(initial_key), hyperparams=hyper.init())
 
     def update(updates, state, params=None, **extra_args):
+        h = hyper.at(state.hyperparams, extra_args, "add_noise")
         t = _step.as_float(_step.one_based(_step.read(extra_args, "add_noise")))
-        std = jnp.sqrt(jnp.asarray(eta, t.dtype) / t ** jnp.asarray(gamma, t.dtype))
+        std = jnp.sqrt(h("eta").astype(t.dtype) / t ** h("gamma").astype(t.dtype))
         rng_key, sample_key = jax.random.split(jax.random.wrap_key_data(state.rng_key))
         leaves, treedef = jax.tree.flatten(updates)
         leaf_keys = jax.random.split(sample_key, len(leaves))
@@ -111,7 +129,8 @@ def add_noise(eta: float = 0.01, gamma: float = 0.55, key: Any = 0) -> GradientT
             g + std.astype(g.dtype) * jax.random.normal(k, g.shape, g.dtype)
             for g, k in zip(leaves, leaf_keys)
         ]
-        return jax.tree.unflatten(treedef, noisy), AddNoiseState(jax.random.key_data(rng_key))
+        new_state = AddNoiseState(jax.random.key_data(rng_key), h.record())
+        return jax.tree.unflatten(treedef, noisy), new_state
 
     return GradientTransformation(init, update)
 

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, Union
 import jax
 import jax.numpy as jnp
 
-from . import _check, _step
+from . import _check, _hyper, _step, _tree
 from ._core import GradientTransformation, _branch, apply_updates
 
 PyTree = Any
@@ -31,10 +31,12 @@ class LookaheadParams(NamedTuple):
 class LookaheadState(NamedTuple):
     fast_state: PyTree  # the fast optimizer's state
     steps_since_sync: jax.Array  # int32: fast steps since the last synchronization, in [0, k)
+    step: jax.Array  # int32: updates so far (what a schedule of slow_step_size reads); saturates
+    hyperparams: dict  # {"slow_step_size"}: gradxform.Hyperparameter scalars
 
 
 def lookahead(
-    fast_optimizer, sync_period: int, slow_step_size: float, reset_state: bool = False
+    fast_optimizer, sync_period: int, slow_step_size, reset_state: bool = False
 ) -> GradientTransformation:
     r"""Lookahead: ``k`` steps of a fast optimizer, then one step of the slow weights toward them.
 
@@ -52,8 +54,11 @@ def lookahead(
     Args:
         fast_optimizer: a transformation, or a list of them applied in sequence.
         sync_period: :math:`k`, fast steps between synchronizations; an int ``>= 1``.
-        slow_step_size: :math:`\alpha`, in ``[0, 1]`` (the paper uses 0.5).
-        reset_state: re-initialize the fast optimizer's state at every synchronization.
+        slow_step_size: :math:`\alpha`, in ``[0, 1]`` (the paper uses 0.5), or a schedule of
+            the number of earlier updates (this wrapper counts them: it usually goes outermost,
+            outside any :func:`gradxform.chain`).
+        reset_state: re-initialize the fast optimizer's state at every synchronization, all but
+            its hyperparameters: a value set with :func:`gradxform.set_hyperparams` stays set.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`LookaheadState`.
@@ -77,43 +82,53 @@ def lookahead(
         "lookahead", 1, " k=1 moves the slow weights after every step.", sync_period=sync_period
     )
     _check.unit_interval("lookahead", slow_step_size=slow_step_size)
+    hyper = _hyper.declare(slow_step_size=slow_step_size)
     fast = _branch(fast_optimizer, "lookahead")
 
     def init(params):
         fast_params = params.fast if isinstance(params, LookaheadParams) else params
-        return LookaheadState(fast_state=fast.init(fast_params), steps_since_sync=_step.zero())
+        return LookaheadState(
+            fast_state=fast.init(fast_params),
+            steps_since_sync=_step.zero(),
+            step=_step.zero(),
+            hyperparams=hyper.init(),
+        )
 
     def update(updates, state, params=None, **extra_args):
         if not isinstance(params, LookaheadParams):
             raise ValueError(_check.LOOKAHEAD_PARAMS.format(got=_check.describe(params)))
+        h = hyper.at(state.hyperparams, {"step": state.step}, "lookahead")
         updates, fast_state = fast.update(updates, state.fast_state, params.fast, **extra_args)
         sync_next = state.steps_since_sync == sync_period - 1
-        updates = _lookahead_updates(updates, sync_next, params, slow_step_size)
+        alpha, one_minus_alpha = h("slow_step_size"), h("slow_step_size", lambda a: 1 - a)
+        updates = _lookahead_updates(updates, sync_next, params, alpha, one_minus_alpha)
         if reset_state:
-            fresh = fast.init(params.fast)
-            fast_state = jax.tree.map(lambda s, i: jnp.where(sync_next, i, s), fast_state, fresh)
+            fast_state = _reset_but_hyperparams(sync_next, fast_state, fast.init(params.fast))
         steps_since_sync = _step.increment(state.steps_since_sync) % sync_period
-        return updates, LookaheadState(fast_state, steps_since_sync)
+        return updates, LookaheadState(
+            fast_state, steps_since_sync, _step.increment(state.step), h.record()
+        )
 
     return GradientTransformation(init, update)
 
 
-def _lookahead_updates(updates, sync_next, params: LookaheadParams, slow_step_size):
+def _lookahead_updates(updates, sync_next, params: LookaheadParams, alpha, one_minus_alpha):
     """One update of both weight sets: the fast step, and on a sync step the slow step and the reset.
 
     On a sync step the new slow weights are :math:`\\phi + \\alpha d` with
     :math:`d = \\theta + u - \\phi`, and the fast weights jump there: their update is
-    :math:`u - (1 - \\alpha) d`. Off sync steps both terms are multiplied by 0.
+    :math:`u - (1 - \\alpha) d`. Off sync steps both terms are multiplied by 0. The scalars
+    take each leaf's dtype, as Optax's Python numbers do.
     """
     last_difference = jax.tree.map(lambda f, u, s: f + u - s, params.fast, updates, params.slow)
 
     def slow(d):
         sync = sync_next.astype(d.dtype)
-        return _as(slow_step_size, d) * sync * d
+        return alpha.astype(d.dtype) * sync * d
 
     def fast(u, d):
         sync = sync_next.astype(d.dtype)
-        return u - sync * (1 - _as(slow_step_size, d)) * d
+        return u - sync * one_minus_alpha.astype(d.dtype) * d
 
     return LookaheadParams(
         fast=jax.tree.map(fast, updates, last_difference),
@@ -125,6 +140,7 @@ class EmaParamsState(NamedTuple):
     inner_state: PyTree  # the inner transformation's state
     step: jax.Array  # int32: updates so far; saturates at 2**31 - 1
     ema: PyTree  # the moving average of the params; params' tree and dtype
+    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
 
 
 def ema_params(inner, decay: Union[float, Any] = 0.999) -> GradientTransformation:
@@ -138,12 +154,14 @@ def ema_params(inner, decay: Union[float, Any] = 0.999) -> GradientTransformatio
     The average starts at the initial parameters, so it needs no bias correction; a schedule
     such as ``lambda s: jnp.minimum(0.999, (1 + s) / (10 + s))`` warms the decay up instead.
     Evaluate with :func:`averaged_params`. Wrap the whole optimizer: the average is taken of
-    ``apply_updates(params, u)`` with ``u`` this wrapper's output.
+    ``apply_updates(params, u)`` with ``u`` this wrapper's output. The average is computed in
+    float32 for bfloat16 params and rounded once, so a decay of 0.999 is not rounded to 1.
 
     Args:
         inner: a transformation, or a list of them applied in sequence.
         decay: :math:`\beta`, the weight kept from the previous average; in ``[0, 1)``, or a
-            schedule of :math:`s`.
+            schedule of :math:`s` (this wrapper counts the updates, whether or not it sits in a
+            :func:`gradxform.chain`).
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`EmaParamsState`.
@@ -153,11 +171,12 @@ def ema_params(inner, decay: Union[float, Any] = 0.999) -> GradientTransformatio
         on Control and Optimization 30(4), 1992. https://doi.org/10.1137/0330046
     """
     _check.decay("ema_params", decay=decay)
+    hyper = _hyper.declare(decay=decay)
     transform = _branch(inner, "ema_params")
 
     def init(params):
         _check.inexact_leaves("ema_params", params)
-        return EmaParamsState(transform.init(params), _step.zero(), _copy(params))
+        return EmaParamsState(transform.init(params), _step.zero(), _copy(params), hyper.init())
 
     def update(updates, state, params=None, **extra_args):
         if params is None:
@@ -165,11 +184,12 @@ def ema_params(inner, decay: Union[float, Any] = 0.999) -> GradientTransformatio
         _check.same_structure("ema_params", params=params, state=state.ema)
         updates, inner_state = transform.update(updates, state.inner_state, params, **extra_args)
         new_params = apply_updates(params, updates)
-        beta = decay(state.step) if callable(decay) else decay
+        h = hyper.at(state.hyperparams, {"step": state.step}, "ema_params")
+        beta, one_minus_beta = h("decay"), h("decay", lambda b: 1 - b)
         ema = jax.tree.map(
-            lambda p, m: (1 - _as(beta, m)) * p + _as(beta, m) * m, new_params, state.ema
+            lambda p, m: _tree.blend(p, m, one_minus_beta, beta).astype(m.dtype), new_params, state.ema
         )
-        return updates, EmaParamsState(inner_state, _step.increment(state.step), ema)
+        return updates, EmaParamsState(inner_state, _step.increment(state.step), ema, h.record())
 
     return GradientTransformation(init, update)
 
@@ -261,9 +281,12 @@ def averaged_params(tree: PyTree) -> PyTree:
     return average.ema if isinstance(average, EmaParamsState) else average.mean
 
 
-def _as(value, like: jax.Array):
-    """A hyperparameter in ``like``'s dtype; a Python number stays weakly typed (as in Optax)."""
-    return value if isinstance(value, (int, float)) else jnp.asarray(value).astype(like.dtype)
+def _reset_but_hyperparams(reset, state: PyTree, fresh: PyTree) -> PyTree:
+    """``fresh`` where ``reset``, else ``state``; hyperparameters are always ``state``'s own."""
+    is_hyper = lambda x: isinstance(x, (_hyper.Hyperparameter, _hyper.SharedHyperparameter))
+    return jax.tree.map(
+        lambda s, i: s if is_hyper(s) else jnp.where(reset, i, s), state, fresh, is_leaf=is_hyper
+    )
 
 
 def _copy(params: PyTree) -> PyTree:

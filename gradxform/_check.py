@@ -41,8 +41,16 @@ def describe(obj: Any) -> str:
     return f"{type(obj).__name__} {obj!r}"[:200]
 
 
+def _unnamed(value):
+    """The number or schedule inside a ``gradxform.hyperparameter(name, value)``."""
+    from ._hyper import value_of  # _hyper builds on this module
+
+    return value_of(value)
+
+
 def _concrete(value) -> float | None:
     """The value as a float if it is a concrete real number, else ``None`` (schedule, tracer, ...)."""
+    value = _unnamed(value)
     if isinstance(value, bool):
         return None
     if isinstance(value, numbers.Real):
@@ -61,6 +69,8 @@ def _is_number_like(value) -> bool:
 
 
 def _check(who, name, value, ok, expected, hint=""):
+    name = getattr(value, "name", name) if _unnamed(value) is not value else name  # e.g. "b1"
+    value = _unnamed(value)
     if not _is_number_like(value):
         raise TypeError(NOT_A_NUMBER.format(who=who, name=name, got=describe(value)))
     x = _concrete(value)
@@ -318,3 +328,74 @@ def integer_step(who: str, step) -> None:
     if not jnp.issubdtype(dtype, jnp.integer):
         raise TypeError(NOT_A_STEP.format(who=who, dtype=dtype))
 
+
+
+# Hyperparameters as state (gradxform.hyperparams / set_hyperparams).
+NOT_A_NAME = "{who}: name must be a Python identifier such as 'b1', got {got}."
+UNKNOWN_HYPERPARAMS = (
+    "set_hyperparams: no hyperparameter named {unknown} in this state; it has {known}. "
+    "Names are those gradxform.hyperparams(state) returns."
+)
+NAME_TAKEN = (
+    "hyperparameter: the name {name!r} is also the name of another argument of the same "
+    "primitive; give the shared hyperparameter another name."
+)
+
+
+# reduce_on_plateau (gradxform._plateau).
+NO_MONITORED_VALUE = (
+    "{who}: update() needs the monitored value, but received no 'value' argument. Pass the loss "
+    "(or the metric you watch) at every update: update(grads, state, params, value=loss)."
+)
+NOT_A_SCALAR_VALUE = (
+    "{who}: value must be a scalar (e.g. the mean loss of the batch), got shape {shape}. Reduce "
+    "it first, e.g. value=jnp.mean(losses)."
+)
+
+
+def reduction_factor(who: str, **values) -> None:
+    """A factor that shrinks a scale: in ``(0, 1]``."""
+    for name, value in values.items():
+        _check(
+            who, name, value, lambda x: 0 < x <= 1, "in (0, 1]",
+            " The scale is multiplied by it at each plateau; try 0.1 (1 never reduces).",
+        )
+
+
+# Unit-wise clipping and centralization (gradxform._clipping).
+NO_UNIT_CONVENTION = (
+    "{who}: found a parameter of shape {shape} at {path}; without axis, only ranks 0 to 5 have a "
+    "unit convention. Pass axis=<the axes one unit's norm sums over>, e.g. axis={example}, or "
+    "leave this parameter out with gradxform.masked."
+)
+UPDATE_SHAPE_MISMATCH = (
+    "{who}: the update at {path} has shape {update_shape} but the parameter has shape "
+    "{param_shape}; each update must be shaped like its parameter."
+)
+
+
+# Line searches (gradxform._linesearch) and L-BFGS (gradxform._lbfgs).
+NEEDS_LOSS = (
+    "{who}: update() needs the loss, but received no {missing}. A line search evaluates the loss "
+    "along the update: pass value= (the loss at params), grad= (its gradient at params) and "
+    "value_fn= (the loss function, called as value_fn(params, **kwargs)), e.g. "
+    "update(grads, state, params, value=loss, grad=grads, value_fn=loss_fn)."
+)
+WOLFE_ORDER = (
+    "{who}: slope_rtol must be smaller than curv_rtol (0 < c1 < c2: otherwise no step need meet "
+    "both Wolfe conditions), got slope_rtol={slope_rtol!r} and curv_rtol={curv_rtol!r}. Try the "
+    "usual slope_rtol=1e-4 and curv_rtol=0.9."
+)
+
+
+def in_interval(who: str, low: float, high: float, closed: str, hint: str = "", **values) -> None:
+    """A number between ``low`` and ``high`` (``high`` may be inf); ``closed`` is "neither",
+    "left", "right" or "both": which ends are allowed."""
+    left, right = closed in ("left", "both"), closed in ("right", "both")
+    expected = f"in {'[' if left else '('}{low}, {high}{']' if right else ')'}"
+
+    def ok(x):
+        return (low <= x if left else low < x) and (x <= high if right else x < high)
+
+    for name, value in values.items():
+        _check(who, name, value, ok, expected, hint)

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _check
+from . import _hyper
 from . import _step
 from . import _tree
 
@@ -52,6 +53,7 @@ class RatioState(NamedTuple):
 
 class ParallelSumState(NamedTuple):
     branches: tuple  # one state per branch, in order
+    hyperparams: dict  # {"weight_k"} for scheduled weights, named ones by name: Hyperparameter scalars
 
 
 class ConditionalState(NamedTuple):
@@ -126,7 +128,9 @@ def parallel_sum(*weighted_branches: tuple[float, Branch]) -> GradientTransforma
 
     Args:
         *weighted_branches: ``(weight, branch)`` pairs; at least one. A branch is a
-            transformation or a list of transformations applied in sequence.
+            transformation or a list of transformations applied in sequence. A weight is a
+            number (a constant of the recipe), a schedule, or a named hyperparameter such as
+            ``gx.one_minus(gx.hyperparameter("b1", 0.9))``; the last two are kept in the state.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`ParallelSumState`.
@@ -134,21 +138,26 @@ def parallel_sum(*weighted_branches: tuple[float, Branch]) -> GradientTransforma
     if not weighted_branches:
         raise ValueError(_check.EMPTY.format(who="parallel_sum", what="(weight, branch) pairs"))
     weights = [w for w, _ in weighted_branches]
-    for weight in weights:
-        _check.finite("parallel_sum", weight=weight)
+    _check.finite("parallel_sum", **{f"weight_{k}": w for k, w in enumerate(weights)})
+    # Plain numbers are part of the recipe's structure (AggMo's 1/K, the -1 of a variance) and
+    # stay compile-time constants; schedules and named hyperparameters live in the state.
+    variable = {f"weight_{k}": w for k, w in enumerate(weights) if not _is_plain_number(w)}
+    hyper = _hyper.declare(**variable)
     branches = [_branch(b, "parallel_sum") for _, b in weighted_branches]
 
     def init(params):
-        return ParallelSumState(tuple(b.init(params) for b in branches))
+        return ParallelSumState(tuple(b.init(params) for b in branches), hyper.init())
 
     def update(updates, state, params=None, **extra_args):
+        h = hyper.at(state.hyperparams, extra_args, "parallel_sum")
         outputs, states = [], []
         for branch, branch_state in zip(branches, state.branches):
             out, new_state = branch.update(updates, branch_state, params, **extra_args)
             outputs.append(out)
             states.append(new_state)
-        total = jax.tree.map(lambda *xs: _weighted_sum(weights, xs), *outputs)
-        return total, ParallelSumState(tuple(states))
+        scalars = [h(f"weight_{k}") if f"weight_{k}" in variable else w for k, w in enumerate(weights)]
+        total = jax.tree.map(lambda *xs: _weighted_sum(scalars, xs), *outputs)
+        return total, ParallelSumState(tuple(states), h.record())
 
     return GradientTransformation(init, update)
 
@@ -200,11 +209,18 @@ def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
 
 
 def _weighted_sum(weights, values):
-    values = _tree.promoted(*values)
-    total = weights[0] * values[0]
-    for weight, value in zip(weights[1:], values[1:]):
-        total = total + weight * value
-    return total
+    """``w_0 x_0 + w_1 x_1 + ...`` term by term (Optax's rounding), in the promoted dtype."""
+    out = _tree.result_dtype(*values)
+    dtype = _tree.compute_dtype(out)
+    terms = [jnp.asarray(w, dtype) * x.astype(dtype) for w, x in zip(weights, values)]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total.astype(out)
+
+
+def _is_plain_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _branch(branch: Branch, who: str) -> GradientTransformation:

@@ -6,14 +6,15 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _check, _step, _tree
-from ._core import EmptyState, GradientTransformation
+from . import _check, _hyper, _step, _tree
+from ._core import GradientTransformation
 
 PyTree = Any
 
 
 class ScaleByMomentumState(NamedTuple):
     mu: PyTree  # running (weighted) sum of updates; params' tree, in `dtype` or the params' dtype
+    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
 
 
 def scale_by_momentum(
@@ -49,27 +50,31 @@ def scale_by_momentum(
         deep learning", ICML 2013.
     """
     _check.decay("scale_by_momentum", decay=decay)
-
-    def accumulate(g, m):
-        g, m = _tree.promoted(g, m)  # e.g. float32 updates with a bfloat16 mu_dtype, as Optax mixes
-        return (1 - decay) * g + decay * m if ema else g + decay * m
+    hyper = _hyper.declare(decay=decay)
 
     def init(params):
         _check.inexact_leaves("scale_by_momentum", params)
-        return ScaleByMomentumState(mu=_tree.zeros_like(params, dtype))
+        return ScaleByMomentumState(mu=_tree.zeros_like(params, dtype), hyperparams=hyper.init())
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("scale_by_momentum", updates=updates, state=state.mu)
+        h = hyper.at(state.hyperparams, extra_args, "scale_by_momentum")
+        beta, weight = h("decay"), (h("decay", lambda b: 1 - b) if ema else 1.0)
+
+        def accumulate(g, m):
+            return _tree.blend(g, m, weight, beta)
+
         mu = jax.tree.map(accumulate, updates, state.mu)
         out = jax.tree.map(accumulate, updates, mu) if nesterov else mu
         # Stored in the state's own dtype (``dtype`` or the params'), so the state's type is stable.
-        return out, ScaleByMomentumState(mu=_tree.cast_like(mu, state.mu))
+        return out, ScaleByMomentumState(_tree.cast_like(mu, state.mu), h.record())
 
     return GradientTransformation(init, update)
 
 
 class MeanOfSquaresState(NamedTuple):
     nu: PyTree  # running mean of squared updates; params' tree and dtype
+    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
 
 
 def mean_of_squares(decay: float = 0.999, initial_value: float = 0.0) -> GradientTransformation:
@@ -90,20 +95,25 @@ def mean_of_squares(decay: float = 0.999, initial_value: float = 0.0) -> Gradien
     """
     _check.decay("mean_of_squares", decay=decay)
     _check.non_negative("mean_of_squares", initial_value=initial_value)
+    hyper = _hyper.declare(decay=decay)
 
     def init(params):
         _check.inexact_leaves("mean_of_squares", params)
-        return MeanOfSquaresState(nu=_tree.full_like(params, initial_value))
+        return MeanOfSquaresState(_tree.full_like(params, initial_value), hyper.init())
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("mean_of_squares", updates=updates, state=state.nu)
+        h = hyper.at(state.hyperparams, extra_args, "mean_of_squares")
+        beta, weight = h("decay"), h("decay", lambda b: 1 - b)
         # |g|^2 is real; for complex params nu keeps their complex dtype (as Optax's does).
-        nu = jax.tree.map(
-            lambda g, v: _tree.ema(*_tree.promoted(_tree.abs_sq(g), v), decay), updates, state.nu
-        )
-        return nu, MeanOfSquaresState(nu=_tree.cast_like(nu, state.nu))
+        nu = jax.tree.map(lambda g, v: _tree.blend(_tree.abs_sq(g), v, weight, beta), updates, state.nu)
+        return nu, MeanOfSquaresState(_tree.cast_like(nu, state.nu), h.record())
 
     return GradientTransformation(init, update)
+
+
+class BiasCorrectionState(NamedTuple):
+    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
 
 
 def bias_correction(decay: float, step_offset: int = 0) -> GradientTransformation:
@@ -113,28 +123,31 @@ def bias_correction(decay: float, step_offset: int = 0) -> GradientTransformatio
 
     where :math:`t` is the one-based step count read from :func:`gradxform.chain`. The
     correction is computed in float32 (or float64 under x64) and the division in the update's
-    dtype, so bfloat16 state stays bfloat16 without rounding :math:`\beta^t` to 1. Stateless.
+    dtype, so bfloat16 state stays bfloat16 without rounding :math:`\beta^t` to 1.
 
     Args:
         decay: :math:`\beta`, the decay of the running mean being corrected; in ``[0, 1)``.
         step_offset: :math:`k`; Nadam's look-ahead momentum uses ``1`` (Dozat 2016).
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`~gradxform.EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`BiasCorrectionState`.
 
     References:
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Section 3.
     """
     _check.decay("bias_correction", decay=decay)
     _check.non_negative_int("bias_correction", step_offset=step_offset)
+    hyper = _hyper.declare(decay=decay)
 
     def init(params):
-        return EmptyState()
+        return BiasCorrectionState(hyperparams=hyper.init())
 
     def update(updates, state, params=None, **extra_args):
+        h = hyper.at(state.hyperparams, extra_args, "bias_correction")
         t = _step.advance(_step.read(extra_args, "bias_correction"), 1 + step_offset)
-        correction = 1 - decay ** _step.as_float(t)
-        return jax.tree.map(lambda m: m / correction.astype(m.dtype), updates), state
+        correction = 1 - h("decay") ** _step.as_float(t)
+        out = jax.tree.map(lambda m: m / correction.astype(m.dtype), updates)
+        return out, BiasCorrectionState(hyperparams=h.record())
 
     return GradientTransformation(init, update)
 
@@ -172,6 +185,7 @@ def amsgrad_max() -> GradientTransformation:
 
 class InterpolatedMomentumState(NamedTuple):
     mu: PyTree  # running mean of updates; params' tree, in `dtype` or the params' dtype
+    hyperparams: dict  # {"b1", "b2"}: gradxform.Hyperparameter scalars
 
 
 def interpolated_momentum(b1: float = 0.9, b2: float = 0.99, dtype=None) -> GradientTransformation:
@@ -200,27 +214,32 @@ def interpolated_momentum(b1: float = 0.9, b2: float = 0.99, dtype=None) -> Grad
     """
     _check.unit_interval("interpolated_momentum", b1=b1)
     _check.decay("interpolated_momentum", b2=b2)
+    hyper = _hyper.declare(b1=b1, b2=b2)
 
-    def mix(g, m, weight):
-        # Mixed dtypes (float32 updates, bfloat16 mu) round term by term as in Optax's scale_by_lion.
-        with jax.numpy_dtype_promotion("standard"):
-            return (1 - weight) * g + weight * m
+    def mix(g, m, weight_g, weight_m):
+        # (1 - b) g + b m term by term, each product in its own leaf's dtype (a bfloat16 one
+        # computed in float32 and rounded once), then added in the promoted dtype.
+        return jnp.add(*_tree.promoted(_tree.times(g, weight_g), _tree.times(m, weight_m)))
 
     def init(params):
         _check.inexact_leaves("interpolated_momentum", params)
-        return InterpolatedMomentumState(mu=_tree.zeros_like(params, dtype))
+        return InterpolatedMomentumState(mu=_tree.zeros_like(params, dtype), hyperparams=hyper.init())
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("interpolated_momentum", updates=updates, state=state.mu)
-        out = jax.tree.map(lambda g, m: mix(g, m, b1), updates, state.mu)
-        mu = jax.tree.map(lambda g, m: mix(g, m, b2), updates, state.mu)
-        return out, InterpolatedMomentumState(mu=_tree.cast_like(mu, state.mu))
+        h = hyper.at(state.hyperparams, extra_args, "interpolated_momentum")
+        b1_t, b2_t = h("b1"), h("b2")
+        one_minus_b1, one_minus_b2 = h("b1", lambda b: 1 - b), h("b2", lambda b: 1 - b)
+        out = jax.tree.map(lambda g, m: mix(g, m, one_minus_b1, b1_t), updates, state.mu)
+        mu = jax.tree.map(lambda g, m: mix(g, m, one_minus_b2, b2_t), updates, state.mu)
+        return out, InterpolatedMomentumState(_tree.cast_like(mu, state.mu), h.record())
 
     return GradientTransformation(init, update)
 
 
 class InfinityMomentState(NamedTuple):
     nu: PyTree  # exponentially weighted infinity norm of past updates; params' tree and dtype
+    hyperparams: dict  # {"decay", "eps"}: gradxform.Hyperparameter scalars
 
 
 def infinity_moment(decay: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
@@ -246,19 +265,26 @@ def infinity_moment(decay: float = 0.999, eps: float = 1e-8) -> GradientTransfor
     """
     _check.decay("infinity_moment", decay=decay)
     _check.non_negative("infinity_moment", eps=eps)
+    hyper = _hyper.declare(decay=decay, eps=eps)
 
-    def weighted_max(g, u):
-        magnitude, u = _tree.promoted(jnp.abs(g) + eps, u)  # |g| is real; u keeps complex params' dtype
-        return jnp.maximum(magnitude, decay * u)
+    def weighted_max(g, u, beta, eps_t):
+        # max(|g| + eps, decay * u) term by term, each in its own leaf's dtype (as Optax's
+        # scale_by_adamax); |g| is real, u keeps complex params' dtype.
+        magnitude = jnp.abs(g)
+        dtype = _tree.compute_dtype(magnitude.dtype)
+        magnitude = (magnitude.astype(dtype) + eps_t.astype(dtype)).astype(magnitude.dtype)
+        return jnp.maximum(*_tree.promoted(magnitude, _tree.times(u, beta)))
 
     def init(params):
         _check.inexact_leaves("infinity_moment", params)
-        return InfinityMomentState(nu=_tree.zeros_like(params))
+        return InfinityMomentState(nu=_tree.zeros_like(params), hyperparams=hyper.init())
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("infinity_moment", updates=updates, state=state.nu)
-        nu = jax.tree.map(weighted_max, updates, state.nu)
-        return nu, InfinityMomentState(nu=_tree.cast_like(nu, state.nu))
+        h = hyper.at(state.hyperparams, extra_args, "infinity_moment")
+        beta, eps_t = h("decay"), h("eps")
+        nu = jax.tree.map(lambda g, u: weighted_max(g, u, beta, eps_t), updates, state.nu)
+        return nu, InfinityMomentState(_tree.cast_like(nu, state.nu), h.record())
 
     return GradientTransformation(init, update)
 

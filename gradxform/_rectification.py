@@ -9,12 +9,12 @@ Nadam with Dozat's momentum schedule weights its two terms by the schedule,
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from . import _check, _step
+from . import _check, _hyper, _step
 from ._core import EmptyState, GradientTransformation
 
 Schedule = Callable[[jax.Array], jax.Array]
@@ -55,10 +55,14 @@ def scale_by_schedule(schedule: Schedule, step_offset: int = 0) -> GradientTrans
     return GradientTransformation(_no_state, update)
 
 
-def _sma_length(decay, step):
+def _sma_limit(decay):
+    """Liu et al.'s rho_inf, the length of the simple moving average an EMA of ``decay`` approaches."""
+    return 2.0 / (1.0 - decay) - 1.0
+
+
+def _sma_length(decay, rho_inf, step):
     """Liu et al.'s rho_t, the length of the simple moving average that the EMA approximates."""
     t = _step.as_float(_step.one_based(step))
-    rho_inf = 2.0 / (1.0 - decay) - 1.0
     decay_t = decay**t
     return rho_inf - 2 * t * decay_t / (1 - decay_t)  # Optax's expression, term for term
 
@@ -77,10 +81,17 @@ def variance_is_tractable(
     is finite only for :math:`\rho_t > 4`. The comparison is ``>=``, as in Optax; Liu et al.'s
     Algorithm 2 writes :math:`\rho_t > 4`. Pass the result to :func:`gradxform.conditional`.
 
+    The predicate is a plain function of the step, not a transformation: it has no state, so
+    ``decay`` and ``threshold`` are fixed when it is built. :func:`gradxform.set_hyperparams`
+    does not reach them (setting RAdam's ``b2`` changes its moments and
+    :func:`scale_by_rectification`, not where the switch falls); a schedule is followed.
+
     Args:
-        decay: :math:`\beta`, the decay of the second moment (Adam's ``b2``); in ``[0, 1)``.
+        decay: :math:`\beta`, the decay of the second moment (Adam's ``b2``); in ``[0, 1)``; a
+            number, a schedule, or a :func:`gradxform.hyperparameter`-named one (its value is
+            read).
         threshold: the least :math:`\rho_t` at which the adaptive step is used; ``>= 4``
-            (Liu et al. use 4, Optax and the authors' code 5).
+            (Liu et al. use 4, Optax and the authors' code 5); a number or a schedule.
 
     Returns:
         A pure, jit-safe function ``step -> bool`` of the step count (0 on the first update).
@@ -91,11 +102,18 @@ def variance_is_tractable(
     """
     _check.decay("variance_is_tractable", decay=decay)
     _check.at_least("variance_is_tractable", 4, LENGTH_BELOW_FOUR_HINT, threshold=threshold)
+    decay, threshold = _hyper.value_of(decay), _hyper.value_of(threshold)
 
     def predicate(step):
-        return _sma_length(decay, step) >= threshold
+        beta = decay(step) if callable(decay) else decay
+        limit = threshold(step) if callable(threshold) else threshold
+        return _sma_length(beta, _sma_limit(beta), step) >= limit
 
     return predicate
+
+
+class ScaleByRectificationState(NamedTuple):
+    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
 
 
 def scale_by_rectification(decay: float = 0.999) -> GradientTransformation:
@@ -108,27 +126,37 @@ def scale_by_rectification(decay: float = 0.999) -> GradientTransformation:
     with :math:`\rho_t, \rho_\infty` as in :func:`variance_is_tractable`. :math:`r_t` is real
     only where :math:`\rho_t \ge 4` (NaN in between 2 and 4), so RAdam applies it inside
     ``conditional(variance_is_tractable(decay, threshold), scale_by_rectification(decay),
-    identity())``. Computed in float32 (float64 under x64), cast to each update's dtype. Stateless.
+    identity())``. Computed in float32 (float64 under x64), cast to each update's dtype.
 
     Args:
-        decay: :math:`\beta`, the decay of the second moment (Adam's ``b2``); in ``[0, 1)``.
+        decay: :math:`\beta`, the decay of the second moment (Adam's ``b2``); in ``[0, 1)``; a
+            number or a schedule.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`~gradxform.EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`ScaleByRectificationState`.
 
     References:
         Liu, Jiang, He, Chen, Liu, Gao & Han, "On the Variance of the Adaptive Learning Rate and
         Beyond", ICLR 2020, Algorithm 2. https://arxiv.org/abs/1908.03265
     """
     _check.decay("scale_by_rectification", decay=decay)
-    rho_inf = 2.0 / (1.0 - decay) - 1.0
+    hyper = _hyper.declare(decay=decay)
+
+    def init(params):
+        return ScaleByRectificationState(hyperparams=hyper.init())
 
     def update(updates, state, params=None, **extra_args):
-        rho = _sma_length(decay, _step.read(extra_args, "scale_by_rectification"))
-        r = jnp.sqrt((rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho))
-        return jax.tree.map(lambda g: r.astype(g.dtype) * g, updates), state
+        h = hyper.at(state.hyperparams, extra_args, "scale_by_rectification")
+        # rho_inf and (rho_inf - 4)(rho_inf - 2) from the Python number in double precision,
+        # rounded once, as Optax's Python arithmetic gives them.
+        rho_inf = h("decay", _sma_limit)
+        rho_inf_factors = h("decay", lambda b: (_sma_limit(b) - 4.0) * (_sma_limit(b) - 2.0))
+        rho = _sma_length(h("decay"), rho_inf, _step.read(extra_args, "scale_by_rectification"))
+        r = jnp.sqrt((rho - 4.0) * (rho - 2.0) * rho_inf / (rho_inf_factors * rho))
+        out = jax.tree.map(lambda g: r.astype(g.dtype) * g, updates)
+        return out, ScaleByRectificationState(hyperparams=h.record())
 
-    return GradientTransformation(_no_state, update)
+    return GradientTransformation(init, update)
 
 
 def ones() -> GradientTransformation:

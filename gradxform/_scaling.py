@@ -1,36 +1,36 @@
 """Multiplying updates by a constant or by a (scheduled) learning rate."""
 from __future__ import annotations
 
-from typing import Callable, Union
+from typing import Callable, NamedTuple, Union
 
 import jax
-import jax.numpy as jnp
 
-from . import _check, _step
-from ._core import EmptyState, GradientTransformation
+from . import _check, _hyper, _tree
+from ._core import GradientTransformation
 
 Schedule = Callable[[jax.Array], jax.Array]
 ScalarOrSchedule = Union[float, jax.Array, Schedule]
 
 
-def scale(step_size: float) -> GradientTransformation:
-    r"""Multiply every update by a constant: :math:`u_t = \alpha\,g_t`. Stateless.
+class ScaleState(NamedTuple):
+    hyperparams: dict  # {"step_size"}: gradxform.Hyperparameter scalars
+
+
+def scale(step_size: ScalarOrSchedule) -> GradientTransformation:
+    r"""Multiply every update by a constant (or scheduled) factor: :math:`u_t = \alpha_t\,g_t`.
 
     Args:
-        step_size: :math:`\alpha`, any finite number.
+        step_size: :math:`\alpha_t`, any finite number, or a schedule.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`~gradxform.EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`ScaleState`.
     """
     _check.finite("scale", step_size=step_size)
+    return _scale_by("scale", ScaleState, step_size=step_size)
 
-    def init(params):
-        return EmptyState()
 
-    def update(updates, state, params=None, **extra_args):
-        return jax.tree.map(lambda g: step_size * g, updates), state
-
-    return GradientTransformation(init, update)
+class ScaleByLearningRateState(NamedTuple):
+    hyperparams: dict  # {"learning_rate"}: gradxform.Hyperparameter scalars
 
 
 def scale_by_learning_rate(
@@ -38,26 +38,35 @@ def scale_by_learning_rate(
 ) -> GradientTransformation:
     r"""Multiply every update by the negative learning rate: :math:`u_t = -\alpha_t\,g_t`.
 
-    A constant is a single multiplication; a schedule is called with the step count from
-    :func:`gradxform.chain` (0 on the first update) and its value cast to each update's dtype.
+    A schedule is called with the step count from :func:`gradxform.chain` (0 on the first
+    update). The state keeps the learning rate in force, readable with
+    :func:`gradxform.hyperparams` and changeable with :func:`gradxform.set_hyperparams`.
 
     Args:
         learning_rate: :math:`\alpha_t`, a number ``>= 0`` or a schedule ``step -> value``.
         flip_sign: multiply by :math:`-\alpha_t` (descent, the default) or by :math:`+\alpha_t`.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`~gradxform.EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`ScaleByLearningRateState`.
     """
     _check.learning_rate("scale_by_learning_rate", learning_rate=learning_rate)
-    sign = -1 if flip_sign else 1
-    if not callable(learning_rate):
-        return scale(sign * learning_rate)
+    return _scale_by(
+        "scale_by_learning_rate", ScaleByLearningRateState, -1 if flip_sign else 1,
+        learning_rate=learning_rate,
+    )
+
+
+def _scale_by(who: str, state_type, sign: int = 1, **factor) -> GradientTransformation:
+    """Multiply updates by ``sign`` times the one hyperparameter in ``factor``."""
+    hyper = _hyper.declare(**factor)
+    (arg,) = factor
 
     def init(params):
-        return EmptyState()
+        return state_type(hyperparams=hyper.init())
 
     def update(updates, state, params=None, **extra_args):
-        rate = sign * learning_rate(_step.read(extra_args, "scale_by_learning_rate"))
-        return jax.tree.map(lambda g: jnp.asarray(rate, g.dtype) * g, updates), state
+        h = hyper.at(state.hyperparams, extra_args, who)
+        rate = h(arg, lambda a: sign * a)
+        return jax.tree.map(lambda g: _tree.times(g, rate), updates), state_type(h.record())
 
     return GradientTransformation(init, update)

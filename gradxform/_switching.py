@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _check, _step, _tree
+from . import _check, _hyper, _step, _tree
 from ._core import Branch, GradientTransformation, _branch
 
 PyTree = Any
@@ -24,6 +24,7 @@ class SwitchToSgdState(NamedTuple):
     learning_rate: jax.Array  # float32 scalar: Lambda, the SGD phase's learning rate; 0 until then
     adaptive: PyTree  # the adaptive branch's state; frozen once switched
     sgd: PyTree  # the SGD branch's state; held at its init value until switched
+    hyperparams: dict  # {"decay", "eps"}: gradxform.Hyperparameter scalars
 
 
 def switch_to_sgd(
@@ -54,7 +55,8 @@ def switch_to_sgd(
     the adaptive state is frozen after the switch and the SGD branch starts from its initial
     state (a momentum of zero). Both branches are evaluated at every step and the choice is a
     ``jnp.where``. :math:`k` is the one-based step count from :func:`gradxform.chain`.
-    :math:`\lambda_k` and :math:`\Lambda` are kept as float32 scalars.
+    :math:`\lambda_k` and :math:`\Lambda` are kept as float32 scalars; :math:`\beta` and
+    :math:`\epsilon` are hyperparameters in the state (:func:`gradxform.hyperparams`).
 
     Args:
         adaptive: the branch giving the step :math:`p_k` of the first phase (e.g. Adam followed
@@ -62,8 +64,9 @@ def switch_to_sgd(
         sgd: the branch :math:`S` whose output, times :math:`\Lambda`, is the step of the second
             phase (e.g. heavy-ball momentum followed by ``scale_by_learning_rate(1 - b1)``).
         decay: :math:`\beta`, the weight kept from the previous :math:`\lambda`; in ``[0, 1)``
-            (SWATS uses Adam's :math:`\beta_2`).
-        eps: :math:`\epsilon`, the tolerance of the switch criterion; ``>= 0`` (0 never switches).
+            (SWATS uses Adam's :math:`\beta_2`), or a schedule of the step count.
+        eps: :math:`\epsilon`, the tolerance of the switch criterion; ``>= 0`` (0 never switches),
+            or a schedule.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`SwitchToSgdState`.
@@ -74,6 +77,7 @@ def switch_to_sgd(
     """
     _check.decay("switch_to_sgd", decay=decay)
     _check.non_negative("switch_to_sgd", eps=eps)
+    hyper = _hyper.declare(decay=decay, eps=eps)
     first, second = _branch(adaptive, "switch_to_sgd"), _branch(sgd, "switch_to_sgd")
 
     def init(params):
@@ -84,10 +88,13 @@ def switch_to_sgd(
             learning_rate=rate,
             adaptive=first.init(params),
             sgd=second.init(params),
+            hyperparams=hyper.init(),
         )
 
     def update(updates, state, params=None, **extra_args):
         k = _step.one_based(_step.read(extra_args, "switch_to_sgd"))
+        h = hyper.at(state.hyperparams, extra_args, "switch_to_sgd")
+        beta, one_minus_beta, tolerance = h("decay"), h("decay", lambda b: 1 - b), h("eps")
         step, adaptive_state = first.update(updates, state.adaptive, params, **extra_args)
         direction, sgd_state = second.update(updates, state.sgd, params, **extra_args)
 
@@ -98,10 +105,12 @@ def switch_to_sgd(
         projects = jnp.logical_and(~state.switched, p_dot_g != 0)
         gamma = (p_dot_p / jnp.where(projects, -p_dot_g, jnp.ones_like(p_dot_g))).astype(dtype)
         average = jnp.where(
-            projects, decay * state.rate_average + (1 - decay) * gamma, state.rate_average
+            projects,
+            beta.astype(dtype) * state.rate_average + one_minus_beta.astype(dtype) * gamma,
+            state.rate_average,
         )
-        estimate = average / (1 - decay ** _step.as_float(k)).astype(dtype)
-        switch_now = projects & (k > 1) & (jnp.abs(estimate - gamma) < eps)
+        estimate = average / (1 - beta ** _step.as_float(k)).astype(dtype)
+        switch_now = projects & (k > 1) & (jnp.abs(estimate - gamma) < tolerance.astype(dtype))
         rate = jnp.where(switch_now, estimate, state.learning_rate)
 
         in_sgd = state.switched
@@ -115,6 +124,7 @@ def switch_to_sgd(
             learning_rate=rate,
             adaptive=_tree.where(in_sgd, state.adaptive, adaptive_state),
             sgd=_tree.where(in_sgd, sgd_state, state.sgd),
+            hyperparams=h.record(),
         )
         return out, new_state
 

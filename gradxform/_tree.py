@@ -85,3 +85,34 @@ def norm(tree: PyTree) -> jax.Array:
 
 def where(condition, if_true: PyTree, if_false: PyTree) -> PyTree:
     return jax.tree.map(lambda a, b: jnp.where(condition, a, b), if_true, if_false)
+
+
+def result_dtype(*xs) -> jnp.dtype:
+    """The dtype standard promotion gives ``xs`` (also under strict promotion)."""
+    with jax.numpy_dtype_promotion("standard"):
+        return jnp.result_type(*xs)
+
+
+def compute_dtype(dtype) -> jnp.dtype:
+    """The dtype to do arithmetic in: ``dtype``, widened to float32 if it is narrower.
+
+    bfloat16 and float16 leaves are combined with float32 hyperparameters in float32 and
+    rounded once, so a decay of 0.999 is not rounded to 1; float32, float64 and complex leaves
+    compute in their own dtype, as Optax's Python-number hyperparameters make them.
+    """
+    with jax.numpy_dtype_promotion("standard"):
+        return jnp.promote_types(dtype, jnp.float32)
+
+
+def blend(a: jax.Array, b: jax.Array, weight_a, weight_b) -> jax.Array:
+    """``weight_a * a + weight_b * b`` for hyperparameter scalars, in the dtype the leaves promote to."""
+    out = result_dtype(a, b)
+    dtype = compute_dtype(out)
+    total = jnp.asarray(weight_a).astype(dtype) * a.astype(dtype)
+    return (total + jnp.asarray(weight_b).astype(dtype) * b.astype(dtype)).astype(out)
+
+
+def times(x: jax.Array, factor) -> jax.Array:
+    """``factor * x`` for a hyperparameter scalar, keeping ``x``'s dtype."""
+    dtype = compute_dtype(x.dtype)
+    return (jnp.asarray(factor).astype(dtype) * x.astype(dtype)).astype(x.dtype)

@@ -17,6 +17,7 @@ from . import _additive, _check, _step
 from ._adaptive import scale_by_adadelta_units, scale_by_rms, sum_of_squares
 from ._additive import Mask, add_noise
 from ._core import GradientTransformation, chain, conditional, identity, parallel_sum, ratio
+from ._hyper import hyperparameter, one_minus
 from ._elementwise import sign, sqrt_plus_eps, square
 from ._moments import (
     amsgrad_max,
@@ -33,6 +34,16 @@ from ._switching import switch_to_sgd
 from ._trust_ratio import scale_by_trust_ratio
 
 PyTree = Any
+
+
+def _shared(**values) -> tuple:
+    """Each value named after its argument (:func:`gradxform.hyperparameter`), ``None`` kept.
+
+    A recipe passes ``b1`` to its momentum and to its bias correction; named, the two share one
+    hyperparameter: ``hyperparams(state)["b1"]`` reads it, ``set_hyperparams(state, b1=x)``
+    changes both.
+    """
+    return tuple(None if v is None else hyperparameter(name, v) for name, v in values.items())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,6 +100,9 @@ def adam(
     """
     if nesterov:
         return nadam(learning_rate, b1, b2, eps, eps_root, mu_dtype)
+    learning_rate, b1, b2, eps, eps_root = _shared(
+        learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root
+    )
     return chain(
         ratio(
             [scale_by_momentum(b1, ema=True, dtype=mu_dtype),  # m_t = b1 m + (1 - b1) g
@@ -133,11 +147,12 @@ def scale_by_adam(
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
         https://arxiv.org/abs/1412.6980
     """
+    b1, b2, eps, eps_root = _shared(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     if nesterov:
         numerator = parallel_sum(
             (b1, [scale_by_momentum(b1, ema=True, dtype=mu_dtype),  # m_t = b1 m + (1 - b1) g
                   bias_correction(b1, step_offset=1)]),             # b1 m_t / (1 - b1^(t+1))
-            (1 - b1, bias_correction(b1)),                          # + (1 - b1) g_t / (1 - b1^t)
+            (one_minus(b1), bias_correction(b1)),                   # + (1 - b1) g_t / (1 - b1^t)
         )
     else:
         numerator = [scale_by_momentum(b1, ema=True, dtype=mu_dtype),  # m_t = b1 m + (1 - b1) g
@@ -182,6 +197,7 @@ def scale_by_amsgrad(
         Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018, Algorithm 2.
         https://openreview.net/forum?id=ryQu7f-RZ
     """
+    b1, b2, eps, eps_root = _shared(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     first = [scale_by_momentum(b1, ema=True, dtype=mu_dtype)]            # m_t = b1 m + (1 - b1) g
     if bias_correction_mu:
         first += [bias_correction(b1)]                                    # m_t / (1 - b1^t)
@@ -253,6 +269,10 @@ def adamw(
     """
     if nesterov:
         return nadamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask)
+    learning_rate, b1, b2, eps, eps_root, weight_decay = _shared(
+        learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+        weight_decay=weight_decay,
+    )
     return chain(
         ratio(
             [scale_by_momentum(b1, ema=True, dtype=mu_dtype),  # m_t = b1 m + (1 - b1) g
@@ -308,12 +328,16 @@ def nadamw(
         >>> [round(float(x), 4) for x in gx.apply_updates(params, updates)["w"]]
         [0.8026, -1.7526]
     """
+    learning_rate, b1, b2, eps, eps_root, weight_decay = _shared(
+        learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+        weight_decay=weight_decay,
+    )
     return chain(
         ratio(
             parallel_sum(
                 (b1, [scale_by_momentum(b1, ema=True, dtype=mu_dtype),  # m_t = b1 m + (1 - b1) g
                       bias_correction(b1, step_offset=1)]),             # b1 m_t / (1 - b1^(t+1))
-                (1 - b1, bias_correction(b1)),                          # + (1 - b1) g_t / (1 - b1^t)
+                (one_minus(b1), bias_correction(b1)),                   # + (1 - b1) g_t / (1 - b1^t)
             ),
             [mean_of_squares(b2),                                       # v_t = b2 v + (1 - b2) g^2
              bias_correction(b2),                                       # v_t / (1 - b2^t)
@@ -363,6 +387,7 @@ def adamax(
         >>> [round(float(x), 4) for x in gx.apply_updates(params, updates)["w"]]
         [0.9, -1.9]
     """
+    learning_rate, b1, b2, eps = _shared(learning_rate=learning_rate, b1=b1, b2=b2, eps=eps)
     return chain(
         ratio(
             [scale_by_momentum(b1, ema=True),  # m_t = b1 m + (1 - b1) g
@@ -448,7 +473,12 @@ def nadam(
     """
     if momentum_decay is not None:
         _check.non_negative("nadam", momentum_decay=momentum_decay)
-        mu = _dozat_momentum(b1, momentum_decay)                       # step -> mu_t
+    # Dozat's schedule is a function of b1 fixed at construction (step -> mu_t).
+    mu = None if momentum_decay is None else _dozat_momentum(b1, momentum_decay)
+    learning_rate, b1, b2, eps, eps_root = _shared(
+        learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root
+    )
+    if mu is not None:
         numerator = parallel_sum(
             (1.0, [scale_by_momentum(b1, ema=True, dtype=mu_dtype),   # m_t = b1 m + (1 - b1) g
                    scheduled_bias_correction(mu, step_offset=1),      # m_t / (1 - prod_{i<=t+1} mu_i)
@@ -460,7 +490,7 @@ def nadam(
         numerator = parallel_sum(
             (b1, [scale_by_momentum(b1, ema=True, dtype=mu_dtype),    # m_t = b1 m + (1 - b1) g
                   bias_correction(b1, step_offset=1)]),               # b1 m_t / (1 - b1^(t+1))
-            (1 - b1, bias_correction(b1)),                            # + (1 - b1) g_t / (1 - b1^t)
+            (one_minus(b1), bias_correction(b1)),                     # + (1 - b1) g_t / (1 - b1^t)
         )
     return chain(
         ratio(
@@ -536,6 +566,7 @@ def amsgrad(
         >>> [round(float(x), 4) for x in gx.apply_updates(params, updates)["w"]]
         [0.9, -1.9]
     """
+    b1, b2, eps, eps_root = _shared(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     first = [scale_by_momentum(b1, ema=True, dtype=mu_dtype)]            # m_t = b1 m + (1 - b1) g
     if bias_correction_mu:
         first += [bias_correction(b1)]                                    # m_t / (1 - b1^t)
@@ -609,11 +640,14 @@ def radam(
         [0.95, -1.95]
     """
     tractable = variance_is_tractable(b2, threshold)                  # rho_t >= threshold
+    learning_rate, b1, b2, eps, eps_root = _shared(
+        learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root
+    )
     if nesterov:
         first = [parallel_sum(
             (b1, [scale_by_momentum(b1, ema=True),                     # m_t = b1 m + (1 - b1) g
                   bias_correction(b1, step_offset=1)]),                # b1 m_t / (1 - b1^(t+1))
-            (1 - b1, bias_correction(b1)),                             # + (1 - b1) g_t / (1 - b1^t)
+            (one_minus(b1), bias_correction(b1)),                      # + (1 - b1) g_t / (1 - b1^t)
         )]
     else:
         first = [scale_by_momentum(b1, ema=True),                      # m_t = b1 m + (1 - b1) g
@@ -681,15 +715,18 @@ def qhadam(
         [0.9, -1.9]
     """
     _check.unit_interval("qhadam", nu1=nu1, nu2=nu2)
+    learning_rate, b1, b2, nu1, nu2, eps = _shared(
+        learning_rate=learning_rate, b1=b1, b2=b2, nu1=nu1, nu2=nu2, eps=eps
+    )
     return chain(
         ratio(
             parallel_sum(
-                (1 - nu1, identity()),                          # (1 - nu1) g
+                (one_minus(nu1), identity()),                   # (1 - nu1) g
                 (nu1, [scale_by_momentum(b1, ema=True),         # + nu1 (m_t = b1 m + (1 - b1) g
                        bias_correction(b1)]),                   #        / (1 - b1^t))
             ),
             [parallel_sum(
-                (1 - nu2, square()),                            # (1 - nu2) g^2
+                (one_minus(nu2), square()),                     # (1 - nu2) g^2
                 (nu2, [mean_of_squares(b2),                     # + nu2 (v_t = b2 v + (1 - b2) g^2
                        bias_correction(b2)]),                   #        / (1 - b2^t))
              ),
@@ -746,6 +783,7 @@ def sgd(
         Array([ 0.95, -1.95], dtype=float32)
     """
     _momentum_args("sgd", momentum, nesterov)
+    learning_rate, momentum = _shared(learning_rate=learning_rate, momentum=momentum)
     return chain(
         (scale_by_momentum(momentum, nesterov, dtype=accumulator_dtype)  # m_t = g + mu m
          if momentum is not None else identity()),
@@ -788,6 +826,7 @@ def noisy_sgd(
         >>> bool((first["w"] == again["w"]).all()), bool((first["w"] != -0.1).all())
         (True, True)
     """
+    learning_rate, eta, gamma = _shared(learning_rate=learning_rate, eta=eta, gamma=gamma)
     return chain(
         add_noise(eta, gamma, key),             # g + N(0, eta / (1 + s)^gamma)
         scale_by_learning_rate(learning_rate),  # * -alpha_t
@@ -839,11 +878,12 @@ def adagrad(
     _check.not_both_zero(
         "adagrad", "1e-10", initial_accumulator_value=initial_accumulator_value, eps=eps
     )
+    learning_rate, eps = _shared(learning_rate=learning_rate, eps=eps)
     return chain(
         ratio(
             identity(),                                     # g / ...
             [sum_of_squares(initial_accumulator_value),     # G_t = G_{t-1} + g^2
-             (sqrt_plus_eps(0.0, eps_root=eps) if eps_in_sqrt
+             (sqrt_plus_eps(None, eps_root=eps) if eps_in_sqrt
               else sqrt_plus_eps(eps))],                    # sqrt(G_t + eps), or sqrt(G_t) + eps
         ),
         scale_by_learning_rate(learning_rate),              # * -alpha_t
@@ -902,13 +942,17 @@ def adadelta(
     """
     _check.decay("adadelta", rho=rho)
     _check.positive("adadelta", eps=eps)
+    decays = bool(weight_decay)
+    learning_rate, rho, eps, weight_decay = _shared(
+        learning_rate=learning_rate, rho=rho, eps=eps, weight_decay=weight_decay
+    )
     return chain(
         (_additive.weight_decay(weight_decay, weight_decay_mask)  # g + lambda theta
-         if weight_decay else identity()),
+         if decays else identity()),
         ratio(
             identity(),                                           # g / ...
             [mean_of_squares(rho),                                # E[g^2]_t
-             sqrt_plus_eps(0.0, eps_root=eps)],                   # sqrt(E[g^2]_t + eps)
+             sqrt_plus_eps(None, eps_root=eps)],                  # sqrt(E[g^2]_t + eps)
         ),
         scale_by_adadelta_units(rho, eps),                        # * sqrt(E[dx^2]_{t-1} + eps)
         scale_by_learning_rate(learning_rate),                    # * -alpha_t
@@ -980,6 +1024,7 @@ def rmsprop(
         Array([ 0.8, -1.8], dtype=float32)
     """
     _momentum_args("rmsprop", momentum, nesterov)
+    learning_rate, momentum = _shared(learning_rate=learning_rate, momentum=momentum)
     return chain(
         scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction,
                      centered=centered),                        # g / sqrt(nu_t + eps)
@@ -1049,6 +1094,8 @@ def aggmo(
         raise ValueError(_check.EMPTY.format(who="aggmo", what=what))
     for i, beta in enumerate(betas):
         _check.decay("aggmo", **{f"betas[{i}]": beta})
+    learning_rate, *betas = _shared(learning_rate=learning_rate,
+                                    **{f"beta_{i}": beta for i, beta in enumerate(betas)})
     return chain(
         parallel_sum(*[(1 / len(betas),               # (1/K) sum_i of
                         scale_by_momentum(beta))        # v_i = beta_i v_i + g
@@ -1114,6 +1161,7 @@ def swats(
         >>> bool(switch.switched), round(float(switch.learning_rate), 3)
         (True, 0.2)
     """
+    learning_rate, b1, b2, eps = _shared(learning_rate=learning_rate, b1=b1, b2=b2, eps=eps)
     return chain(
         switch_to_sgd(
             [ratio([scale_by_momentum(b1, ema=True),   # m_k = b1 m + (1 - b1) g
@@ -1123,7 +1171,7 @@ def swats(
                     sqrt_plus_eps(eps)]),              # sqrt(.) + eps
              scale_by_learning_rate(learning_rate)],   # p_k = * -alpha_k
             [scale_by_momentum(b1),                    # v_k = b1 v + g, once switched
-             scale_by_learning_rate(1 - b1)],          # * -(1 - b1), then * Lambda
+             scale_by_learning_rate(one_minus(b1))],   # * -(1 - b1), then * Lambda
             decay=b2, eps=eps,                         # once |lambda_k/(1-b2^k) - gamma_k| < eps
         ),
     )
@@ -1175,6 +1223,9 @@ def lion(
         >>> print(gx.apply_updates(params, updates)["w"].round(4))  # first step: -lr * sign(g)
         [ 0.9 -1.9]
     """
+    learning_rate, b1, b2, weight_decay = _shared(
+        learning_rate=learning_rate, b1=b1, b2=b2, weight_decay=weight_decay
+    )
     return chain(
         interpolated_momentum(b1, b2, dtype=mu_dtype),   # c_t = (1 - b1) g + b1 m (m: EMA with b2)
         sign(),                                          # sign(c_t)
@@ -1234,6 +1285,10 @@ def lamb(
         >>> gx.apply_updates(params, updates)["w"]
         Array([ 2.6464467, -3.6464467], dtype=float32)
     """
+    learning_rate, b1, b2, eps, eps_root, weight_decay = _shared(
+        learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+        weight_decay=weight_decay,
+    )
     return chain(
         ratio([scale_by_momentum(b1, ema=True),        # m_t = b1 m + (1 - b1) g
                bias_correction(b1)],                   # m_t / (1 - b1^t)
@@ -1298,6 +1353,10 @@ def lars(
         >>> gx.apply_updates(params, updates)["w"]
         Array([ 2.6464467, -3.6464467], dtype=float32)
     """
+    learning_rate, weight_decay, trust_coefficient, eps, momentum = _shared(
+        learning_rate=learning_rate, weight_decay=weight_decay,
+        trust_coefficient=trust_coefficient, eps=eps, momentum=momentum,
+    )
     return chain(
         _additive.weight_decay(weight_decay,
                                _every_leaf(weight_decay_mask)),   # d_t = g + lambda theta

@@ -157,3 +157,34 @@ def test_apply_every_matches_optax():
 def test_apply_every_rejects_k_that_is_not_a_positive_int(k, error):
     with pytest.raises(error, match="apply_every: k must be an int"):
         gx.apply_every(k)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hyperparameters of the wrapped optimizer (MultiSteps and apply_every have only int counts)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_wrapped_optimizers_hyperparameters_are_read_and_set_through_multisteps():
+    params = nested_params()
+    grads = gradient_sequence(params, 6)
+    opt = gx.MultiSteps(gx.adam(0.1), every_k_schedule=3)
+    state = opt.init(params)
+    assert float(gx.hyperparams(state)["learning_rate"]) == 0.1
+    state = gx.set_hyperparams(state, learning_rate=0.05)
+    outputs = []
+    for g in grads:  # the set value survives the micro-batches that take no step
+        updates, state = opt.update(g, state, params)
+        outputs.append(updates)
+    expected, _ = run(gx.MultiSteps(gx.adam(0.05), every_k_schedule=3), params, grads)
+    assert_trees_equal(outputs, expected)
+    assert float(gx.hyperparams(state)["learning_rate"]) == 0.05
+
+
+def test_a_skipped_micro_batch_keeps_a_set_hyperparameter():
+    params = {"w": jnp.zeros(2)}
+    opt = gx.MultiSteps(gx.sgd(1.0), every_k_schedule=1, should_skip_update_fn=gx.skip_not_finite)
+    state = gx.set_hyperparams(opt.init(params), learning_rate=0.5)
+    _, state = opt.update({"w": jnp.array([jnp.nan, 1.0])}, state, params)
+    updates, state = opt.update({"w": jnp.array([2.0, 4.0])}, state, params)
+    np.testing.assert_array_equal(updates["w"], [-1.0, -2.0])
+    assert float(gx.hyperparams(state)["learning_rate"]) == 0.5

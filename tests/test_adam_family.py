@@ -190,7 +190,7 @@ def test_scale_by_rectification_matches_liu_et_al():
     rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
     r = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
     rectify = gx.scale_by_rectification(b2)
-    out, _ = rectify.update({"w": jnp.ones(2)}, gx.EmptyState(), step=jnp.int32(step))
+    out, _ = rectify.update({"w": jnp.ones(2)}, rectify.init({}), step=jnp.int32(step))
     np.testing.assert_allclose(np.asarray(out["w"]), [r, r], rtol=1e-14)
 
 
@@ -271,14 +271,22 @@ BAD_ARGUMENTS = [
         lambda: gx.radam(1e-2, b2=1.0),
         ValueError, r"variance_is_tractable: decay must be in \[0, 1\), got decay=1.0\. With 1",
     ),
-    (lambda: gx.adamax(1e-2, b2=1.0), ValueError, r"infinity_moment: decay must be in \[0, 1\)"),
+    (lambda: gx.adamax(1e-2, b2=1.0), ValueError, r"infinity_moment: b2 must be in \[0, 1\)"),
+    (
+        lambda: gx.infinity_moment(eps=-1e-8),
+        ValueError, r"infinity_moment: eps must be a finite number >= 0",
+    ),
+    (
+        lambda: gx.infinity_moment(decay=1.0),
+        ValueError, r"infinity_moment: decay must be in \[0, 1\), got decay=1.0",
+    ),
     (
         lambda: gx.adamax(1e-2, eps=-1e-8),
         ValueError, r"infinity_moment: eps must be a finite number >= 0",
     ),
     (
         lambda: gx.adamw(1e-2, weight_decay=-1.0),
-        ValueError, r"weight_decay: rate must be a finite number >= 0",
+        ValueError, r"weight_decay: weight_decay must be a finite number >= 0",
     ),
     (
         lambda: gx.scale_by_schedule(0.5),
@@ -328,3 +336,81 @@ def test_infinity_moment_rejects_integer_params_and_changed_trees():
     mismatch = r"infinity_moment: updates and state have different tree structures"
     with pytest.raises(ValueError, match=mismatch):
         opt.update({"w": jnp.zeros(2), "b": jnp.zeros(())}, state)
+
+
+# --- Hyperparameters kept in the state: scale_by_rectification, variance_is_tractable --------
+
+
+def _rectified(opt, state, steps):
+    """``steps`` updates of ``opt`` on ones; the outputs and the last state."""
+    outputs = []
+    for _ in range(steps):
+        out, state = opt.update({"w": jnp.ones(2)}, state)
+        outputs.append(np.asarray(out["w"]))
+    return outputs, state
+
+
+def test_scale_by_rectification_keeps_its_decay_in_the_state():
+    state = gx.chain(gx.scale_by_rectification(0.99)).init({"w": jnp.zeros(2)})
+    assert {k: float(v) for k, v in gx.hyperparams(state).items()} == {"decay": 0.99}
+
+
+def test_set_hyperparams_changes_the_rectification_as_rebuilding_with_the_new_decay():
+    old, rebuilt = gx.chain(gx.scale_by_rectification(0.99)), gx.chain(gx.scale_by_rectification(0.9))
+    _, state = _rectified(old, old.init({"w": jnp.zeros(2)}), 9)
+    (out,), set_state = _rectified(old, gx.set_hyperparams(state, decay=0.9), 1)
+    (expected,), _ = _rectified(rebuilt, state, 1)
+    (unchanged,), _ = _rectified(old, state, 1)
+    np.testing.assert_array_equal(out, expected)
+    assert not np.allclose(out, unchanged)
+    assert float(gx.hyperparams(set_state)["decay"]) == 0.9
+
+
+def test_scale_by_rectification_decay_follows_a_schedule():
+    values = [0.9, 0.99, 0.95, 0.999, 0.9, 0.99]
+    scheduled = gx.chain(gx.scale_by_rectification(lambda step: jnp.asarray(values)[step]))
+    state = scheduled.init({"w": jnp.zeros(2)})
+    for value in values:
+        (expected,), _ = _rectified(gx.chain(gx.scale_by_rectification(value)), state, 1)
+        (out,), state = _rectified(scheduled, state, 1)
+        np.testing.assert_array_equal(out, expected)
+        assert float(gx.hyperparams(state)["decay"]) == value
+
+
+def test_scale_by_rectification_decay_changes_under_jit_without_recompiling():
+    opt = gx.chain(gx.scale_by_rectification(0.99))
+    traces = []
+
+    def step(updates, state):
+        traces.append(None)
+        return opt.update(updates, state)
+
+    step = jax.jit(step)
+    _, state = _rectified(opt, opt.init({"w": jnp.zeros(2)}), 9)
+    first, _ = step({"w": jnp.ones(2)}, state)
+    second, _ = step({"w": jnp.ones(2)}, gx.set_hyperparams(state, decay=0.9))
+    (expected,), _ = _rectified(gx.chain(gx.scale_by_rectification(0.9)), state, 1)
+    assert len(traces) == 1
+    np.testing.assert_allclose(np.asarray(second["w"]), expected, rtol=1e-15)
+    assert not np.allclose(np.asarray(first["w"]), expected)
+
+
+def test_variance_is_tractable_reads_the_value_of_a_named_decay():
+    named = gx.variance_is_tractable(gx.hyperparameter("b2", 0.999), 5.0)
+    plain = gx.variance_is_tractable(0.999, 5.0)
+    steps = [jnp.int32(step) for step in range(8)]
+    assert [bool(named(s)) for s in steps] == [bool(plain(s)) for s in steps]
+
+
+def test_variance_is_tractable_follows_a_scheduled_decay_at_each_step():
+    # With 0.999 throughout, rho_t >= 5 from the sixth step on; 0.5 has rho_inf = 3 < 5.
+    values = [0.999] * 5 + [0.5, 0.999, 0.5]
+    tractable = gx.variance_is_tractable(lambda step: jnp.asarray(values)[step], 5.0)
+    got = [bool(tractable(jnp.int32(step))) for step in range(len(values))]
+    assert got == [False] * 5 + [False, True, False]
+
+
+def test_ones_and_scale_by_schedule_have_no_hyperparameters_of_their_own():
+    params = {"w": jnp.zeros(2)}
+    for primitive in (gx.ones(), gx.scale_by_schedule(lambda step: 0.5)):
+        assert gx.hyperparams(gx.chain(primitive).init(params)) == {}

@@ -206,7 +206,7 @@ def test_sgd_stores_momentum_in_accumulator_dtype():
     opt = gx.sgd(0.1, momentum=0.9, accumulator_dtype=jnp.bfloat16)
     state = opt.init(PARAMS)
     _, state = opt.update(_grad_sequence(1)[0], state)
-    assert all(leaf.dtype == jnp.bfloat16 for leaf in jax.tree.leaves(state.parts[0]))
+    assert all(leaf.dtype == jnp.bfloat16 for leaf in jax.tree.leaves(state.parts[0].mu))
 
 
 def _decaying(step):
@@ -292,3 +292,137 @@ def test_bad_arguments_raise_naming_who_and_what(make, message):
 def test_integer_params_are_refused_at_init():
     with pytest.raises(TypeError, match="sum_of_squares: every parameter must have a floating"):
         gx.adagrad(0.1).init({"n": jnp.arange(3)})
+
+
+# --------------------------------------------------------------------------------------------
+# Hyperparameters kept in the state: read, set without rebuilding, scheduled
+# --------------------------------------------------------------------------------------------
+
+# (factory, keyword arguments, {readable name: its argument}); every numeric argument but an
+# init-only value (initial_scale, initial_accumulator_value) is a hyperparameter of the state.
+HYPER_CASES = {
+    "scale_by_adadelta_units": (gx.scale_by_adadelta_units, {"rho": 0.8, "eps": 1e-3},
+                                {"rho": "rho", "eps": "eps"}),
+    "scale_by_rms": (gx.scale_by_rms, {"decay": 0.8, "eps": 1e-3, "initial_scale": 0.5},
+                     {"decay": "decay", "eps": "eps"}),
+    "scale_by_rms_eps_outside_root": (
+        gx.scale_by_rms, {"decay": 0.8, "eps": 1e-3, "eps_in_sqrt": False},
+        {"decay": "decay", "eps": "eps"}),
+    "scale_by_rms_centered_bias_corrected": (
+        gx.scale_by_rms, {"decay": 0.8, "eps": 1e-3, "bias_correction": True, "centered": True},
+        {"decay": "decay", "eps": "eps"}),
+    "scale_by_stddev": (gx.scale_by_stddev, {"decay": 0.8, "eps": 1e-3, "eps_in_sqrt": False},
+                        {"decay": "decay", "eps": "eps"}),
+    "scale_by_rss": (gx.scale_by_rss, {"initial_accumulator_value": 0.5, "eps": 1e-3},
+                     {"eps": "eps"}),
+    "scale_by_rss_eps_outside_root": (
+        gx.scale_by_rss, {"initial_accumulator_value": 0.0, "eps": 1e-3, "eps_in_sqrt": False},
+        {"eps": "eps"}),
+    "scale_by_adadelta": (gx.scale_by_adadelta, {"rho": 0.8, "eps": 1e-3},
+                          {"rho": "rho", "eps": "eps"}),
+}
+NEW_VALUES = {"rho": 0.6, "decay": 0.6, "eps": 0.25}
+SCHEDULED = {"rho": [0.5, 0.9, 0.7, 0.3], "decay": [0.5, 0.9, 0.7, 0.3], "eps": [0.1, 1e-3, 0.5, 0.2]}
+# Beyond the arguments, a centered variance's parallel_sum may show its weights 1 and -1.
+VARIANCE_WEIGHTS = {"weight_0": 1.0, "weight_1": -1.0}
+HYPER_PARAMETERS = [
+    pytest.param(case, name, id=f"{case}-{name}") for case, (_, _, names) in HYPER_CASES.items()
+    for name in names
+]
+
+
+def _assert_same_tree(a, b):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize("case", list(HYPER_CASES))
+def test_hyperparams_reads_every_numeric_argument_of_the_scaling(case):
+    make, kwargs, names = HYPER_CASES[case]
+    state = gx.chain(make(**kwargs)).init(PARAMS)
+    got = {k: float(v) for k, v in gx.hyperparams(state).items()}
+    others = {k: v for k, v in got.items() if k not in names}
+    assert {name: got.get(name) for name in names} == {n: kwargs[a] for n, a in names.items()}
+    assert others.items() <= (VARIANCE_WEIGHTS.items() if "centered" in case or "stddev" in case else set())
+
+
+@pytest.mark.parametrize("case, name", HYPER_PARAMETERS)
+def test_set_hyperparams_acts_on_the_next_update_as_rebuilding_with_the_new_value(case, name):
+    make, kwargs, names = HYPER_CASES[case]
+    new = NEW_VALUES[name]
+    old = gx.chain(make(**kwargs))
+    rebuilt = gx.chain(make(**{**kwargs, names[name]: new}))
+    *grads, g1, g2 = _grad_sequence(5)
+    state = old.init(PARAMS)
+    for g in grads:
+        _, state = old.update(g, state, PARAMS)
+    # Two updates: scale_by_adadelta_units' rho reaches the output one update later.
+    out, set_state = old.update(g1, gx.set_hyperparams(state, {name: new}), PARAMS)
+    out2, set_state = old.update(g2, set_state, PARAMS)
+    expected, rebuilt_state = rebuilt.update(g1, state, PARAMS)
+    expected2, _ = rebuilt.update(g2, rebuilt_state, PARAMS)
+    _assert_same_tree((out, out2), (expected, expected2))
+    _, state = old.update(g1, state, PARAMS)
+    unchanged2, _ = old.update(g2, state, PARAMS)
+    assert not np.allclose(unchanged2["w"], out2["w"])
+    assert float(gx.hyperparams(set_state)[name]) == new
+
+
+@pytest.mark.parametrize("case, name", HYPER_PARAMETERS)
+def test_each_hyperparameter_of_the_scaling_follows_a_schedule(case, name):
+    make, kwargs, names = HYPER_CASES[case]
+    values = SCHEDULED[name]
+    scheduled = gx.chain(make(**{**kwargs, names[name]: lambda step: jnp.asarray(values)[step]}))
+    state = scheduled.init(PARAMS)
+    for step, g in enumerate(_grad_sequence(len(values))):
+        constant = gx.chain(make(**{**kwargs, names[name]: values[step]}))
+        expected, _ = constant.update(g, state, PARAMS)
+        out, state = scheduled.update(g, state, PARAMS)
+        _assert_same_tree(out, expected)
+        assert float(gx.hyperparams(state)[name]) == values[step]
+
+
+def test_sum_of_squares_has_no_hyperparameter_its_initial_value_is_used_only_by_init():
+    sos = gx.sum_of_squares(0.25)
+    state = sos.init(PARAMS)
+    assert gx.hyperparams(state) == {}
+    _, state = sos.update(_grad_sequence(1)[0], state)
+    assert gx.hyperparams(state) == {}
+
+
+def _shared_values(state):
+    """The values of every SharedHyperparameter in ``state``, sorted."""
+    is_shared = lambda x: isinstance(x, gx.SharedHyperparameter)  # noqa: E731
+    return sorted(float(x.value) for x in jax.tree.leaves(state, is_leaf=is_shared) if is_shared(x))
+
+
+def test_scale_by_rms_shares_decay_with_every_primitive_that_uses_it():
+    state = gx.chain(gx.scale_by_rms(0.8, 0.25, bias_correction=True, centered=True)).init(PARAMS)
+    # decay in mean_of_squares, the momentum and their two bias corrections; eps in sqrt_plus_eps
+    assert _shared_values(state) == [0.25, 0.8, 0.8, 0.8, 0.8]
+    assert _shared_values(gx.set_hyperparams(state, decay=0.5)) == [0.25, 0.5, 0.5, 0.5, 0.5]
+
+
+def test_a_hyperparameter_the_caller_named_keeps_its_name_in_a_composition():
+    opt = gx.chain(gx.scale_by_adadelta(rho=gx.hyperparameter("adadelta_rho", 0.8)))
+    assert sorted(gx.hyperparams(opt.init(PARAMS))) == ["adadelta_rho", "eps"]
+
+
+def test_scale_by_adadelta_hyperparameters_change_under_jit_without_recompiling():
+    opt = gx.chain(gx.scale_by_adadelta(0.8, 1e-3))
+    traces = []
+
+    def step(grads, state):
+        traces.append(None)
+        return opt.update(grads, state, PARAMS)
+
+    step = jax.jit(step)
+    g1, g2 = _grad_sequence(2)
+    state = opt.init(PARAMS)
+    _, state = step(g1, state)
+    out, _ = step(g2, gx.set_hyperparams(state, rho=0.6, eps=0.25))
+    expected, _ = gx.chain(gx.scale_by_adadelta(0.6, 0.25)).update(g2, state, PARAMS)
+    assert len(traces) == 1
+    for k in expected:
+        np.testing.assert_allclose(out[k], expected[k], rtol=1e-15)

@@ -11,6 +11,11 @@ PARAMS = {"w": jnp.array([[1.0, -2.0], [3.0, 0.5]]), "b": jnp.array([0.25, -1.0]
 GRADS = {"w": jnp.array([[0.1, 0.2], [-0.3, 0.4]]), "b": jnp.array([1.0, 2.0])}
 
 
+def _decay(transform, grads=GRADS, params=PARAMS, **extra_args):
+    """One update of a weight decay transformation from its initial state."""
+    return transform.update(grads, transform.init(params), params, **extra_args)
+
+
 def _noise_run(transform, grads, steps, params=None):
     """Outputs of ``steps`` updates of ``transform`` inside a chain, all fed the same grads."""
     opt = gx.chain(transform)
@@ -28,29 +33,27 @@ def _noise_run(transform, grads, steps, params=None):
 
 
 def test_weight_decay_adds_rate_times_params():
-    out, _ = gx.weight_decay(0.1).update(GRADS, gx.EmptyState(), PARAMS)
+    out, _ = _decay(gx.weight_decay(0.1))
     for k in PARAMS:
         np.testing.assert_allclose(out[k], GRADS[k] + 0.1 * PARAMS[k], rtol=1e-15)
 
 
 def test_weight_decay_mask_tree_spares_leaves_marked_false():
-    out, _ = gx.weight_decay(0.1, mask={"w": True, "b": False}).update(
-        GRADS, gx.EmptyState(), PARAMS
-    )
+    out, _ = _decay(gx.weight_decay(0.1, mask={"w": True, "b": False}))
     np.testing.assert_allclose(out["w"], GRADS["w"] + 0.1 * PARAMS["w"], rtol=1e-15)
     np.testing.assert_array_equal(out["b"], GRADS["b"])
 
 
 def test_weight_decay_mask_function_is_called_on_params():
     matrices_only = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)  # noqa: E731
-    out, _ = gx.weight_decay(0.5, mask=matrices_only).update(GRADS, gx.EmptyState(), PARAMS)
+    out, _ = _decay(gx.weight_decay(0.5, mask=matrices_only))
     np.testing.assert_allclose(out["w"], GRADS["w"] + 0.5 * PARAMS["w"], rtol=1e-15)
     np.testing.assert_array_equal(out["b"], GRADS["b"])
 
 
 def test_weight_decay_matches_optax_add_decayed_weights_with_mask():
     mask = {"w": False, "b": True}
-    ours, _ = gx.weight_decay(0.3, mask=mask).update(GRADS, gx.EmptyState(), PARAMS)
+    ours, _ = _decay(gx.weight_decay(0.3, mask=mask))
     opt = optax.add_decayed_weights(0.3, mask=mask)
     theirs, _ = opt.update(GRADS, opt.init(PARAMS), PARAMS)
     for k in PARAMS:
@@ -59,12 +62,13 @@ def test_weight_decay_matches_optax_add_decayed_weights_with_mask():
 
 def test_weight_decay_without_params_raises():
     with pytest.raises(ValueError, match="weight_decay: update\\(\\) needs params"):
-        gx.weight_decay(0.1).update(GRADS, gx.EmptyState())
+        wd = gx.weight_decay(0.1)
+        wd.update(GRADS, wd.init(PARAMS))
 
 
 def test_weight_decay_mask_of_another_structure_raises():
     with pytest.raises(ValueError, match="weight_decay: mask and params have different tree"):
-        gx.weight_decay(0.1, mask={"w": True}).update(GRADS, gx.EmptyState(), PARAMS)
+        _decay(gx.weight_decay(0.1, mask={"w": True}))
 
 
 def test_weight_decay_rejects_negative_rate():
@@ -200,3 +204,129 @@ def test_add_noise_rejects_negative_eta_and_gamma(name):
 def test_add_noise_rejects_integer_params():
     with pytest.raises(TypeError, match="add_noise: every parameter must have a floating-point"):
         gx.add_noise().init({"n": jnp.arange(3)})
+
+
+# --------------------------------------------------------------------------------------------
+# Hyperparameters kept in the state: read, set without rebuilding, scheduled
+# --------------------------------------------------------------------------------------------
+
+# name: (factory, keyword arguments, a new value, values for a schedule of 3 steps)
+HYPER_CASES = {
+    "weight_decay-rate": (gx.weight_decay, {"rate": 0.1}, 0.3, [0.5, 0.0, 0.2]),
+    "weight_decay_masked-rate": (
+        lambda **kw: gx.weight_decay(mask={"w": True, "b": False}, **kw), {"rate": 0.1}, 0.3,
+        [0.5, 0.0, 0.2],
+    ),
+    "add_noise-eta": (lambda **kw: gx.add_noise(key=3, **kw), {"eta": 0.01, "gamma": 0.55}, 0.2,
+                      [0.3, 0.0, 0.05]),
+    "add_noise-gamma": (lambda **kw: gx.add_noise(key=3, **kw), {"eta": 0.01, "gamma": 0.55}, 2.0,
+                        [0.0, 1.5, 0.3]),
+}
+HYPER_IDS = list(HYPER_CASES)
+
+
+def _parts(case):
+    make, kwargs, new, values = HYPER_CASES[case]
+    return make, kwargs, case.split("-")[1], new, values
+
+
+def _run(opt, state, steps):
+    """``steps`` updates of ``opt`` fed GRADS (params PARAMS); the outputs and the last state."""
+    outputs = []
+    for _ in range(steps):
+        out, state = opt.update(GRADS, state, PARAMS)
+        outputs.append(out)
+    return outputs, state
+
+
+def _assert_same_tree(a, b):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize("case", HYPER_IDS)
+def test_hyperparams_reads_the_hyperparameters_of_the_term(case):
+    make, kwargs, _, _, _ = _parts(case)
+    state = gx.chain(make(**kwargs)).init(PARAMS)
+    assert {k: float(v) for k, v in gx.hyperparams(state).items()} == kwargs
+
+
+@pytest.mark.parametrize("case", HYPER_IDS)
+def test_set_hyperparams_acts_on_the_next_update_as_rebuilding_with_the_new_value(case):
+    make, kwargs, name, new, _ = _parts(case)
+    old, rebuilt = gx.chain(make(**kwargs)), gx.chain(make(**{**kwargs, name: new}))
+    _, state = _run(old, old.init(PARAMS), 2)
+    (out,), set_state = _run(old, gx.set_hyperparams(state, {name: new}), 1)
+    (expected,), _ = _run(rebuilt, state, 1)
+    _assert_same_tree(out, expected)
+    (unchanged,), _ = _run(old, state, 1)
+    assert not np.allclose(unchanged["w"], out["w"])
+    assert float(gx.hyperparams(set_state)[name]) == new
+
+
+@pytest.mark.parametrize("case", HYPER_IDS)
+def test_each_hyperparameter_of_the_term_follows_a_schedule(case):
+    make, kwargs, name, _, values = _parts(case)
+    scheduled = gx.chain(make(**{**kwargs, name: lambda step: jnp.asarray(values)[step]}))
+    state = scheduled.init(PARAMS)
+    for value in values:
+        (expected,), _ = _run(gx.chain(make(**{**kwargs, name: value})), state, 1)
+        (out,), state = _run(scheduled, state, 1)
+        _assert_same_tree(out, expected)
+        assert float(gx.hyperparams(state)[name]) == value
+
+
+@pytest.mark.parametrize("rate", [0, 0.0, gx.hyperparameter("weight_decay", 0.0)], ids=str)
+def test_weight_decay_of_a_constant_zero_reads_no_params_and_has_no_hyperparameter(rate):
+    wd = gx.chain(gx.weight_decay(rate))
+    state = wd.init(PARAMS)
+    assert gx.hyperparams(state) == {}
+    out, _ = wd.update(GRADS, state)  # no params needed
+    _assert_same_tree(out, GRADS)
+    with pytest.raises(ValueError, match="set_hyperparams: no hyperparameter named \\['rate'\\]"):
+        gx.set_hyperparams(state, rate=0.1)
+
+
+def test_weight_decay_scheduled_from_zero_can_be_set_later():
+    wd = gx.chain(gx.weight_decay(lambda step: 0.0))
+    state = wd.init(PARAMS)
+    out, state = wd.update(GRADS, state, PARAMS)
+    _assert_same_tree(out, GRADS)
+    out, _ = wd.update(GRADS, gx.set_hyperparams(state, rate=0.5), PARAMS)
+    for k in PARAMS:
+        np.testing.assert_allclose(out[k], GRADS[k] + 0.5 * PARAMS[k], rtol=1e-15)
+
+
+def test_weight_decay_with_a_constant_rate_needs_no_step():
+    out, state = _decay(gx.weight_decay(0.1))
+    np.testing.assert_allclose(out["w"], GRADS["w"] + 0.1 * PARAMS["w"], rtol=1e-15)
+    assert float(gx.hyperparams(state)["rate"]) == 0.1
+
+
+def test_weight_decay_with_a_scheduled_rate_outside_a_chain_asks_for_the_step():
+    with pytest.raises(ValueError, match="weight_decay: needs the step count"):
+        _decay(gx.weight_decay(lambda step: 0.1))
+
+
+def test_weight_decay_rejects_a_negative_named_rate_by_its_name():
+    with pytest.raises(ValueError, match="weight_decay: weight_decay must be a finite number >= 0"):
+        gx.weight_decay(gx.hyperparameter("weight_decay", -0.1))
+
+
+def test_add_noise_hyperparameters_change_under_jit_without_recompiling():
+    noise = gx.chain(gx.add_noise(0.01, 0.55, key=4))
+    traces = []
+
+    def step(grads, state):
+        traces.append(None)
+        return noise.update(grads, state)
+
+    step = jax.jit(step)
+    state = noise.init(GRADS)
+    _, state = step(GRADS, state)
+    out, _ = step(GRADS, gx.set_hyperparams(state, eta=0.5, gamma=0.0))
+    expected, _ = gx.chain(gx.add_noise(0.5, 0.0, key=4)).update(GRADS, state)
+    assert len(traces) == 1
+    for k in GRADS:
+        np.testing.assert_allclose(out[k], expected[k], rtol=1e-15)

@@ -168,3 +168,110 @@ def test_averaged_params_needs_exactly_one_average():
     both = gx.parallel_sum((0.5, gx.ema_params(gx.sgd(0.1))), (0.5, gx.swa(gx.sgd(0.1))))
     with pytest.raises(ValueError, match=r"found 2 averages \(\['EmaParamsState', 'SwaState'\]\)"):
         gx.averaged_params(both.init(params))
+
+
+# ---------------------------------------------------------------------------------------------
+# Hyperparameters in the state: read, set, scheduled
+# ---------------------------------------------------------------------------------------------
+
+
+def synced_start():
+    return gx.LookaheadParams.init_synced(jax.tree.map(jnp.asarray, START))
+
+
+def run_from(optimizer, state, params, steps):
+    """Params after each of ``steps`` more steps on the quadratic, from ``state`` and ``params``."""
+    history = []
+    for _ in range(steps):
+        at = getattr(params, "fast", params)
+        updates, state = optimizer.update(quadratic_grad(at), state, params)
+        params = gx.apply_updates(params, updates)
+        history.append(params)
+    return history, state
+
+
+def test_lookahead_slow_step_size_is_read_from_the_state_by_name():
+    opt = gx.lookahead(gx.sgd(0.1), sync_period=3, slow_step_size=0.5)
+    state = opt.init(synced_start())
+    assert float(gx.hyperparams(state)["slow_step_size"]) == 0.5
+    assert float(gx.hyperparams(state)["learning_rate"]) == 0.1  # the fast optimizer's, beside it
+    _, state = trajectory(opt, 2, synced_start())
+    assert float(gx.hyperparams(state)["slow_step_size"]) == 0.5
+
+
+def test_setting_lookahead_slow_step_size_moves_as_building_with_it_would():
+    rebuilt, _ = trajectory(gx.lookahead(gx.sgd(0.1, momentum=0.9), 3, 0.8), 7, synced_start())
+    opt = gx.lookahead(gx.sgd(0.1, momentum=0.9), 3, 0.5)
+    state = gx.set_hyperparams(opt.init(synced_start()), slow_step_size=0.8)
+    ours, state = run_from(opt, state, synced_start(), 7)
+    for a, b in zip(ours, rebuilt):
+        assert_trees_equal(a.fast, b.fast)
+        assert_trees_equal(a.slow, b.slow)
+    original, _ = trajectory(opt, 7, synced_start())
+    assert not np.array_equal(original[-1].slow["w"], ours[-1].slow["w"])
+    assert float(gx.hyperparams(state)["slow_step_size"]) == 0.8
+
+
+def test_lookahead_slow_step_size_may_follow_a_schedule_of_its_own_step_count():
+    # Not inside a chain: lookahead counts its updates itself. Changing at step 4 equals
+    # building with 0.5 and setting 0.8 after 4 updates (the second sync, after step 6, uses 0.8).
+    inner = gx.sgd(0.1, momentum=0.9)
+    scheduled, state = trajectory(
+        gx.lookahead(inner, 3, lambda step: jnp.where(step < 4, 0.5, 0.8)), 7, synced_start()
+    )
+    opt = gx.lookahead(inner, 3, 0.5)
+    head, mid_state = trajectory(opt, 4, synced_start())
+    tail, _ = run_from(opt, gx.set_hyperparams(mid_state, slow_step_size=0.8), head[-1], 3)
+    for a, b in zip(scheduled, head + tail):
+        assert_trees_equal(a.fast, b.fast)
+        assert_trees_equal(a.slow, b.slow)
+    constant, _ = trajectory(opt, 7, synced_start())
+    assert not np.array_equal(constant[-1].slow["w"], scheduled[-1].slow["w"])
+    assert int(state.step) == 7 and float(gx.hyperparams(state)["slow_step_size"]) == 0.8
+
+
+def test_lookahead_reset_state_keeps_the_fast_optimizers_hyperparameters_as_set():
+    opt = gx.lookahead(gx.sgd(0.1, momentum=0.9), 2, 0.5, reset_state=True)
+    state = gx.set_hyperparams(opt.init(synced_start()), learning_rate=0.05)
+    ours, state = run_from(opt, state, synced_start(), 5)  # resets after steps 2 and 4
+    rebuilt, _ = trajectory(gx.lookahead(gx.sgd(0.05, momentum=0.9), 2, 0.5, reset_state=True), 5, synced_start())
+    for a, b in zip(ours, rebuilt):
+        assert_trees_equal(a.fast, b.fast)
+        assert_trees_equal(a.slow, b.slow)
+    assert float(gx.hyperparams(state)["learning_rate"]) == 0.05
+
+
+def test_ema_params_decay_is_read_and_set_by_name():
+    opt = gx.ema_params(gx.sgd(0.1), 0.8)
+    state = gx.set_hyperparams(opt.init(jax.tree.map(jnp.asarray, START)), decay=0.5)
+    _, state = run_from(opt, state, jax.tree.map(jnp.asarray, START), 4)
+    _, rebuilt = trajectory(gx.ema_params(gx.sgd(0.1), 0.5), 4)
+    _, original = trajectory(opt, 4)
+    assert_trees_equal(state.ema, rebuilt.ema)
+    assert not np.array_equal(state.ema["w"], original.ema["w"])
+    assert float(gx.hyperparams(state)["decay"]) == 0.5
+
+
+def test_ema_params_decay_schedule_is_recorded_at_each_step():
+    schedule = lambda s: jnp.minimum(0.9, (1 + s.astype(jnp.float64)) / (10 + s.astype(jnp.float64)))
+    opt = gx.ema_params(gx.sgd(0.1), schedule)
+    _, state = trajectory(opt, 3)
+    np.testing.assert_allclose(gx.hyperparams(state)["decay"], 3.0 / 12.0, rtol=1e-15)  # s = 2
+    # Set, it replaces the schedule; set to None, the schedule is back.
+    state = gx.set_hyperparams(state, decay=0.0)
+    history, state = run_from(opt, state, jax.tree.map(jnp.asarray, START), 1)
+    assert_trees_equal(state.ema, history[-1])  # decay 0: the average is the latest params
+    _, state = run_from(opt, gx.set_hyperparams(state, decay=None), history[-1], 1)
+    np.testing.assert_allclose(gx.hyperparams(state)["decay"], 5.0 / 14.0, rtol=1e-15)  # s = 4
+
+
+def test_ema_params_of_bfloat16_params_averages_in_float32_and_keeps_their_dtype():
+    params = {"w": jnp.ones(2, jnp.bfloat16)}
+    opt = gx.ema_params(gx.scale(1.0), 0.999)
+    _, state = opt.update({"w": jnp.full(2, -1001.0, jnp.bfloat16)}, opt.init(params), params)
+    assert state.ema["w"].dtype == jnp.bfloat16
+    # 0.001 * (-1000) + 0.999 * 1 = -0.001 in float32, rounded once; in bfloat16 0.999 would be
+    # 1 and the average exactly 0.
+    expected = (np.float32(0.001) * np.float32(-1000.0) + np.float32(0.999)) * np.ones(2, np.float32)
+    np.testing.assert_array_equal(state.ema["w"], jnp.asarray(expected).astype(jnp.bfloat16))
+    assert np.all(np.asarray(state.ema["w"], np.float32) < 0)

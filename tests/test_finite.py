@@ -121,3 +121,20 @@ def test_zero_nans_matches_optax():
     theirs, their_state = run(optax.zero_nans(), params, grads)
     assert_trees_equal(ours, theirs)
     assert_trees_equal(our_state.found_nan, their_state.found_nan)
+
+
+def test_the_inner_optimizers_hyperparameters_are_read_and_set_through_apply_if_finite():
+    # apply_if_finite itself has only an int count; a skipped update keeps a set value.
+    params = nested_params()
+    g = gradient_sequence(params, 3)
+    opt = gx.apply_if_finite(gx.adam(0.1), max_consecutive_errors=2)
+    state = gx.set_hyperparams(opt.init(params), learning_rate=0.05)
+    stream, outputs = [g[0], poison(g[1]), g[2]], []
+    for grads in stream:
+        updates, state = opt.update(grads, state, params)
+        outputs.append(updates)
+    expected, _ = run(gx.apply_if_finite(gx.adam(0.05), max_consecutive_errors=2), params, stream)
+    assert_trees_equal(outputs, expected)
+    assert float(gx.hyperparams(state)["learning_rate"]) == 0.05
+    unset, _ = run(opt, params, stream)
+    assert not np.array_equal(unset[0]["temperature"], outputs[0]["temperature"])

@@ -153,10 +153,10 @@ def test_mean_of_squares_of_complex_updates_is_real_valued_in_the_params_dtype()
 def test_bias_correction_divides_by_one_minus_decay_to_the_one_based_step(step, step_offset):
     decay = 0.9
     m = jnp.asarray([1.0, -2.0, 0.5], jnp.float64)
-    out, state = gx.bias_correction(decay, step_offset=step_offset).update(
-        m, gx.EmptyState(), step=jnp.int32(step)
-    )
-    assert state == gx.EmptyState()
+    correct = gx.bias_correction(decay, step_offset=step_offset)
+    initial = correct.init(m)
+    out, state = correct.update(m, initial, step=jnp.int32(step))
+    assert jax.tree.structure(state) == jax.tree.structure(initial)
     t = step + 1 + step_offset
     np.testing.assert_allclose(np.asarray(out), np.asarray(m) / (1 - decay**t), rtol=1e-14)
 
@@ -172,7 +172,8 @@ def test_bias_correction_in_bfloat16_does_not_round_the_decay_to_one():
     # bfloat16(0.999) == 1, so computing 1 - b2^t in bfloat16 would divide by zero.
     assert float(jnp.asarray(0.999, jnp.bfloat16)) == 1.0
     m = jnp.asarray([1.0, 2.0], jnp.bfloat16)
-    out, _ = gx.bias_correction(0.999).update(m, gx.EmptyState(), step=jnp.int32(0))
+    correct = gx.bias_correction(0.999)
+    out, _ = correct.update(m, correct.init(m), step=jnp.int32(0))
     assert out.dtype == jnp.bfloat16
     np.testing.assert_allclose(np.asarray(out, np.float64), [1000.0, 2000.0], rtol=2**-7)
 
@@ -191,8 +192,11 @@ def test_adam_state_in_bfloat16_stays_bfloat16_and_tracks_float32_adam():
         np.testing.assert_allclose(
             np.asarray(updates["w"], np.float64), np.asarray(updates32["w"], np.float64), rtol=0.03
         )
-    for leaf in jax.tree.leaves(state):
-        assert leaf.dtype in (jnp.bfloat16, jnp.int32)
+    moments = [leaf for leaf in jax.tree.leaves(state) if leaf.shape == (3,)]
+    assert moments and all(leaf.dtype == jnp.bfloat16 for leaf in moments)
+    # Hyperparameters are kept in float32 (float64 under x64): b2 = 0.999 is not rounded to 1.
+    assert gx.hyperparams(state)["b2"].dtype == jnp.result_type(float)
+    assert float(gx.hyperparams(state)["b2"]) == 0.999
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,3 +231,126 @@ def test_amsgrad_max_keeps_the_state_dtype_with_wider_updates():
     out, state = transform.update({"w": jnp.asarray([0.5, 2.0], jnp.float32)}, state)
     assert out["w"].dtype == jnp.float32
     assert state.nu_max["w"].dtype == jnp.bfloat16
+
+
+# ---------------------------------------------------------------------------------------------
+# interpolated_momentum and infinity_moment: against Optax, and their hyperparameters as state
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_interpolated_momentum_equals_optax_lion_bit_for_bit(dtype):
+    b1, b2 = 0.9, 0.99
+    ours, theirs = gx.interpolated_momentum(b1, b2), optax.scale_by_lion(b1, b2)
+    params = jax.tree.map(lambda x: jnp.asarray(x, dtype), PARAMS)
+    s_ours, s_theirs = ours.init(params), theirs.init(params)
+    for t in range(4):
+        g = jax.tree.map(lambda x: jnp.asarray(x, dtype), _grads(t))
+        # Optax's direction before its sign, from the momentum before this update
+        direction = jax.tree.map(lambda g, m: (1 - b1) * g + b1 * m, g, s_theirs.mu)
+        u_ours, s_ours = ours.update(g, s_ours)
+        with jax.numpy_dtype_promotion("standard"):
+            _, s_theirs = theirs.update(g, s_theirs)
+        for k in g:
+            np.testing.assert_array_equal(np.asarray(u_ours[k]), np.asarray(direction[k]))
+            np.testing.assert_array_equal(np.asarray(s_ours.mu[k]), np.asarray(s_theirs.mu[k]))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_infinity_moment_equals_optax_adamax_moment_bit_for_bit(dtype):
+    ours, theirs = gx.chain(gx.infinity_moment(0.9, 1e-3)), optax.scale_by_adamax(b2=0.9, eps=1e-3)
+    params = jax.tree.map(lambda x: jnp.asarray(x, dtype), PARAMS)
+    s_ours, s_theirs = ours.init(params), theirs.init(params)
+    for t in range(4):
+        g = jax.tree.map(lambda x: jnp.asarray(x, dtype), _grads(t))
+        u_ours, s_ours = ours.update(g, s_ours)
+        with jax.numpy_dtype_promotion("standard"):
+            _, s_theirs = theirs.update(g, s_theirs)
+        for k in g:
+            assert u_ours[k].dtype == dtype
+            np.testing.assert_array_equal(np.asarray(u_ours[k]), np.asarray(s_theirs.nu[k]))
+
+
+def test_interpolated_momentum_rounds_a_bfloat16_momentum_term_without_rounding_its_weight():
+    transform = gx.interpolated_momentum(0.9, 0.99, dtype=jnp.bfloat16)
+    state = transform.init({"w": jnp.zeros(3, jnp.float32)})
+    g = jnp.asarray([1.0, -3.0, 0.1], jnp.float32)
+    out, state = transform.update({"w": g}, state)
+    out, state = transform.update({"w": g}, state)
+    assert state.mu["w"].dtype == jnp.bfloat16 and out["w"].dtype == jnp.float32
+    # Each term in its leaf's dtype, as Optax; but 0.9 and 0.99 stay float32 (Optax would use
+    # bfloat16(0.99) = 0.98828125): b m is computed in float32 and rounded once to bfloat16.
+    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    mu = (f32(1 - 0.99) * g).astype(jnp.bfloat16)
+    expected = f32(1 - 0.9) * g + (f32(0.9) * mu.astype(jnp.float32)).astype(jnp.bfloat16).astype(jnp.float32)
+    np.testing.assert_array_equal(np.asarray(out["w"]), np.asarray(expected))
+
+
+# name: (factory, keyword arguments, argument, a new value, values for a schedule of 4 steps)
+MOMENT_HYPER_CASES = {
+    "interpolated_momentum-b1": (gx.interpolated_momentum, {"b1": 0.9, "b2": 0.99}, 0.5,
+                                 [0.0, 1.0, 0.3, 0.9]),
+    "interpolated_momentum-b2": (gx.interpolated_momentum, {"b1": 0.9, "b2": 0.99}, 0.5,
+                                 [0.0, 0.9, 0.3, 0.99]),
+    "infinity_moment-decay": (gx.infinity_moment, {"decay": 0.9, "eps": 1e-3}, 0.2,
+                              [0.5, 0.99, 0.0, 0.7]),
+    "infinity_moment-eps": (gx.infinity_moment, {"decay": 0.9, "eps": 1e-3}, 2.0,
+                            [0.0, 1.5, 0.1, 3.0]),
+}
+
+
+def _moment_run(transform, state, first_step, steps):
+    """Outputs of ``steps`` updates fed :func:`_grads` from ``first_step`` on, and the last state."""
+    outputs = []
+    for t in range(first_step, first_step + steps):
+        out, state = transform.update(jax.tree.map(jnp.asarray, _grads(t)), state)
+        outputs.append({k: np.asarray(v) for k, v in out.items()})
+    return outputs, state
+
+
+def _assert_same_outputs(a, b):
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys()
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k])
+
+
+@pytest.mark.parametrize("case", ["interpolated_momentum-b1", "infinity_moment-decay"])
+def test_hyperparams_reads_the_hyperparameters_of_the_moment(case):
+    make, kwargs, _, _ = MOMENT_HYPER_CASES[case]
+    state = gx.chain(make(**kwargs)).init(jax.tree.map(jnp.asarray, PARAMS))
+    assert {k: float(v) for k, v in gx.hyperparams(state).items()} == kwargs
+
+
+@pytest.mark.parametrize("case", list(MOMENT_HYPER_CASES))
+def test_set_hyperparams_acts_on_the_next_update_as_rebuilding_the_moment(case):
+    make, kwargs, new, _ = MOMENT_HYPER_CASES[case]
+    name = case.split("-")[1]
+    old, rebuilt = gx.chain(make(**kwargs)), gx.chain(make(**{**kwargs, name: new}))
+    _, state = _moment_run(old, old.init(jax.tree.map(jnp.asarray, PARAMS)), 0, 3)
+    # Two updates: b2 of interpolated_momentum reaches the output one update later.
+    got, set_state = _moment_run(old, gx.set_hyperparams(state, {name: new}), 3, 2)
+    expected, _ = _moment_run(rebuilt, state, 3, 2)
+    unchanged, _ = _moment_run(old, state, 3, 2)
+    _assert_same_outputs(got, expected)
+    assert not np.allclose(unchanged[1]["w"], got[1]["w"])
+    assert float(gx.hyperparams(set_state)[name]) == new
+
+
+@pytest.mark.parametrize("case", list(MOMENT_HYPER_CASES))
+def test_each_hyperparameter_of_the_moment_follows_a_schedule(case):
+    make, kwargs, _, values = MOMENT_HYPER_CASES[case]
+    name = case.split("-")[1]
+    scheduled = gx.chain(make(**{**kwargs, name: lambda step: jnp.asarray(values)[step]}))
+    state = scheduled.init(jax.tree.map(jnp.asarray, PARAMS))
+    for step, value in enumerate(values):
+        expected, _ = _moment_run(gx.chain(make(**{**kwargs, name: value})), state, step, 1)
+        got, state = _moment_run(scheduled, state, step, 1)
+        _assert_same_outputs(got, expected)
+        assert float(gx.hyperparams(state)[name]) == value
+
+
+def test_interpolated_momentum_keeps_float_hyperparameters_beside_a_bfloat16_momentum():
+    state = gx.interpolated_momentum(0.9, 0.999, dtype=jnp.bfloat16).init({"w": jnp.zeros(2)})
+    assert state.hyperparams["b2"].value.dtype == jnp.result_type(float)
+    assert float(state.hyperparams["b2"].value) == 0.999  # bfloat16 would round it to 1

@@ -22,8 +22,12 @@ def _chained(transform, steps, grads=G):
 @pytest.mark.parametrize("step_size", [0.0, 2.5, -1e-3])
 def test_scale_multiplies_every_update_by_its_step_size(step_size):
     transform = gx.scale(step_size)
-    out, state = transform.update(G, transform.init(G))
-    assert state == gx.EmptyState()
+    init_state = transform.init(G)
+    out, state = transform.update(G, init_state)
+    # The factor is a hyperparameter kept in the state; a constant one stays as built.
+    assert isinstance(state, gx.ScaleState)
+    assert jax.tree.structure(state) == jax.tree.structure(init_state)
+    assert {k: float(v) for k, v in gx.hyperparams(state).items()} == {"step_size": step_size}
     for k in G:
         np.testing.assert_array_equal(np.asarray(out[k]), step_size * np.asarray(G[k]))
 
@@ -48,10 +52,19 @@ def test_schedule_is_called_with_the_chain_step_from_zero():
         seen.append(int(step))
         return 0.5 ** step.astype(jnp.float64)
 
-    outputs = _chained(gx.scale_by_learning_rate(schedule), steps=3)
-    assert seen == [0, 1, 2]
-    for t, out in enumerate(outputs):
+    chained = gx.chain(gx.scale_by_learning_rate(schedule))
+    assert seen == []
+    # init records the schedule's value at step 0 in the state (gx.hyperparams reads it); each
+    # update then evaluates it only at the chain's step. How many evaluations a step takes is an
+    # implementation detail, so each phase checks the steps seen, not the number of calls.
+    state = chained.init(G)
+    assert seen and set(seen) == {0}
+    for t in range(3):
+        seen.clear()
+        out, state = chained.update(G, state)
+        assert seen and set(seen) == {t}
         np.testing.assert_array_equal(np.asarray(out["w"]), -(0.5**t) * np.asarray(G["w"]))
+        assert float(gx.hyperparams(state)["learning_rate"]) == 0.5**t
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32, jnp.complex64])
@@ -85,3 +98,19 @@ def test_scheduled_learning_rate_outside_chain_asks_for_chain():
     transform = gx.scale_by_learning_rate(lambda step: 0.1)
     with pytest.raises(ValueError, match=r"scale_by_learning_rate: needs the step count.*gradxform\.chain"):
         transform.update(G, transform.init(G))
+
+
+def test_scale_step_size_is_read_set_and_scheduled_through_the_state():
+    transform = gx.chain(gx.scale(2.5))
+    state = transform.init(G)
+    assert {k: float(v) for k, v in gx.hyperparams(state).items()} == {"step_size": 2.5}
+    # Setting it acts from the next update on exactly as building scale with the new value.
+    out, _ = transform.update(G, gx.set_hyperparams(state, step_size=-0.75))
+    rebuilt = gx.chain(gx.scale(-0.75))
+    expected, _ = rebuilt.update(G, rebuilt.init(G))
+    for k in G:
+        np.testing.assert_array_equal(np.asarray(out[k]), np.asarray(expected[k]))
+    # A schedule is followed step by step.
+    outputs = _chained(gx.scale(lambda step: 1.0 + step.astype(jnp.float64)), steps=3)
+    for t, out in enumerate(outputs):
+        np.testing.assert_array_equal(np.asarray(out["w"]), (1.0 + t) * np.asarray(G["w"]))

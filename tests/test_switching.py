@@ -182,3 +182,88 @@ def test_switch_to_sgd_rejects_out_of_range_arguments(kwargs, message):
 def test_switch_to_sgd_rejects_a_branch_that_is_not_a_transformation():
     with pytest.raises(TypeError, match="switch_to_sgd: expected a GradientTransformation"):
         gx.switch_to_sgd(gx.identity(), 0.1)
+
+
+# --------------------------------------------------------------------------------------------
+# Hyperparameters in the state: read, set, scheduled
+# --------------------------------------------------------------------------------------------
+
+
+def _switch(decay=0.99, eps=1e-7):
+    """Adam switching to heavy-ball SGD, built by hand with plain numbers (SWATS's recipe)."""
+    return gx.chain(
+        gx.switch_to_sgd(
+            gx.adam(ARGS["learning_rate"], b1=ARGS["b1"], b2=ARGS["b2"], eps=ARGS["eps"]),
+            [gx.scale_by_momentum(ARGS["b1"]), gx.scale_by_learning_rate(1 - ARGS["b1"])],
+            decay=decay, eps=eps,
+        )
+    )
+
+
+def _trajectory(opt, problem, steps, state=None):
+    """Updates and switch states from ``state`` (default: init) at the problem's start, eagerly."""
+    params = {k: jnp.asarray(v) for k, v in problem.init.items()}
+    state = opt.init(params) if state is None else state
+    out = []
+    for _ in range(steps):
+        grads = {k: jnp.asarray(v) for k, v in problem.grad({k: np.asarray(v) for k, v in params.items()}).items()}
+        updates, state = opt.update(grads, state, params)
+        out.append((updates, _switch_state(state)))
+        params = gx.apply_updates(params, updates)
+    return out, state, params
+
+
+def _assert_same_runs(actual, expected):
+    for (u, s), (u_expected, s_expected) in zip(actual, expected):
+        np.testing.assert_array_equal(u["xy"], u_expected["xy"])
+        for field in ("switched", "rate_average", "learning_rate"):
+            np.testing.assert_array_equal(getattr(s, field), getattr(s_expected, field))
+
+
+def test_decay_and_eps_are_read_from_the_state_by_name():
+    opt = gx.chain(gx.switch_to_sgd(gx.scale_by_learning_rate(0.25), gx.identity(), decay=0.9, eps=1e-3))
+    state = opt.init(jnp.zeros(2))
+    _, state = opt.update(jnp.ones(2), state)
+    values = {k: float(v) for k, v in gx.hyperparams(state).items()}
+    assert values == {"learning_rate": 0.25, "decay": 0.9, "eps": 1e-3}
+    assert set(_switch_state(state).hyperparams) == {"decay", "eps"}
+
+
+@pytest.mark.parametrize("name, other", [("decay", 0.5), ("eps", 0.0)])
+def test_setting_decay_or_eps_switches_as_building_with_it_would(name, other):
+    problem = rosenbrock()  # switches after step 2 with the defaults of _switch; never with eps=0
+    rebuilt, *_ = _trajectory(_switch(**{name: other}), problem, 8)
+    original, *_ = _trajectory(_switch(), problem, 8)
+    assert not all(np.array_equal(a["xy"], b["xy"]) for (a, _), (b, _) in zip(rebuilt, original))
+    opt = _switch()
+    start = opt.init({k: jnp.asarray(v) for k, v in problem.init.items()})
+    start = gx.set_hyperparams(start, {f"switch_to_sgd/{name}": other})
+    ours, state, _ = _trajectory(opt, problem, 8, start)
+    _assert_same_runs(ours, rebuilt)
+    assert float(gx.hyperparams(state)[f"switch_to_sgd/{name}"]) == other
+    if name == "eps":
+        assert not any(bool(s.switched) for _, s in ours)
+
+
+@pytest.mark.parametrize("name, value, other, at", [("decay", 0.99, 0.5, 1), ("eps", 0.0, 1e-7, 3)])
+def test_decay_or_eps_may_follow_a_schedule_of_the_step(name, value, other, at):
+    # A schedule changing at step `at` equals building with the first value and setting the
+    # second after `at` updates. Rosenbrock switches after step 2 with eps=1e-7: a decay changed
+    # before then moves the rate it switches to; eps = 0 until step 3 delays the switch to step 4.
+    problem = rosenbrock()
+    schedule = lambda step: jnp.where(step < at, value, other)
+    scheduled, state, _ = _trajectory(_switch(**{name: schedule}), problem, 8)
+    constant, *_ = _trajectory(_switch(**{name: value}), problem, 8)
+    assert not all(np.array_equal(a["xy"], b["xy"]) for (a, _), (b, _) in zip(scheduled, constant))
+    head, mid_state, mid_params = _trajectory(_switch(**{name: value}), problem, at)
+    changed = gx.set_hyperparams(mid_state, {f"switch_to_sgd/{name}": other})
+    tail = []
+    for _ in range(8 - at):
+        grads = {k: jnp.asarray(v) for k, v in problem.grad({k: np.asarray(v) for k, v in mid_params.items()}).items()}
+        updates, changed = _switch(**{name: value}).update(grads, changed, mid_params)
+        tail.append((updates, _switch_state(changed)))
+        mid_params = gx.apply_updates(mid_params, updates)
+    _assert_same_runs(scheduled, head + tail)
+    assert float(gx.hyperparams(state)[f"switch_to_sgd/{name}"]) == other
+    if name == "eps":
+        assert [bool(s.switched) for _, s in scheduled].index(True) + 1 == 4

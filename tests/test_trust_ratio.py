@@ -111,3 +111,55 @@ def test_update_without_params_says_how_to_pass_them():
 def test_rejects_out_of_range_arguments(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         gx.scale_by_trust_ratio(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Hyperparameters in the state: read, set, scheduled
+# --------------------------------------------------------------------------------------------
+
+# (hyperparameter, the default it is built with, another value that changes the result)
+HYPERPARAMS = [("min_norm", 0.0, 2.0), ("trust_coefficient", 1.0, 0.5), ("eps", 0.0, 1.0)]
+
+
+def _assert_same_updates(actual, expected):
+    for k in expected:
+        np.testing.assert_array_equal(actual[k], expected[k])
+
+
+def test_the_three_hyperparameters_are_read_from_the_state_by_name():
+    transform = gx.scale_by_trust_ratio(min_norm=0.5, trust_coefficient=1e-3, eps=1e-6)
+    state = transform.init(PARAMS)
+    assert isinstance(state, gx.ScaleByTrustRatioState)
+    _, state = transform.update(GRADS, state, PARAMS)
+    values = {k: float(v) for k, v in gx.hyperparams(state).items()}
+    assert values == {"min_norm": 0.5, "trust_coefficient": 1e-3, "eps": 1e-6}
+
+
+@pytest.mark.parametrize("name, value, other", HYPERPARAMS)
+def test_setting_a_hyperparameter_scales_as_building_with_it_would(name, value, other):
+    rebuilt = _update(gx.scale_by_trust_ratio(**{name: other}))
+    assert not np.array_equal(rebuilt["w"], _update(gx.scale_by_trust_ratio(**{name: value}))["w"])
+    transform = gx.scale_by_trust_ratio(**{name: value})
+    state = gx.set_hyperparams(transform.init(PARAMS), **{name: other})
+    out, state = transform.update(GRADS, state, PARAMS)
+    _assert_same_updates(out, rebuilt)
+    assert float(gx.hyperparams(state)[name]) == other
+
+
+@pytest.mark.parametrize("name, value, other", HYPERPARAMS)
+def test_a_hyperparameter_may_follow_a_schedule_of_the_step(name, value, other):
+    opt = gx.chain(gx.scale_by_trust_ratio(**{name: lambda step: jnp.where(step < 1, value, other)}))
+    state = opt.init(PARAMS)
+    first, state = opt.update(GRADS, state, PARAMS)
+    second, state = opt.update(GRADS, state, PARAMS)
+    _assert_same_updates(first, _update(gx.scale_by_trust_ratio(**{name: value})))
+    _assert_same_updates(second, _update(gx.scale_by_trust_ratio(**{name: other})))
+    assert float(gx.hyperparams(state)[name]) == other
+
+
+def test_a_masked_transform_keeps_its_hyperparameters_in_the_state():
+    transform = gx.scale_by_trust_ratio(trust_coefficient=0.5, mask={"w": True, "b": False})
+    state = gx.set_hyperparams(transform.init(PARAMS), trust_coefficient=0.25)
+    out, state = transform.update(GRADS, state, PARAMS)
+    _assert_same_updates(out, _update(gx.scale_by_trust_ratio(trust_coefficient=0.25, mask={"w": True, "b": False})))
+    assert float(gx.hyperparams(state)["trust_coefficient"]) == 0.25

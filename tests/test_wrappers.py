@@ -79,3 +79,19 @@ def test_wrapper_state_is_arrays_with_int32_counters_and_keeps_its_shape_across_
     avals = lambda s: jax.tree.map(lambda x: (x.shape, x.dtype), s)
     assert jax.tree.structure(new_state) == jax.tree.structure(state)
     assert avals(new_state) == avals(state)  # a second jitted step reuses the first's compilation
+
+
+@pytest.mark.parametrize("wrap", WRAPPERS)
+def test_a_hyperparameter_set_through_the_wrapper_acts_as_building_the_inner_optimizer_with_it(wrap):
+    params = nested_params()
+    grads = gradient_sequence(params, STEPS)
+    opt = wrap(gx.adam(0.1))
+    state = gx.set_hyperparams(opt.init(params), learning_rate=0.05, b2=0.9)
+    update, outputs = jax.jit(opt.update), []
+    for g in grads:
+        updates, state = update(g, state, params)
+        outputs.append(updates)
+    expected, _ = run(wrap(gx.adam(0.05, b2=0.9)), params, grads, jit=True)
+    assert_trees_close(outputs, expected, rtol=1e-13)
+    values = gx.hyperparams(state)
+    assert (float(values["learning_rate"]), float(values["b2"])) == (0.05, 0.9)

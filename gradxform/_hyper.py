@@ -1,0 +1,291 @@
+r"""Hyperparameters as values in the state: readable, settable without recompiling, schedulable.
+
+Every numeric hyperparameter of a primitive is given as a number or a schedule (a function of
+the step). The primitive's state keeps, for each, a :class:`Hyperparameter`: the value in force
+at the latest step and whether :func:`set_hyperparams` has overridden it. At each update
+
+.. math::  h_t = \begin{cases} h^{set} & \text{if overridden} \\
+                               s(t) \text{ or the number given} & \text{otherwise,} \end{cases}
+
+chosen with ``jnp.where``: setting a value changes data, never the compiled program. A form a
+primitive derives from a hyperparameter (``1 - decay``) is computed from the Python number in
+double precision and rounded once, as Optax computes it, so keeping hyperparameters in the state
+does not change results (unlike Optax's ``inject_hyperparams``: Optax issue #583). Values are
+stored in float32 (float64 under x64) whatever the params' dtype, so bfloat16 params never round
+``b2 = 0.999`` to 1.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from . import _check, _step
+
+PyTree = Any
+
+
+class Hyperparameter(NamedTuple):
+    value: jax.Array  # float32 scalar (float64 under x64): the value in force at the latest step
+    overridden: jax.Array  # bool scalar: set by set_hyperparams; replaces the number or schedule
+
+
+class SharedHyperparameter(NamedTuple):
+    """A :class:`Hyperparameter` named with :func:`hyperparameter`: one name, set everywhere at once."""
+
+    value: jax.Array  # as Hyperparameter.value
+    overridden: jax.Array  # as Hyperparameter.overridden
+
+
+_STORED = (Hyperparameter, SharedHyperparameter)
+
+
+class Named(NamedTuple):
+    """A number or schedule with the name it is read and set under (see :func:`hyperparameter`)."""
+
+    name: str
+    value: Any
+    derive: Callable | None = None  # the form a primitive uses, e.g. 1 - b1 (see one_minus)
+
+
+def hyperparameter(name: str, value) -> Named:
+    """Name a hyperparameter so that every primitive given it shares it.
+
+    Adam passes ``b1 = hyperparameter("b1", b1)`` to its momentum and to its bias correction:
+    ``hyperparams(state)["b1"]`` reads it, and ``set_hyperparams(state, b1=0.95)`` changes both.
+
+    Args:
+        name: the name shown by :func:`hyperparams` and accepted by :func:`set_hyperparams`.
+        value: a number or a schedule ``step -> value``.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TypeError(_check.NOT_A_NAME.format(who="hyperparameter", got=_check.describe(name)))
+    return Named(name, value.value if isinstance(value, Named) else value)
+
+
+def one_minus(value):
+    r""":math:`1 - h` of a hyperparameter :math:`h`, still read and set as :math:`h` itself.
+
+    Nadam weights its gradient term by ``one_minus(b1)``: setting ``b1`` changes the momentum,
+    its bias correction and this weight together. For a plain number this is just ``1 - value``.
+    """
+    if not isinstance(value, Named):
+        return (lambda step: 1 - value(step)) if callable(value) else 1 - value
+    inner = value.derive or (lambda x: x)
+    return value._replace(derive=lambda x: 1 - inner(x))
+
+
+def value_of(value):
+    """The number or schedule inside a possibly :func:`hyperparameter`-named value (for checks)."""
+    if not isinstance(value, Named):
+        return value
+    if value.derive is None:
+        return value.value
+    derive, given = value.derive, value.value
+    return (lambda step: derive(given(step))) if callable(given) else derive(given)
+
+
+def dtype():
+    """float32, or float64 under x64: the dtype in which hyperparameters are stored."""
+    return jnp.result_type(float)
+
+
+class Values:
+    """One primitive's hyperparameters at one step: ``values(arg, fn)`` is ``fn`` of the value."""
+
+    def __init__(self, declared: "Declared", stored: dict, step):
+        self._declared, self._stored, self._step = declared, stored, step
+
+    def __call__(self, arg: str, fn: Callable = lambda x: x) -> jax.Array:
+        """``fn`` of the value in force of the hyperparameter passed as argument ``arg``."""
+        key, derive = self._declared.keys[arg], self._declared.derive.get(arg, lambda x: x)
+        given, stored = self._declared.given[key], self._stored[key]
+        default = fn(derive(given(self._step))) if callable(given) else fn(derive(given))
+        return jnp.where(stored.overridden, fn(derive(stored.value)), jnp.asarray(default, dtype()))
+
+    def record(self) -> dict:
+        """The hyperparameters to keep in the state: the values in force, the override flags."""
+        return {key: type(stored)(value=self._base(key), overridden=stored.overridden)
+                for key, stored in self._stored.items()}
+
+    def _base(self, key: str) -> jax.Array:
+        """The value in force of the stored hyperparameter itself (not a derived form)."""
+        given, stored = self._declared.given[key], self._stored[key]
+        default = given(self._step) if callable(given) else given
+        return jnp.where(stored.overridden, stored.value, jnp.asarray(default, dtype()))
+
+
+class Declared(NamedTuple):
+    """The hyperparameters a primitive was built with (construction-time data, not state)."""
+
+    given: dict  # state key -> number or schedule
+    shared: frozenset  # keys named with hyperparameter()
+    keys: dict  # argument name -> state key
+    derive: dict  # argument name -> the form used (one_minus), where it is not the value itself
+
+    def init(self) -> dict:
+        return {
+            key: (SharedHyperparameter if key in self.shared else Hyperparameter)(
+                value=jnp.asarray(given(jnp.zeros([], jnp.int32)) if callable(given) else given, dtype()),
+                overridden=jnp.zeros([], bool),
+            )
+            for key, given in self.given.items()
+        }
+
+    def at(self, stored: dict, extra_args: dict, who: str) -> Values:
+        scheduled = any(callable(g) for g in self.given.values())
+        return Values(self, stored, _step.read(extra_args, who) if scheduled else None)
+
+
+def declare(**values) -> Declared:
+    """A primitive's hyperparameters by argument name; a :func:`hyperparameter` name replaces it."""
+    given, shared, keys, derive = {}, set(), {}, {}
+    names = {v.name for v in values.values() if isinstance(v, Named)}
+    for arg, value in values.items():
+        if arg in names and not (isinstance(value, Named) and value.name == arg):
+            raise ValueError(_check.NAME_TAKEN.format(name=arg))
+        if isinstance(value, Named):
+            keys[arg] = value.name
+            shared.add(value.name)
+            given[value.name] = value.value
+            if value.derive is not None:
+                derive[arg] = value.derive
+        else:
+            keys[arg] = arg
+            given[arg] = value
+    return Declared(given, frozenset(shared), keys, derive)
+
+
+# --- Reading and setting the hyperparameters of a whole state ----------------------------------
+
+
+class _Found(NamedTuple):
+    path: tuple  # readable components from the root: owner names, dict keys, indices
+    key: str
+    stored: Any  # Hyperparameter or SharedHyperparameter
+    setter: Callable  # new Hyperparameter -> new whole state
+
+
+def _snake(class_name: str) -> str:
+    name = class_name[: -len("State")] if class_name.endswith("State") else class_name
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _find(state) -> list[_Found]:
+    found = []
+
+    def walk(node, path, rebuild):
+        if isinstance(node, _STORED):
+            found.append(_Found(path[:-1], path[-1], node, rebuild))
+        elif isinstance(node, tuple) and hasattr(node, "_fields"):
+            owner = _snake(type(node).__name__)
+            for field in node._fields:
+                walk(getattr(node, field), path + ((owner,) if field == "hyperparams" else (field,)),
+                     _rebuild_field(node, field, rebuild))
+        elif isinstance(node, (list, tuple)):
+            for i, child in enumerate(node):
+                walk(child, path + (str(i),), _rebuild_item(node, i, rebuild))
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                walk(child, path + (str(key),), _rebuild_item(node, key, rebuild))
+
+    walk(state, (), lambda new: new)
+    return found
+
+
+def _rebuild_field(node, field, rebuild):
+    return lambda new: rebuild(node._replace(**{field: new}))
+
+
+def _rebuild_item(node, index, rebuild):
+    def replace(new):
+        if isinstance(node, dict):
+            return rebuild(type(node)({**node, index: new}))
+        items = list(node)
+        items[index] = new
+        return rebuild(type(node)(items))
+
+    return replace
+
+
+def _names(found: list[_Found]) -> list[str]:
+    """Each hyperparameter's readable name: a shared one's key; else the shortest unique path."""
+    names = []
+    for entry in found:
+        if isinstance(entry.stored, SharedHyperparameter):
+            names.append(entry.key)
+            continue
+        others = [f.path for f in found if f is not entry and f.key == entry.key]
+        n = next(
+            (n for n in range(len(entry.path) + 1)
+             if all(_suffix(p, n) != _suffix(entry.path, n) for p in others)),
+            len(entry.path),
+        )
+        names.append("/".join(_suffix(entry.path, n) + (entry.key,)))
+    return names
+
+
+def _suffix(path: tuple, n: int) -> tuple:
+    return path[len(path) - n:] if n else ()
+
+
+def hyperparams(state: PyTree) -> dict[str, jax.Array]:
+    """The current value of every hyperparameter in an optimizer's state, by readable name.
+
+    A name is the hyperparameter's own (``"learning_rate"``, ``"b1"``) where it is unique, else
+    prefixed by as much of its place in the state as tells it apart
+    (``"mean_of_squares/decay"``). Works on any state (aliases, chains, wrappers) and under jit;
+    the values are float32 scalars (float64 under x64), ready for a logger.
+
+    Example:
+        >>> import jax.numpy as jnp, gradxform as gx
+        >>> state = gx.adam(1e-3).init({"w": jnp.zeros(3)})
+        >>> sorted(gx.hyperparams(state))
+        ['b1', 'b2', 'eps', 'eps_root', 'learning_rate']
+    """
+    found = _find(state)
+    return {name: entry.stored.value for name, entry in zip(_names(found), found)}
+
+
+def set_hyperparams(state: PyTree, values: dict | None = None, **kwargs) -> PyTree:
+    """A new state in which the named hyperparameters take new values from the next update on.
+
+    The compiled step is not recompiled: only data changes. A hyperparameter that follows a
+    schedule stops following it and keeps the value set; setting ``None`` hands it back to the
+    number or schedule the optimizer was built with. To switch to another schedule, build the
+    new optimizer and keep the old state: states of the same recipe have the same layout.
+
+    Args:
+        state: an optimizer state.
+        values: ``{name: value}``, for names that are not Python identifiers
+            (``"mean_of_squares/decay"``).
+        **kwargs: ``name=value``; names as :func:`hyperparams` gives them. A value is a number
+            or a scalar array (traced values welcome: ``jax.vmap`` over learning rates).
+
+    Example:
+        >>> import jax.numpy as jnp, gradxform as gx
+        >>> state = gx.adam(1e-3).init({"w": jnp.zeros(3)})
+        >>> state = gx.set_hyperparams(state, learning_rate=1e-4)
+        >>> print(f'{float(gx.hyperparams(state)["learning_rate"]):.0e}')
+        1e-04
+    """
+    wanted = {**(values or {}), **kwargs}
+    found = _find(state)
+    names = _names(found)
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        raise ValueError(
+            _check.UNKNOWN_HYPERPARAMS.format(unknown=unknown, known=sorted(set(names)))
+        )
+    for name, value in wanted.items():
+        for i, entry in enumerate(found):
+            if names[i] != name:
+                continue
+            if value is None:
+                new = type(entry.stored)(entry.stored.value, jnp.zeros([], bool))
+            else:
+                new = type(entry.stored)(jnp.asarray(value, dtype()), jnp.ones([], bool))
+            state = _find(state)[i].setter(new)
+    return state
