@@ -22,19 +22,19 @@ PyTree = Any
 
 class ScaleByLbfgsState(NamedTuple):
     count: jax.Array  # int32 scalar: updates seen so far; saturates at 2**31 - 1
-    index: jax.Array  # int32 scalar in [0, memory_size): the slot the next pair (s, y) goes to
+    index: jax.Array  # int32 scalar in [0, memory_size): the slot the next stored pair (s, y) goes to
     params: PyTree  # the params at the previous update; params' tree and dtypes
     grad: PyTree  # the updates (gradient) at the previous update; params' tree and dtypes
     s: PyTree  # ring buffer of s_i = x_{i+1} - x_i: params' tree, each leaf with a leading axis of memory_size
     y: PyTree  # ring buffer of y_i = g_{i+1} - g_i: as s
-    rho: jax.Array  # (memory_size,) real: rho_i = 1 / Re<y_i, s_i>, 0 for an empty slot or Re<y_i, s_i> = 0
+    rho: jax.Array  # (memory_size,) real (params' real dtype, >= float32): 1 / Re<y_i, s_i> > 0; 0 for an empty slot
 
 
 def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> GradientTransformation:
     r"""Replace the gradient by the L-BFGS direction :math:`H_k g_k` (two-loop recursion).
 
     At update :math:`k` the transformation first stores the newest curvature pair, from the
-    params :math:`x` and updates :math:`g` of this update and the previous one,
+    params :math:`x` and updates :math:`g` of this update and the previous one (below),
 
     .. math::  s_{k-1} = x_k - x_{k-1}, \qquad y_{k-1} = g_k - g_{k-1}, \qquad
                \rho_{k-1} = 1 / \mathrm{Re}\langle y_{k-1}, s_{k-1} \rangle
@@ -55,10 +55,18 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
 
     The output is the direction itself, a descent direction only after a sign flip: chain
     ``scale(-1.0)`` or ``scale_by_learning_rate(...)``, then (for full-batch problems) a line
-    search such as :func:`scale_by_zoom_linesearch`, as :func:`gradxform.lbfgs` does. Pairs are
-    stored as they come, as in Optax; the strong Wolfe conditions of the zoom line search make
-    :math:`s^\top y > 0`, which keeps :math:`H_k` positive definite. Inner products are
-    :math:`\mathrm{Re}\langle a, b\rangle = \mathrm{Re}\sum \bar a\, b`, so complex params work.
+    search such as :func:`scale_by_zoom_linesearch`, as :func:`gradxform.lbfgs` does. Inner
+    products are :math:`\mathrm{Re}\langle a, b\rangle = \mathrm{Re}\sum \bar a\, b`, so complex
+    params work.
+
+    A pair is stored only if it has positive curvature, :math:`\mathrm{Re}\langle s, y\rangle >
+    \varepsilon \|y\|^2` (:math:`\varepsilon` the dtype's machine epsilon): BFGS keeps
+    :math:`H_k` positive definite, and :math:`-H_k g_k` a descent direction, only under this
+    curvature condition (N&W Section 6.1). A step meeting the Wolfe conditions always satisfies
+    it, so with :func:`scale_by_zoom_linesearch` nothing is skipped and the updates are
+    Optax's; Optax also stores the pairs that fail it, whose indefinite :math:`H_k` can point
+    uphill after a fixed step or an Armijo-only line search (we deliberately differ there).
+    :math:`\gamma_k` comes from the newest stored pair.
 
     The transformation keeps its own update count (first update or not), so it also works inside
     ``optax.chain``; the ring index wraps around and never overflows.
@@ -99,33 +107,34 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
         if params is None:
             raise ValueError(_check.PARAMS_NEEDED.format(who=who, why="to form s = x_k - x_(k-1)"))
         started = state.count > 0
-        # 1. The newest pair, stored only once a previous update exists (zeros before).
+        # 1. The newest pair, stored only where it has positive curvature (see the docstring).
         s = _tree.cast_like(_difference(params, state.params), state.params)
         y = _tree.cast_like(_difference(updates, state.grad), state.grad)
-        sy = _tree.vdot(y, s)
-        rho = jnp.where(sy == 0, 0, 1 / sy)
-        s, y, rho = jax.tree.map(lambda x: jnp.where(started, x, jnp.zeros_like(x)), (s, y, rho))
+        sy, yy = _tree.vdot(y, s), _tree.vdot(y, y)
+        curved = started & (sy > jnp.finfo(sy.dtype).eps * yy)
+        slot = state.index
         s_memory, y_memory, rho_memory = jax.tree.map(
-            lambda buffer, new: buffer.at[state.index].set(new.astype(buffer.dtype)),
+            lambda buffer, new: buffer.at[slot].set(jnp.where(curved, new.astype(buffer.dtype), buffer[slot])),
             (state.s, state.y, state.rho),
-            (s, y, rho),
+            (s, y, jnp.where(curved, 1 / sy, 0)),
         )
-        # 2. H_k^0 = gamma_k I (N&W eq. 7.20), or the capped inverse gradient norm at first.
+        index = jnp.where(curved, (slot + 1) % memory_size, slot).astype(jnp.int32)
+        newest = (index + memory_size - 1) % memory_size
+        # 2. H_k^0 = gamma_k I from the newest pair (N&W eq. 7.20); before any pair, a step of
+        # length at most 1.
         if scale_init_precond:
-            yy = _tree.vdot(y, y)
-            gamma = jnp.where(yy > 0, sy / yy, 1)
-            first = jnp.minimum(1, 1 / _tree.norm(jax.lax.stop_gradient(updates)))
-            gamma = jnp.where(started, gamma, first.astype(gamma.dtype))
+            s_newest, y_newest = _slot(s_memory, newest), _slot(y_memory, newest)
+            gamma = _tree.vdot(y_newest, s_newest) / _tree.vdot(y_newest, y_newest)
+            first = jnp.minimum(1, 1 / _tree.norm(jax.lax.stop_gradient(updates))).astype(gamma.dtype)
+            gamma = jnp.where(rho_memory[newest] > 0, gamma, first)
         else:
             gamma = jnp.ones([], rho_memory.dtype)
         # 3. The two-loop recursion, over the slots from the oldest pair to the newest.
-        newest = state.index
-        order = (newest + 1 + jnp.arange(memory_size, dtype=jnp.int32)) % memory_size
+        order = (index + jnp.arange(memory_size, dtype=jnp.int32)) % memory_size
         direction = two_loop_recursion(updates, s_memory, y_memory, rho_memory, gamma, order)
-        index = jnp.where(started, (state.index + 1) % memory_size, state.index)
         return direction, ScaleByLbfgsState(
             count=_step.increment(state.count),
-            index=index.astype(jnp.int32),
+            index=index,
             params=_tree.cast_like(params, state.params),
             grad=_tree.cast_like(updates, state.grad),
             s=s_memory,
@@ -144,20 +153,17 @@ def two_loop_recursion(g, s, y, rho, gamma, order) -> PyTree:
     oldest pair to the newest. Each leaf keeps ``g``'s dtype; scalars are in ``rho``'s dtype.
     """
 
-    def slot(tree, i):
-        return jax.tree.map(lambda leaf: leaf[i], tree)
-
     def newest_first(q, i):  # alpha_i = rho_i Re<s_i, q>;  q <- q - alpha_i y_i
-        alpha = rho[i] * _tree.vdot(slot(s, i), q).astype(rho.dtype)
-        return plus_scaled(q, -alpha, slot(y, i)), alpha
+        alpha = rho[i] * _tree.vdot(_slot(s, i), q).astype(rho.dtype)
+        return plus_scaled(q, -alpha, _slot(y, i)), alpha
 
     q, alphas = jax.lax.scan(newest_first, g, order, reverse=True)
     r = jax.tree.map(lambda leaf: _tree.times(leaf, gamma), q)
 
     def oldest_first(r, i_alpha):  # beta = rho_i Re<y_i, r>;  r <- r + (alpha_i - beta) s_i
         i, alpha = i_alpha
-        beta = rho[i] * _tree.vdot(slot(y, i), r).astype(rho.dtype)
-        return plus_scaled(r, alpha - beta, slot(s, i)), None
+        beta = rho[i] * _tree.vdot(_slot(y, i), r).astype(rho.dtype)
+        return plus_scaled(r, alpha - beta, _slot(s, i)), None
 
     r, _ = jax.lax.scan(oldest_first, r, (order, alphas))
     return r
@@ -241,3 +247,7 @@ def lbfgs(
 def _difference(a: PyTree, b: PyTree) -> PyTree:
     return jax.tree.map(lambda x, y: jnp.subtract(*_tree.promoted(x, y)), a, b)
 
+
+def _slot(tree: PyTree, i: jax.Array) -> PyTree:
+    """Entry ``i`` of a ring buffer: each leaf's row ``i`` along the leading memory axis."""
+    return jax.tree.map(lambda leaf: leaf[i], tree)
