@@ -20,14 +20,6 @@ from ._moments import mean_of_squares, scale_by_momentum
 PyTree = Any
 
 
-def _shared(name: str, value) -> _hyper.Named:
-    """``value`` under ``name``, shared by every primitive of a composition that it is passed to.
-
-    A value the caller already named with :func:`gradxform.hyperparameter` keeps its name.
-    """
-    return value if isinstance(value, _hyper.Named) else _hyper.hyperparameter(name, value)
-
-
 def _root(eps: _hyper.Named, eps_in_sqrt: bool) -> GradientTransformation:
     """:func:`sqrt_plus_eps` with ``eps`` under the root or after it, and no term in the other place."""
     return sqrt_plus_eps(None, eps_root=eps) if eps_in_sqrt else sqrt_plus_eps(eps, eps_root=None)
@@ -85,7 +77,7 @@ def scale_by_rms(
     who = "scale_by_stddev" if centered else "scale_by_rms"
     _check.decay(who, decay=decay)
     _check.non_negative(who, eps=eps, initial_scale=initial_scale)
-    decay, eps = _shared("decay", decay), _shared("eps", eps)
+    decay, eps = _hyper.shared(decay=decay, eps=eps)
 
     def debiased():
         return [_moments.bias_correction(decay)] if bias_correction else []
@@ -211,7 +203,8 @@ def scale_by_rss(
     _check.not_both_zero(
         "scale_by_rss", "1e-10", initial_accumulator_value=initial_accumulator_value, eps=eps
     )
-    root = _root(_shared("eps", eps), eps_in_sqrt)
+    (eps,) = _hyper.shared(eps=eps)
+    root = _root(eps, eps_in_sqrt)
     return ratio(identity(), [sum_of_squares(initial_accumulator_value), root])
 
 
@@ -299,7 +292,7 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
     """
     _check.decay("scale_by_adadelta", rho=rho)
     _check.positive("scale_by_adadelta", eps=eps)
-    rho, eps = _shared("rho", rho), _shared("eps", eps)
+    rho, eps = _hyper.shared(rho=rho, eps=eps)
     return _sequence(
         [
             ratio(identity(), [mean_of_squares(rho), _root(eps, eps_in_sqrt=True)]),

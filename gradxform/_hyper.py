@@ -65,6 +65,19 @@ def hyperparameter(name: str, value) -> Named:
     return Named(name, value.value if isinstance(value, Named) else value)
 
 
+def shared(**values) -> tuple:
+    """Each value named after its argument with :func:`hyperparameter`, in order.
+
+    ``None`` stays ``None`` and a value already named keeps its name. A recipe that passes ``b1``
+    to its momentum and to its bias correction shares one hyperparameter this way:
+    ``hyperparams(state)["b1"]`` reads it and ``set_hyperparams(state, b1=x)`` changes both.
+    """
+    return tuple(
+        v if v is None or isinstance(v, Named) else hyperparameter(name, v)
+        for name, v in values.items()
+    )
+
+
 def one_minus(value):
     r""":math:`1 - h` of a hyperparameter :math:`h`, still read and set as :math:`h` itself.
 

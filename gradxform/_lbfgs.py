@@ -114,7 +114,7 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
         curved = started & (sy > jnp.finfo(sy.dtype).eps * yy)
         slot = state.index
         s_memory, y_memory, rho_memory = jax.tree.map(
-            lambda buffer, new: buffer.at[slot].set(jnp.where(curved, new.astype(buffer.dtype), buffer[slot])),
+            lambda buffer, new: jnp.asarray(buffer).at[slot].set(jnp.where(curved, new.astype(buffer.dtype), buffer[slot])),
             (state.s, state.y, state.rho),
             (s, y, jnp.where(curved, 1 / sy, 0)),
         )

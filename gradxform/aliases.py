@@ -17,7 +17,7 @@ from . import _additive, _check, _step
 from ._adaptive import scale_by_adadelta_units, scale_by_rms, sum_of_squares
 from ._additive import Mask, add_noise
 from ._core import GradientTransformation, chain, conditional, identity, parallel_sum, ratio
-from ._hyper import hyperparameter, one_minus
+from ._hyper import one_minus, shared
 from ._elementwise import sign, sqrt_plus_eps, square
 from ._moments import (
     amsgrad_max,
@@ -34,16 +34,6 @@ from ._switching import switch_to_sgd
 from ._trust_ratio import scale_by_trust_ratio
 
 PyTree = Any
-
-
-def _shared(**values) -> tuple:
-    """Each value named after its argument (:func:`gradxform.hyperparameter`), ``None`` kept.
-
-    A recipe passes ``b1`` to its momentum and to its bias correction; named, the two share one
-    hyperparameter: ``hyperparams(state)["b1"]`` reads it, ``set_hyperparams(state, b1=x)``
-    changes both.
-    """
-    return tuple(None if v is None else hyperparameter(name, v) for name, v in values.items())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,7 +90,7 @@ def adam(
     """
     if nesterov:
         return nadam(learning_rate, b1, b2, eps, eps_root, mu_dtype)
-    learning_rate, b1, b2, eps, eps_root = _shared(
+    learning_rate, b1, b2, eps, eps_root = shared(
         learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root
     )
     return chain(
@@ -147,7 +137,7 @@ def scale_by_adam(
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
         https://arxiv.org/abs/1412.6980
     """
-    b1, b2, eps, eps_root = _shared(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    b1, b2, eps, eps_root = shared(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     if nesterov:
         numerator = parallel_sum(
             (b1, [scale_by_momentum(b1, ema=True, dtype=mu_dtype),  # m_t = b1 m + (1 - b1) g
@@ -197,7 +187,7 @@ def scale_by_amsgrad(
         Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018, Algorithm 2.
         https://openreview.net/forum?id=ryQu7f-RZ
     """
-    b1, b2, eps, eps_root = _shared(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    b1, b2, eps, eps_root = shared(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     first = [scale_by_momentum(b1, ema=True, dtype=mu_dtype)]            # m_t = b1 m + (1 - b1) g
     if bias_correction_mu:
         first += [bias_correction(b1)]                                    # m_t / (1 - b1^t)
@@ -269,7 +259,7 @@ def adamw(
     """
     if nesterov:
         return nadamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask)
-    learning_rate, b1, b2, eps, eps_root, weight_decay = _shared(
+    learning_rate, b1, b2, eps, eps_root, weight_decay = shared(
         learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
         weight_decay=weight_decay,
     )
@@ -328,7 +318,7 @@ def nadamw(
         >>> [round(float(x), 4) for x in gx.apply_updates(params, updates)["w"]]
         [0.8026, -1.7526]
     """
-    learning_rate, b1, b2, eps, eps_root, weight_decay = _shared(
+    learning_rate, b1, b2, eps, eps_root, weight_decay = shared(
         learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
         weight_decay=weight_decay,
     )
@@ -387,7 +377,7 @@ def adamax(
         >>> [round(float(x), 4) for x in gx.apply_updates(params, updates)["w"]]
         [0.9, -1.9]
     """
-    learning_rate, b1, b2, eps = _shared(learning_rate=learning_rate, b1=b1, b2=b2, eps=eps)
+    learning_rate, b1, b2, eps = shared(learning_rate=learning_rate, b1=b1, b2=b2, eps=eps)
     return chain(
         ratio(
             [scale_by_momentum(b1, ema=True),  # m_t = b1 m + (1 - b1) g
@@ -475,7 +465,7 @@ def nadam(
         _check.non_negative("nadam", momentum_decay=momentum_decay)
     # Dozat's schedule is a function of b1 fixed at construction (step -> mu_t).
     mu = None if momentum_decay is None else _dozat_momentum(b1, momentum_decay)
-    learning_rate, b1, b2, eps, eps_root = _shared(
+    learning_rate, b1, b2, eps, eps_root = shared(
         learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root
     )
     if mu is not None:
@@ -566,7 +556,7 @@ def amsgrad(
         >>> [round(float(x), 4) for x in gx.apply_updates(params, updates)["w"]]
         [0.9, -1.9]
     """
-    b1, b2, eps, eps_root = _shared(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    b1, b2, eps, eps_root = shared(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     first = [scale_by_momentum(b1, ema=True, dtype=mu_dtype)]            # m_t = b1 m + (1 - b1) g
     if bias_correction_mu:
         first += [bias_correction(b1)]                                    # m_t / (1 - b1^t)
@@ -640,7 +630,7 @@ def radam(
         [0.95, -1.95]
     """
     tractable = variance_is_tractable(b2, threshold)                  # rho_t >= threshold
-    learning_rate, b1, b2, eps, eps_root = _shared(
+    learning_rate, b1, b2, eps, eps_root = shared(
         learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root
     )
     if nesterov:
@@ -715,7 +705,7 @@ def qhadam(
         [0.9, -1.9]
     """
     _check.unit_interval("qhadam", nu1=nu1, nu2=nu2)
-    learning_rate, b1, b2, nu1, nu2, eps = _shared(
+    learning_rate, b1, b2, nu1, nu2, eps = shared(
         learning_rate=learning_rate, b1=b1, b2=b2, nu1=nu1, nu2=nu2, eps=eps
     )
     return chain(
@@ -783,7 +773,7 @@ def sgd(
         Array([ 0.95, -1.95], dtype=float32)
     """
     _momentum_args("sgd", momentum, nesterov)
-    learning_rate, momentum = _shared(learning_rate=learning_rate, momentum=momentum)
+    learning_rate, momentum = shared(learning_rate=learning_rate, momentum=momentum)
     return chain(
         (scale_by_momentum(momentum, nesterov, dtype=accumulator_dtype)  # m_t = g + mu m
          if momentum is not None else identity()),
@@ -826,7 +816,7 @@ def noisy_sgd(
         >>> bool((first["w"] == again["w"]).all()), bool((first["w"] != -0.1).all())
         (True, True)
     """
-    learning_rate, eta, gamma = _shared(learning_rate=learning_rate, eta=eta, gamma=gamma)
+    learning_rate, eta, gamma = shared(learning_rate=learning_rate, eta=eta, gamma=gamma)
     return chain(
         add_noise(eta, gamma, key),             # g + N(0, eta / (1 + s)^gamma)
         scale_by_learning_rate(learning_rate),  # * -alpha_t
@@ -878,7 +868,7 @@ def adagrad(
     _check.not_both_zero(
         "adagrad", "1e-10", initial_accumulator_value=initial_accumulator_value, eps=eps
     )
-    learning_rate, eps = _shared(learning_rate=learning_rate, eps=eps)
+    learning_rate, eps = shared(learning_rate=learning_rate, eps=eps)
     return chain(
         ratio(
             identity(),                                     # g / ...
@@ -943,7 +933,7 @@ def adadelta(
     _check.decay("adadelta", rho=rho)
     _check.positive("adadelta", eps=eps)
     decays = bool(weight_decay)
-    learning_rate, rho, eps, weight_decay = _shared(
+    learning_rate, rho, eps, weight_decay = shared(
         learning_rate=learning_rate, rho=rho, eps=eps, weight_decay=weight_decay
     )
     return chain(
@@ -1024,7 +1014,7 @@ def rmsprop(
         Array([ 0.8, -1.8], dtype=float32)
     """
     _momentum_args("rmsprop", momentum, nesterov)
-    learning_rate, momentum = _shared(learning_rate=learning_rate, momentum=momentum)
+    learning_rate, momentum = shared(learning_rate=learning_rate, momentum=momentum)
     return chain(
         scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction,
                      centered=centered),                        # g / sqrt(nu_t + eps)
@@ -1094,7 +1084,7 @@ def aggmo(
         raise ValueError(_check.EMPTY.format(who="aggmo", what=what))
     for i, beta in enumerate(betas):
         _check.decay("aggmo", **{f"betas[{i}]": beta})
-    learning_rate, *betas = _shared(learning_rate=learning_rate,
+    learning_rate, *betas = shared(learning_rate=learning_rate,
                                     **{f"beta_{i}": beta for i, beta in enumerate(betas)})
     return chain(
         parallel_sum(*[(1 / len(betas),               # (1/K) sum_i of
@@ -1161,7 +1151,7 @@ def swats(
         >>> bool(switch.switched), round(float(switch.learning_rate), 3)
         (True, 0.2)
     """
-    learning_rate, b1, b2, eps = _shared(learning_rate=learning_rate, b1=b1, b2=b2, eps=eps)
+    learning_rate, b1, b2, eps = shared(learning_rate=learning_rate, b1=b1, b2=b2, eps=eps)
     return chain(
         switch_to_sgd(
             [ratio([scale_by_momentum(b1, ema=True),   # m_k = b1 m + (1 - b1) g
@@ -1223,7 +1213,7 @@ def lion(
         >>> print(gx.apply_updates(params, updates)["w"].round(4))  # first step: -lr * sign(g)
         [ 0.9 -1.9]
     """
-    learning_rate, b1, b2, weight_decay = _shared(
+    learning_rate, b1, b2, weight_decay = shared(
         learning_rate=learning_rate, b1=b1, b2=b2, weight_decay=weight_decay
     )
     return chain(
@@ -1285,7 +1275,7 @@ def lamb(
         >>> gx.apply_updates(params, updates)["w"]
         Array([ 2.6464467, -3.6464467], dtype=float32)
     """
-    learning_rate, b1, b2, eps, eps_root, weight_decay = _shared(
+    learning_rate, b1, b2, eps, eps_root, weight_decay = shared(
         learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
         weight_decay=weight_decay,
     )
@@ -1353,7 +1343,7 @@ def lars(
         >>> gx.apply_updates(params, updates)["w"]
         Array([ 2.6464467, -3.6464467], dtype=float32)
     """
-    learning_rate, weight_decay, trust_coefficient, eps, momentum = _shared(
+    learning_rate, weight_decay, trust_coefficient, eps, momentum = shared(
         learning_rate=learning_rate, weight_decay=weight_decay,
         trust_coefficient=trust_coefficient, eps=eps, momentum=momentum,
     )
