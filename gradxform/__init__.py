@@ -158,7 +158,7 @@ from ._clipping import AdaptiveGradClipState as AdaptiveGradClipState
 from ._clipping import adaptive_grad_clip as adaptive_grad_clip
 from ._clipping import centralize as centralize
 from ._lbfgs import ScaleByLbfgsState as ScaleByLbfgsState
-from ._lbfgs import lbfgs as lbfgs
+from .aliases import lbfgs as lbfgs
 from ._lbfgs import scale_by_lbfgs as scale_by_lbfgs
 from ._linesearch import BacktrackingLinesearchInfo as BacktrackingLinesearchInfo
 from ._linesearch import ScaleByBacktrackingLinesearchState as ScaleByBacktrackingLinesearchState

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +34,7 @@ class BacktrackingLinesearchInfo(NamedTuple):
 class ScaleByBacktrackingLinesearchState(NamedTuple):
     learning_rate: jax.Array  # real scalar (params' real dtype, >= float32): the accepted step eta
     value: jax.Array  # same dtype: the loss at the accepted point; +inf before the first update
-    grad: Optional[PyTree]  # the gradient at the accepted point (store_grad=True), else None
+    grad: PyTree | None  # the gradient at the accepted point (store_grad=True), else None
     info: BacktrackingLinesearchInfo
 
 
@@ -87,11 +88,10 @@ def scale_by_backtracking_linesearch(
     """
     who = "scale_by_backtracking_linesearch"
     _check.non_negative_int(who, max_backtracking_steps=max_backtracking_steps)
-    numbers = dict(
-        slope_rtol=slope_rtol, decrease_factor=decrease_factor, increase_factor=increase_factor,
+    _check.fixed(
+        who, slope_rtol=slope_rtol, decrease_factor=decrease_factor, increase_factor=increase_factor,
         max_learning_rate=max_learning_rate, atol=atol, rtol=rtol,
     )
-    _check.fixed(who, **numbers)
     _check.in_interval(who, 0, 1, "left", slope_rtol=slope_rtol)
     _check.in_interval(who, 0, 1, "neither", decrease_factor=decrease_factor)
     _check.in_interval(who, 1, math.inf, "both", increase_factor=increase_factor)
@@ -191,12 +191,12 @@ class _Search(NamedTuple):
 
 def scale_by_zoom_linesearch(
     max_linesearch_steps: int,
-    max_learning_rate: Optional[float] = None,
+    max_learning_rate: float | None = None,
     tol: float = 0.0,
     increase_factor: float = 2.0,
     slope_rtol: float = 1e-4,
     curv_rtol: float = 0.9,
-    approx_dec_rtol: Optional[float] = 1e-6,
+    approx_dec_rtol: float | None = 1e-6,
     stepsize_precision: float = 1e-5,
     initial_guess_strategy: str = "keep",
 ) -> GradientTransformation:
@@ -253,11 +253,14 @@ def scale_by_zoom_linesearch(
         https://doi.org/10.1145/1132973.1132979
     """
     who = "scale_by_zoom_linesearch"
-    _check.int_at_least(who, 1, " Each trial evaluates the loss once; try 20.", max_linesearch_steps=max_linesearch_steps)
-    numbers = dict(tol=tol, increase_factor=increase_factor, slope_rtol=slope_rtol, curv_rtol=curv_rtol,
-                   stepsize_precision=stepsize_precision)
-    optional = dict(max_learning_rate=max_learning_rate, approx_dec_rtol=approx_dec_rtol)
-    _check.fixed(who, **numbers, **{k: v for k, v in optional.items() if v is not None})
+    _check.int_at_least(
+        who, 1, " Each trial evaluates the loss once; try 20.", max_linesearch_steps=max_linesearch_steps
+    )
+    optional = {"max_learning_rate": max_learning_rate, "approx_dec_rtol": approx_dec_rtol}
+    _check.fixed(
+        who, tol=tol, increase_factor=increase_factor, slope_rtol=slope_rtol, curv_rtol=curv_rtol,
+        stepsize_precision=stepsize_precision, **{k: v for k, v in optional.items() if v is not None},
+    )
     if max_learning_rate is not None:
         _check.positive(who, max_learning_rate=max_learning_rate)
     if approx_dec_rtol is not None:

@@ -275,3 +275,25 @@ REGISTRY += [
         ),
     ),
 ]
+
+
+# L-BFGS with a fixed learning rate and no line search (the line-search runs, which need the
+# loss, are compared with SciPy and Optax in test_lbfgs.py). On these problems every curvature
+# pair is positive, so gradxform and Optax store the same pairs. supports_complex=False only
+# because the complex tree of test_properties mixes complex64 and complex128 leaves: L-BFGS's
+# inner products couple all leaves, so complex64 rounding reaches the complex128 leaf beyond
+# its 1e-10 tolerance. test_lbfgs.py checks complex params on a complex128 tree.
+REGISTRY += [
+    Entry(
+        "lbfgs_learning_rate",
+        lambda: gx.lbfgs(0.3, linesearch=None),
+        optax_reference=lambda: optax.lbfgs(0.3, linesearch=None),
+        supports_complex=False,
+    ),
+    Entry(
+        "lbfgs_memory_3",
+        lambda: gx.lbfgs(0.3, memory_size=3, linesearch=None),
+        optax_reference=lambda: optax.lbfgs(0.3, memory_size=3, linesearch=None),
+        supports_complex=False,
+    ),
+]

@@ -236,11 +236,13 @@ def test_scale_by_lbfgs_skips_a_pair_with_negative_curvature():
     np.testing.assert_allclose(np.asarray(out), numpy_two_loop(np.asarray(g2), pair, 0.5), rtol=1e-12)
 
 
-def test_scale_by_lbfgs_matches_optax_on_a_fixed_gradient_sequence():
+@pytest.mark.parametrize("scale_init_precond", [True, False])
+def test_scale_by_lbfgs_matches_optax_on_a_fixed_gradient_sequence(scale_init_precond):
     rng = np.random.default_rng(3)
     params = {"w": jnp.asarray(rng.normal(size=(3, 2))), "b": jnp.asarray(1.5)}
     a = np.diag(np.linspace(0.5, 4.0, 6))
-    ours, theirs = gx.scale_by_lbfgs(memory_size=3), optax.scale_by_lbfgs(memory_size=3)
+    ours = gx.scale_by_lbfgs(memory_size=3, scale_init_precond=scale_init_precond)
+    theirs = optax.scale_by_lbfgs(memory_size=3, scale_init_precond=scale_init_precond)
     ours_state, theirs_state = ours.init(params), theirs.init(params)
     ours_update, theirs_update = jax.jit(ours.update), jax.jit(theirs.update)
     for _ in range(8):
@@ -262,6 +264,54 @@ def test_scale_by_lbfgs_count_saturates_and_index_wraps():
         _, state = opt.update(2.0 * x, state, x)  # y = 2 s: every pair stored
         assert state.count.dtype == jnp.int32 and int(state.count) == INT32_MAX
         assert int(state.index) == k % 2
+
+
+def test_lbfgs_updates_rotate_with_the_phase_of_complex_gradients_and_params():
+    def draws(rotation):
+        local = np.random.default_rng(5)
+        return [
+            {k: jnp.asarray(rotation * (local.normal(size=shape) + 1j * local.normal(size=shape)))
+             for k, shape in [("w", (2, 3)), ("b", ())]}
+            for _ in range(4)
+        ]
+
+    runs = []
+    for rotation in [1.0, np.exp(2j)]:
+        params, *grads = draws(rotation)
+        opt = gx.lbfgs(0.3, linesearch=None)
+        state, history = opt.init(params), []
+        for g in grads:
+            updates, state = opt.update(g, state, params)
+            params = gx.apply_updates(params, updates)
+            history.append(updates)
+        runs.append(history)
+    for plain, rotated in zip(*runs):
+        for key in plain:
+            assert rotated[key].dtype == jnp.complex128
+            np.testing.assert_allclose(np.asarray(rotated[key]), np.exp(2j) * np.asarray(plain[key]), rtol=1e-10)
+
+
+def test_lbfgs_with_zoom_solves_complex_least_squares():
+    # For a real loss of complex z, jax.grad gives conj(df/dz*)-style gradients: the update
+    # direction is their conjugate, the line search takes the gradient as jax.grad gives it.
+    rng = np.random.default_rng(6)
+    a = jnp.asarray(rng.normal(size=(8, 4)) + 1j * rng.normal(size=(8, 4)))
+    b = jnp.asarray(rng.normal(size=8) + 1j * rng.normal(size=8))
+    loss = lambda z: jnp.sum(jnp.abs(a @ z - b) ** 2)
+    opt = gx.lbfgs()
+    z = jnp.zeros(4, jnp.complex128)
+    state = opt.init(z)
+    step = jax.jit(lambda z, state: _complex_step(opt, loss, z, state))
+    for _ in range(30):
+        z, state = step(z, state)
+    expected = np.linalg.lstsq(np.asarray(a), np.asarray(b), rcond=None)[0]
+    np.testing.assert_allclose(np.asarray(z), expected, rtol=1e-8)
+
+
+def _complex_step(opt, loss, z, state):
+    value, grad = jax.value_and_grad(loss)(z)
+    updates, state = opt.update(jnp.conj(grad), state, z, value=value, grad=grad, value_fn=loss)
+    return gx.apply_updates(z, updates), state
 
 
 # --- the line searches --------------------------------------------------------------------------
@@ -296,10 +346,10 @@ def test_zoom_linesearch_step_satisfies_the_strong_wolfe_conditions(direction_sc
 def test_zoom_linesearch_keeps_the_previous_step_as_next_guess_and_takes_a_good_first_guess():
     opt = gx.scale_by_zoom_linesearch(max_linesearch_steps=10, initial_guess_strategy="keep")
     w = jnp.array([1.0, -2.0, 0.5])
-    f = lambda w: 0.5 * jnp.sum(w**2)  # noqa: E731
+    f = lambda w: 0.5 * jnp.sum(w**2)
     value, grad = jax.value_and_grad(f)(w)
     state = opt.init(w)._replace(learning_rate=jnp.asarray(0.7))
-    out, state = opt.update(-grad, state, w, value=value, grad=grad, value_fn=f)
+    _, state = opt.update(-grad, state, w, value=value, grad=grad, value_fn=f)
     # eta = 0.7 meets both conditions on this quadratic: accepted after one trial.
     assert float(state.learning_rate) == 0.7 and int(state.info.num_linesearch_steps) == 1
 
@@ -307,7 +357,7 @@ def test_zoom_linesearch_keeps_the_previous_step_as_next_guess_and_takes_a_good_
 def test_backtracking_linesearch_shrinks_until_armijo_holds():
     opt = gx.scale_by_backtracking_linesearch(max_backtracking_steps=20, decrease_factor=0.5, store_grad=True)
     w = jnp.array([-1.2, 1.0])
-    f = lambda w: rosenbrock({"xy": w})  # noqa: E731
+    f = lambda w: rosenbrock({"xy": w})
     value, grad = jax.value_and_grad(f)(w)
     out, state = opt.update(-grad, opt.init(w), w, value=value, grad=grad, value_fn=f)
     eta = float(state.learning_rate)
@@ -325,7 +375,7 @@ def test_linesearch_passes_only_the_extra_args_value_fn_names():
     value, grad = jax.value_and_grad(logistic_loss)(params, **data)
     for opt in [gx.lbfgs(), gx.lbfgs(linesearch=gx.scale_by_backtracking_linesearch(15))]:
         # chain adds step=...; "unused" is not a parameter of logistic_loss either.
-        updates, state = opt.update(
+        updates, _ = opt.update(
             grad, opt.init(params), params, value=value, grad=grad, value_fn=logistic_loss, unused=1, **data
         )
         assert float(logistic_loss(gx.apply_updates(params, updates), **data)) < float(value)
@@ -387,7 +437,8 @@ def test_fractional_memory_size_is_a_type_error():
 def test_missing_value_fn_is_an_error_that_says_what_to_pass(opt):
     w = jnp.array([1.0, 2.0])
     value, grad = jax.value_and_grad(lambda w: jnp.sum(w**2))(w)
-    with pytest.raises(ValueError, match=r"linesearch: update\(\) needs the loss, but received no 'value_fn'.*value_fn=loss_fn"):
+    needs = r"linesearch: update\(\) needs the loss, but received no 'value_fn'.*value_fn=loss_fn"
+    with pytest.raises(ValueError, match=needs):
         opt.update(grad, opt.init(w), w, value=value, grad=grad)
     with pytest.raises(ValueError, match=r"received no 'value', 'grad', 'value_fn'"):
         opt.update(grad, opt.init(w), w)
@@ -414,7 +465,8 @@ def test_non_scalar_value_is_an_error():
          r"slope_rtol must be smaller than curv_rtol .* got slope_rtol=0.5 and curv_rtol=0.4"),
         (lambda: gx.scale_by_zoom_linesearch(0), r"max_linesearch_steps must be an int >= 1"),
         (lambda: gx.scale_by_zoom_linesearch(10, increase_factor=1.0), r"increase_factor must be in \(1, inf\)"),
-        (lambda: gx.scale_by_zoom_linesearch(10, initial_guess_strategy="two"), r"initial_guess_strategy must be one of"),
+        (lambda: gx.scale_by_zoom_linesearch(10, initial_guess_strategy="two"),
+         r"initial_guess_strategy must be one of"),
         (lambda: gx.scale_by_backtracking_linesearch(10, decrease_factor=1.0), r"decrease_factor must be in \(0, 1\)"),
         (lambda: gx.scale_by_backtracking_linesearch(-1), r"max_backtracking_steps must be an int >= 0"),
     ],
