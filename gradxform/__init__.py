@@ -166,3 +166,4 @@ from ._linesearch import ScaleByZoomLinesearchState as ScaleByZoomLinesearchStat
 from ._linesearch import ZoomLinesearchInfo as ZoomLinesearchInfo
 from ._linesearch import scale_by_backtracking_linesearch as scale_by_backtracking_linesearch
 from ._linesearch import scale_by_zoom_linesearch as scale_by_zoom_linesearch
+from ._hyper import diagnostics as diagnostics

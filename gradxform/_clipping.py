@@ -137,6 +137,11 @@ class ClipByGlobalNormState(NamedTuple):
     steps: jax.Array  # int32 scalar: updates seen so far; saturates at 2**31 - 1
     hyperparams: dict  # {"max_norm"}: gradxform.Hyperparameter scalars
 
+    def diagnostics(self) -> dict:
+        """The norm before clipping and the fraction of updates clipped, for a logger."""
+        fraction = self.clipped_steps / jnp.maximum(self.steps, 1)
+        return {"grad_norm": self.norm, "clipped_fraction": fraction.astype(self.norm.dtype)}
+
 
 def clip_by_global_norm(max_norm) -> GradientTransformation:
     r"""Scale the whole update down to a global L2 norm of at most :math:`c`.

@@ -21,6 +21,10 @@ class ApplyIfFiniteState(NamedTuple):
     total_notfinite: jax.Array  # int32: non-finite updates seen since init (saturating)
     inner_state: PyTree  # the inner transformation's state; untouched by skipped updates
 
+    def diagnostics(self) -> dict:
+        """Non-finite updates skipped in a row and in all."""
+        return {"notfinite_count": self.notfinite_count, "total_notfinite": self.total_notfinite}
+
 
 def apply_if_finite(inner, max_consecutive_errors: int) -> GradientTransformation:
     r"""Skip any update that holds a NaN or an Inf: return zeros and leave ``inner``'s state as it was.

@@ -302,3 +302,43 @@ def set_hyperparams(state: PyTree, values: dict | None = None, **kwargs) -> PyTr
                 new = type(entry.stored)(jnp.asarray(value, dtype()), jnp.ones([], bool))
             state = _find(state)[i].setter(new)
     return state
+
+
+def diagnostics(state: PyTree) -> dict[str, jax.Array]:
+    """Every diagnostic an optimizer's state keeps, by readable name, ready for a logger.
+
+    A state type that keeps diagnostics says which with a ``diagnostics()`` method:
+    :class:`ClipByGlobalNormState` gives ``grad_norm`` (before clipping) and
+    ``clipped_fraction``, :class:`ReduceOnPlateauState` ``plateau_scale`` and ``best_value``,
+    :class:`ApplyIfFiniteState` its skip counts. Names repeat only where a state holds two
+    such parts, and are then prefixed by their place, as in :func:`hyperparams`. Works under jit.
+
+    Example:
+        >>> import jax.numpy as jnp, gradxform as gx
+        >>> opt = gx.chain(gx.clip_by_global_norm(1.0), gx.sgd(0.1))
+        >>> params = {"w": jnp.zeros(2)}
+        >>> _, state = opt.update({"w": jnp.array([3.0, 4.0])}, opt.init(params), params)
+        >>> {k: round(float(v), 2) for k, v in gx.diagnostics(state).items()}
+        {'grad_norm': 5.0, 'clipped_fraction': 1.0}
+    """
+    found = []
+
+    def walk(node, path):
+        if isinstance(node, _STORED):
+            return
+        if isinstance(node, tuple) and hasattr(node, "_fields"):
+            owner = _snake(type(node).__name__)
+            if callable(getattr(node, "diagnostics", None)):
+                for key, value in node.diagnostics().items():
+                    found.append(_Found(path + (owner,), key, value, None))
+            for field in node._fields:
+                walk(getattr(node, field), path + (field,))
+        elif isinstance(node, (list, tuple)):
+            for i, child in enumerate(node):
+                walk(child, path + (str(i),))
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                walk(child, path + (str(key),))
+
+    walk(state, ())
+    return {name: entry.stored for name, entry in zip(_names(found), found)}

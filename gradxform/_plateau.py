@@ -20,6 +20,10 @@ class ReduceOnPlateauState(NamedTuple):
     avg_value: jax.Array  # same dtype as scale: the mean of the current window's values so far
     hyperparams: dict  # {"factor", "rtol", "atol", "min_scale"}: gradxform.Hyperparameter scalars
 
+    def diagnostics(self) -> dict:
+        """The factor now applied to updates and the best monitored value so far."""
+        return {"plateau_scale": self.scale, "best_value": self.best_value}
+
 
 def reduce_on_plateau(
     factor: ScalarOrSchedule = 0.1,
