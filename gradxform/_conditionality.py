@@ -41,24 +41,10 @@ def conditionally_transform(
         A :class:`GradientTransformation` whose state is :class:`ConditionallyTransformState`.
     """
     _check.is_callable("conditionally_transform", should_transform_fn=should_transform_fn)
-    transform = _branch(inner, "conditionally_transform")
-
-    def init(params):
-        return ConditionallyTransformState(inner_state=transform.init(params), step=_step.zero())
-
-    def update(updates, state, params=None, **extra_args):
-        chosen = should_transform_fn(state.step, **(extra_args if forward_extra_args else {}))
-
-        def apply(_):
-            return transform.update(updates, state.inner_state, params, **extra_args)
-
-        def skip(_):
-            return updates, state.inner_state
-
-        updates, inner_state = lax.cond(chosen, apply, skip, None)
-        return updates, ConditionallyTransformState(inner_state, _step.increment(state.step))
-
-    return GradientTransformation(init, update)
+    return _conditionally(
+        "conditionally_transform", ConditionallyTransformState, inner, should_transform_fn,
+        forward_extra_args, skipped=lambda updates, apply: updates,
+    )
 
 
 class ConditionallyMaskState(NamedTuple):
@@ -88,10 +74,19 @@ def conditionally_mask(
         A :class:`GradientTransformation` whose state is :class:`ConditionallyMaskState`.
     """
     _check.is_callable("conditionally_mask", should_transform_fn=should_transform_fn)
-    transform = _branch(inner, "conditionally_mask")
+    return _conditionally(
+        "conditionally_mask", ConditionallyMaskState, inner, should_transform_fn,
+        forward_extra_args, skipped=lambda updates, apply: zeros_like_output(apply),
+    )
+
+
+def _conditionally(who, state_type, inner, should_transform_fn, forward_extra_args, skipped):
+    """Run ``inner`` at the steps ``should_transform_fn`` chooses (a ``lax.cond``); elsewhere
+    return ``skipped(updates, apply)`` and leave ``inner``'s state as it was."""
+    transform = _branch(inner, who)
 
     def init(params):
-        return ConditionallyMaskState(step=_step.zero(), inner_state=transform.init(params))
+        return state_type(step=_step.zero(), inner_state=transform.init(params))
 
     def update(updates, state, params=None, **extra_args):
         chosen = should_transform_fn(state.step, **(extra_args if forward_extra_args else {}))
@@ -100,10 +95,10 @@ def conditionally_mask(
             return transform.update(updates, state.inner_state, params, **extra_args)
 
         def skip(_):
-            return zeros_like_output(apply), state.inner_state
+            return skipped(updates, apply), state.inner_state
 
         updates, inner_state = lax.cond(chosen, apply, skip, None)
-        return updates, ConditionallyMaskState(_step.increment(state.step), inner_state)
+        return updates, state_type(step=_step.increment(state.step), inner_state=inner_state)
 
     return GradientTransformation(init, update)
 

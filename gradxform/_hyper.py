@@ -110,12 +110,20 @@ class Values:
 
     def __init__(self, declared: "Declared", stored: dict, step):
         self._declared, self._stored, self._step = declared, stored, step
+        self._at_step = {}  # key -> the number, or the schedule's value at this step
+
+    def _given(self, key: str):
+        """The number given at construction, or its schedule evaluated once at this step."""
+        if key not in self._at_step:
+            given = self._declared.given[key]
+            self._at_step[key] = given(self._step) if callable(given) else given
+        return self._at_step[key]
 
     def __call__(self, arg: str, fn: Callable = lambda x: x) -> jax.Array:
         """``fn`` of the value in force of the hyperparameter passed as argument ``arg``."""
         key, derive = self._declared.keys[arg], self._declared.derive.get(arg, lambda x: x)
-        given, stored = self._declared.given[key], self._stored[key]
-        default = fn(derive(given(self._step))) if callable(given) else fn(derive(given))
+        stored = self._stored[key]
+        default = fn(derive(self._given(key)))
         return jnp.where(stored.overridden, fn(derive(stored.value)), jnp.asarray(default, dtype()))
 
     def record(self) -> dict:
@@ -125,9 +133,8 @@ class Values:
 
     def _base(self, key: str) -> jax.Array:
         """The value in force of the stored hyperparameter itself (not a derived form)."""
-        given, stored = self._declared.given[key], self._stored[key]
-        default = given(self._step) if callable(given) else given
-        return jnp.where(stored.overridden, stored.value, jnp.asarray(default, dtype()))
+        stored = self._stored[key]
+        return jnp.where(stored.overridden, stored.value, jnp.asarray(self._given(key), dtype()))
 
 
 class Declared(NamedTuple):
