@@ -9,7 +9,7 @@ import jax
 import pytest
 
 import gradxform
-from gradxform import _demo
+from gradxform import _compare_lineup
 
 ROOT = pathlib.Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -43,8 +43,8 @@ def test_python_example_runs_as_a_user_would_run_it(code):
     assert done.returncode == 0, done.stderr
 
 
-def test_readme_lists_every_optimizer_of_the_demo_lineup():
-    assert LISTED_OPTIMIZERS == [c.name for c in _demo.CANDIDATES]
+def test_readme_lists_every_optimizer_of_the_compare_lineup():
+    assert LISTED_OPTIMIZERS == list(dict.fromkeys(e.alias for e in _compare_lineup.LINEUP))
 
 
 @pytest.mark.parametrize("name", LISTED_OPTIMIZERS)
