@@ -167,3 +167,6 @@ from ._linesearch import ZoomLinesearchInfo as ZoomLinesearchInfo
 from ._linesearch import scale_by_backtracking_linesearch as scale_by_backtracking_linesearch
 from ._linesearch import scale_by_zoom_linesearch as scale_by_zoom_linesearch
 from ._hyper import diagnostics as diagnostics
+from ._checkpoint import StateMismatchError as StateMismatchError
+from ._checkpoint import state_from_dict as state_from_dict
+from ._checkpoint import state_to_dict as state_to_dict

@@ -150,7 +150,9 @@ class MultiSteps:
         return GradientTransformation(self.init, self.update)
 
 
-def skip_not_finite(updates: PyTree, gradient_step: jax.Array, params: Optional[PyTree]):
+def skip_not_finite(
+    updates: PyTree, gradient_step: jax.Array, params: Optional[PyTree]
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     """A ``should_skip_update_fn`` for :class:`MultiSteps`: skip micro-batches with a NaN or Inf.
 
     Returns:
@@ -164,7 +166,7 @@ def skip_not_finite(updates: PyTree, gradient_step: jax.Array, params: Optional[
 
 
 class ApplyEveryState(NamedTuple):
-    count: jax.Array  # int32: updates seen in the current window, in [0, k)
+    count: jax.Array  # type: ignore[assignment]  # int32: updates seen in the current window, in [0, k)
     grad_acc: PyTree  # sum of this window's updates; params' tree and dtype
 
 

@@ -5,13 +5,14 @@ usually evaluates better. :func:`averaged_params` returns that set, whichever wr
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from . import _check, _hyper, _step, _tree
-from ._core import GradientTransformation, _branch, apply_updates
+from ._core import Branch, GradientTransformation, _branch, apply_updates
+from ._types import ScalarOrSchedule
 
 PyTree = Any
 
@@ -36,7 +37,10 @@ class LookaheadState(NamedTuple):
 
 
 def lookahead(
-    fast_optimizer, sync_period: int, slow_step_size, reset_state: bool = False
+    fast_optimizer: Branch,
+    sync_period: int,
+    slow_step_size: ScalarOrSchedule,
+    reset_state: bool = False,
 ) -> GradientTransformation:
     r"""Lookahead: ``k`` steps of a fast optimizer, then one step of the slow weights toward them.
 
@@ -143,7 +147,7 @@ class EmaParamsState(NamedTuple):
     hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
 
 
-def ema_params(inner, decay: Union[float, Any] = 0.999) -> GradientTransformation:
+def ema_params(inner: Branch, decay: ScalarOrSchedule = 0.999) -> GradientTransformation:
     r"""Run ``inner`` unchanged and keep an exponential moving average of the resulting parameters.
 
     .. math::  \theta_t = \theta_{t-1} + u_t, \qquad
@@ -201,7 +205,7 @@ class SwaState(NamedTuple):
     mean: PyTree  # their mean (the initial params until the first); params' tree and dtype
 
 
-def swa(inner, start_step: int = 0, period: int = 1) -> GradientTransformation:
+def swa(inner: Branch, start_step: int = 0, period: int = 1) -> GradientTransformation:
     r"""Run ``inner`` unchanged and keep the mean of the parameters at every ``period``-th step.
 
     Stochastic weight averaging: with :math:`\theta_t` the parameters after update :math:`t`,

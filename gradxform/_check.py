@@ -399,3 +399,75 @@ def in_interval(who: str, low: float, high: float, closed: str, hint: str = "", 
 
     for name, value in values.items():
         _check(who, name, value, ok, expected, hint)
+
+
+# Checkpoints (gradxform._checkpoint): state_to_dict / state_from_dict.
+STATE_MISMATCH = (
+    "{who}: the saved state does not fit this optimizer's state. Was it saved from another "
+    "optimizer or recipe, another version of gradxform, or other params? Nothing was restored; "
+    "paths are keys joined by '/'.{details}"
+)
+STATE_TYPES_DIFFER = "state types that differ"
+STATE_MISSING = "missing from the saved state"
+STATE_UNEXPECTED = "unexpected in the saved state (not in this optimizer's state)"
+STATE_SHAPES_DIFFER = "shapes that differ (saved, this optimizer)"
+STATE_DTYPES_DIFFER = (
+    "dtypes that differ (they must match exactly; nothing is cast: build the optimizer with "
+    "params of the saved dtypes, or cast the saved arrays yourself)"
+)
+NOT_A_SAVED_STATE = (
+    "state_from_dict: saved_dict must be what gradxform.state_to_dict returned, a dict with "
+    "'state' (and 'layout'), after any round trip through a checkpointer; got {got}."
+)
+LAYOUT_FORMAT = (
+    "state_from_dict: the saved layout has format {got}, this version of gradxform reads format "
+    "{expected}. Restore it with the gradxform version that saved it."
+)
+KEY_COLLISION = (
+    "state_to_dict: two entries of the container at {path} are both named {key!r} once their keys "
+    "are written as strings (e.g. 1 and '1'); give them distinct keys."
+)
+NOT_AN_ARRAY_LEAF = (
+    "state_to_dict: every leaf of a state must be an array (or None), got {got} at {path}."
+)
+
+
+# The grouped multi-tensor mode (gradxform._layouts, gradxform._leafwise): flatten, ravel_by_group.
+LEAVES_DIFFER = (
+    "{who}: the transformation treats leaves {a} and {b} differently (a mask, a partition, or a "
+    "rule that depends on a leaf's shape or name), so one buffer holding both cannot reproduce it. "
+    "Keep the part that depends on the tree outside flatten, e.g. "
+    "chain(flatten(adam_part), masked(weight_decay(...), mask), ...), or run it without flatten."
+)
+LEAVES_MIXED = (
+    "{who}: the transformation combines leaves {a} and {b} in one {op} (control flow over whole "
+    "trees, as in L-BFGS, or arithmetic across leaves), which cannot be split into buffers. Run it "
+    "without flatten."
+)
+PER_LEAF_REDUCTION = (
+    "{who}: a value computed from leaf {leaf} as a whole ({op}) is used in {where}. The "
+    "transformation treats each leaf as a unit (per-leaf norms as in the trust ratios of LAMB and "
+    "LARS, clip_by_norm, clip_by_block_rms; per-leaf histories as in L-BFGS), which a buffer "
+    "holding many leaves cannot reproduce. Run it without flatten."
+)
+NOT_FROM_THE_LEAF = (
+    "{who}: {op} of leaf {leaf} is not computed element by element from that leaf (noise drawn per "
+    "leaf, control flow over whole trees as in L-BFGS, or a value built for each leaf's shape), so a buffer holding many leaves would not get "
+    "the same numbers. Run it without flatten."
+)
+NOT_THE_BUFFERS = (
+    "ravel_by_group: unravel expects the dict of buffers that ravel_by_group returned, with keys "
+    "{expected}, got {got}."
+)
+NOT_A_MESH_AXIS = (
+    "flatten: shard_state_over must be None or a (mesh, axis) pair with a jax.sharding.Mesh and "
+    "one of its axis names, e.g. (mesh, 'data'), got {got}."
+)
+OTHER_MESH = (
+    "flatten: shard_state_over names one mesh, but some params are sharded over another; put "
+    "every param on the mesh whose axis {axis!r} the state is split across."
+)
+MIXED_GROUP = (
+    "flatten: the leaves of buffer {group!r} have dtypes {dtypes}, but a buffer holds one dtype. "
+    "Give the updates the params' dtypes (cast the gradients), or the params the updates' dtypes."
+)

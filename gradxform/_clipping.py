@@ -15,13 +15,14 @@ import jax.numpy as jnp
 
 from . import _check, _hyper, _step, _tree
 from ._core import EmptyState, GradientTransformation
+from ._types import Axes, PyTree, ScalarOrSchedule
 
 
 class ClipState(NamedTuple):
     hyperparams: dict  # {"max_delta"}: gradxform.Hyperparameter scalars
 
 
-def clip(max_delta) -> GradientTransformation:
+def clip(max_delta: ScalarOrSchedule) -> GradientTransformation:
     r"""Clip every element of the update to the interval :math:`[-\delta, \delta]`.
 
     .. math::  u_t = \min(\max(g_t, -\delta_t), \delta_t)
@@ -58,7 +59,7 @@ class ClipByBlockRmsState(NamedTuple):
     hyperparams: dict  # {"threshold"}: gradxform.Hyperparameter scalars
 
 
-def clip_by_block_rms(threshold) -> GradientTransformation:
+def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
     r"""Scale each leaf (a *block*: a weight matrix, a bias) down to an RMS of at most :math:`\tau`.
 
     .. math::  u_t = g_t \,/\, \max\!\left(1,\ \sqrt{\operatorname{mean}(|g_t|^2)}\,/\,\tau_t\right)
@@ -97,7 +98,7 @@ class ClipByNormState(NamedTuple):
     hyperparams: dict  # {"max_norm"}: gradxform.Hyperparameter scalars
 
 
-def clip_by_norm(max_norm) -> GradientTransformation:
+def clip_by_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
     r"""Scale each leaf down to an L2 norm of at most :math:`c`, independently of the others.
 
     .. math::  u_t = g_t \ \text{if}\ \|g_t\|_2 < c_t, \quad\text{else}\ (g_t / \|g_t\|_2)\,c_t
@@ -143,7 +144,7 @@ class ClipByGlobalNormState(NamedTuple):
         return {"grad_norm": self.norm, "clipped_fraction": fraction.astype(self.norm.dtype)}
 
 
-def clip_by_global_norm(max_norm) -> GradientTransformation:
+def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
     r"""Scale the whole update down to a global L2 norm of at most :math:`c`.
 
     .. math::
@@ -202,7 +203,7 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
-def global_norm(tree) -> jax.Array:
+def global_norm(tree: PyTree) -> jax.Array:
     r"""The global L2 norm :math:`\big(\sum_{\text{leaves}} \sum |x|^2\big)^{1/2}` of a tree.
 
     Summed leaf by leaf in tree order, as Optax's ``optax.tree.norm``.
@@ -244,7 +245,9 @@ _UNIT_AXES = {2: (0,), 3: (0,), 4: (0, 1, 2), 5: (0, 1, 2, 3)}
 _DIV_EPS = 1e-6
 
 
-def adaptive_grad_clip(clipping=0.01, eps=1e-3, axis=None) -> GradientTransformation:
+def adaptive_grad_clip(
+    clipping: ScalarOrSchedule = 0.01, eps: ScalarOrSchedule = 1e-3, axis: Axes = None
+) -> GradientTransformation:
     r"""Scale each unit's update down to at most :math:`\lambda` times the norm of its weights.
 
     A *unit* is the slice of a parameter feeding one output (a column of an ``(in, out)``
@@ -345,7 +348,7 @@ def _unitwise_norm(x, axis, who, path):
     return jnp.sqrt(jnp.sum(_tree.abs_sq(x), axis=axis, keepdims=True))
 
 
-def centralize(output_axis=0) -> GradientTransformation:
+def centralize(output_axis: int = 0) -> GradientTransformation:
     r"""Subtract from each update of rank 2 or more its mean over all axes but the output axis.
 
     For a unit :math:`i` (the slice at index :math:`i` of ``output_axis``) with :math:`M`

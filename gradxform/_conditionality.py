@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import _check, _step
-from ._core import GradientTransformation, _branch
+from ._core import Branch, GradientTransformation, _branch
 
 PyTree = Any
 
@@ -19,7 +19,7 @@ class ConditionallyTransformState(NamedTuple):
 
 
 def conditionally_transform(
-    inner, should_transform_fn: Callable[..., Any], forward_extra_args: bool = False
+    inner: Branch, should_transform_fn: Callable[..., Any], forward_extra_args: bool = False
 ) -> GradientTransformation:
     r"""Apply ``inner`` where ``should_transform_fn(step)`` holds; elsewhere pass updates through.
 
@@ -53,7 +53,7 @@ class ConditionallyMaskState(NamedTuple):
 
 
 def conditionally_mask(
-    inner, should_transform_fn: Callable[..., Any], forward_extra_args: bool = False
+    inner: Branch, should_transform_fn: Callable[..., Any], forward_extra_args: bool = False
 ) -> GradientTransformation:
     r"""Apply ``inner`` where ``should_transform_fn(step)`` holds; elsewhere return zero updates.
 

@@ -23,6 +23,7 @@ from . import _check
 from . import _hyper
 from . import _step
 from . import _tree
+from ._types import Hyper
 
 PyTree = Any
 
@@ -123,7 +124,7 @@ def ratio(numerator: Branch, denominator: Branch) -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
-def parallel_sum(*weighted_branches: tuple[float, Branch]) -> GradientTransformation:
+def parallel_sum(*weighted_branches: tuple[Hyper, Branch]) -> GradientTransformation:
     r"""Weighted sum of branches that all see the same updates: :math:`u = \sum_k w_k\,B_k(g)`.
 
     Args:

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from . import _check, _hyper, _tree
 from ._core import EmptyState, GradientTransformation
+from ._types import Hyper
 
 
 def _elementwise(fn) -> GradientTransformation:
@@ -24,7 +25,7 @@ class SqrtPlusEpsState(NamedTuple):
     hyperparams: dict  # {"eps", "eps_root"}: gradxform.Hyperparameter scalars
 
 
-def sqrt_plus_eps(eps: float = 1e-8, eps_root: float = 0.0) -> GradientTransformation:
+def sqrt_plus_eps(eps: Hyper | None = 1e-8, eps_root: Hyper | None = 0.0) -> GradientTransformation:
     r"""Map each update to its square root plus a small constant (the denominator of Adam).
 
     .. math::  u_t = \sqrt{g_t + \epsilon_{root}} + \epsilon

@@ -10,7 +10,7 @@ from jax import lax
 
 from . import _check, _step
 from ._conditionality import zeros_like_output
-from ._core import GradientTransformation, _branch
+from ._core import Branch, GradientTransformation, _branch
 
 PyTree = Any
 
@@ -26,7 +26,7 @@ class ApplyIfFiniteState(NamedTuple):
         return {"notfinite_count": self.notfinite_count, "total_notfinite": self.total_notfinite}
 
 
-def apply_if_finite(inner, max_consecutive_errors: int) -> GradientTransformation:
+def apply_if_finite(inner: Branch, max_consecutive_errors: int) -> GradientTransformation:
     r"""Skip any update that holds a NaN or an Inf: return zeros and leave ``inner``'s state as it was.
 
     A skipped update never reaches ``inner``: it is not computed (a :func:`jax.lax.cond`), so a

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _check, _step
+from ._types import ScalarOrSchedule
 
 PyTree = Any
 
@@ -50,7 +51,7 @@ class Named(NamedTuple):
     derive: Callable | None = None  # the form a primitive uses, e.g. 1 - b1 (see one_minus)
 
 
-def hyperparameter(name: str, value) -> Named:
+def hyperparameter(name: str, value: ScalarOrSchedule | Named) -> Named:
     """Name a hyperparameter so that every primitive given it shares it.
 
     Adam passes ``b1 = hyperparameter("b1", b1)`` to its momentum and to its bias correction:
@@ -65,7 +66,7 @@ def hyperparameter(name: str, value) -> Named:
     return Named(name, value.value if isinstance(value, Named) else value)
 
 
-def shared(**values) -> tuple:
+def shared(**values: ScalarOrSchedule | Named | None) -> tuple:
     """Each value named after its argument with :func:`hyperparameter`, in order.
 
     ``None`` stays ``None`` and a value already named keeps its name. A recipe that passes ``b1``
@@ -78,7 +79,7 @@ def shared(**values) -> tuple:
     )
 
 
-def one_minus(value):
+def one_minus(value: ScalarOrSchedule | Named) -> ScalarOrSchedule | Named:
     r""":math:`1 - h` of a hyperparameter :math:`h`, still read and set as :math:`h` itself.
 
     Nadam weights its gradient term by ``one_minus(b1)``: setting ``b1`` changes the momentum,
@@ -110,7 +111,7 @@ class Values:
 
     def __init__(self, declared: "Declared", stored: dict, step):
         self._declared, self._stored, self._step = declared, stored, step
-        self._at_step = {}  # key -> the number, or the schedule's value at this step
+        self._at_step: dict[str, Any] = {}  # key -> the number, or the schedule's value at this step
 
     def _given(self, key: str):
         """The number given at construction, or its schedule evaluated once at this step."""
@@ -269,7 +270,9 @@ def hyperparams(state: PyTree) -> dict[str, jax.Array]:
     return {name: entry.stored.value for name, entry in zip(_names(found), found)}
 
 
-def set_hyperparams(state: PyTree, values: dict | None = None, **kwargs) -> PyTree:
+def set_hyperparams(
+    state: PyTree, values: dict[str, Any] | None = None, **kwargs: Any
+) -> PyTree:
     """A new state in which the named hyperparameters take new values from the next update on.
 
     The compiled step is not recompiled: only data changes. A hyperparameter that follows a

@@ -20,8 +20,8 @@ PyTree = Any
 
 
 class ScaleByLbfgsState(NamedTuple):
-    count: jax.Array  # int32 scalar: updates seen so far; saturates at 2**31 - 1
-    index: jax.Array  # int32 scalar in [0, memory_size): the slot the next stored pair (s, y) goes to
+    count: jax.Array  # type: ignore[assignment]  # int32 scalar: updates seen so far; saturates at 2**31 - 1
+    index: jax.Array  # type: ignore[assignment]  # int32 scalar in [0, memory_size): the slot the next stored pair (s, y) goes to
     params: PyTree  # the params at the previous update; params' tree and dtypes
     grad: PyTree  # the updates (gradient) at the previous update; params' tree and dtypes
     s: PyTree  # ring buffer of s_i = x_{i+1} - x_i: params' tree, each leaf with a leading axis of memory_size

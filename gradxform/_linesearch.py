@@ -166,7 +166,7 @@ class ScaleByZoomLinesearchState(NamedTuple):
 class _Search(NamedTuple):
     """The zoom line search's loop state (Algorithms 3.5 and 3.6); scalars in one real dtype."""
 
-    count: jax.Array  # int32: trials so far
+    count: jax.Array  # type: ignore[assignment]  # int32: trials so far
     stepsize: jax.Array  # the latest trial eta, its loss, gradient and slope phi'(eta)
     value: jax.Array
     grad: PyTree

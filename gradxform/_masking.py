@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _check
-from ._core import EmptyState, GradientTransformation, _branch
+from ._core import Branch, EmptyState, GradientTransformation, _branch
 
 PyTree = Any
 Mask = Union[bool, PyTree, Callable[[PyTree], PyTree]]
@@ -38,7 +38,7 @@ class MaskedState(NamedTuple):
 
 
 def masked(
-    inner, mask: Mask, *, mask_compatible_extra_args: bool = False
+    inner: Branch, mask: Mask, *, mask_compatible_extra_args: bool = False
 ) -> GradientTransformation:
     r"""Apply ``inner`` to the parameters the mask marks ``True``; pass the others through.
 
@@ -343,7 +343,7 @@ def _mask_extra_args(extra_args: dict, updates: PyTree, keep: PyTree) -> dict:
 
 
 def _known_labels(who: str, labels: PyTree, groups: Mapping) -> None:
-    unknown = {}
+    unknown: dict[Any, list[str]] = {}
     for path, label in jax.tree_util.tree_flatten_with_path(labels)[0]:
         if label not in groups:
             unknown.setdefault(label, []).append(_shown(path))

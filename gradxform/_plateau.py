@@ -16,7 +16,7 @@ class ReduceOnPlateauState(NamedTuple):
     best_value: jax.Array  # same dtype: the best window average so far; +inf at first (-inf for "max")
     plateau_count: jax.Array  # int32: evaluations without improvement since the last one or reduction
     cooldown_count: jax.Array  # int32: evaluations still to ignore after the latest reduction
-    count: jax.Array  # int32: values in the current window so far, in [0, accumulation_size)
+    count: jax.Array  # type: ignore[assignment]  # int32: values in the current window so far, in [0, accumulation_size)
     avg_value: jax.Array  # same dtype as scale: the mean of the current window's values so far
     hyperparams: dict  # {"factor", "rtol", "atol", "min_scale"}: gradxform.Hyperparameter scalars
 

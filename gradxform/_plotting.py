@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +20,7 @@ def plot_schedule(
     *,
     title: str | None = None,
     log_scale: bool = False,
-):
+) -> Any:
     """Plot one schedule, or several by name, against the step and save the figure as a PNG.
 
     Each schedule is evaluated with :func:`jax.vmap` over the steps, so any pure schedule

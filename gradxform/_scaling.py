@@ -7,6 +7,7 @@ import jax
 
 from . import _check, _hyper, _tree
 from ._core import GradientTransformation
+from ._types import Hyper
 
 Schedule = Callable[[jax.Array], jax.Array]
 ScalarOrSchedule = Union[float, jax.Array, Schedule]
@@ -34,7 +35,7 @@ class ScaleByLearningRateState(NamedTuple):
 
 
 def scale_by_learning_rate(
-    learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
+    learning_rate: Hyper, *, flip_sign: bool = True
 ) -> GradientTransformation:
     r"""Multiply every update by the negative learning rate: :math:`u_t = -\alpha_t\,g_t`.
 

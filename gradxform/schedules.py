@@ -27,7 +27,7 @@ the reference named in their docstrings.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -108,8 +108,8 @@ def _sorted_items(who: str, boundaries_and_scales: Optional[Mapping[int, float]]
         _check.step_count(who, boundary=boundary)
         _check.fixed(who, scale=scale_)
         _check.non_negative(who, scale=scale_)
-    items = sorted((int(b), s) for b, s in items)  # as Optax: the dict's order does not matter
-    return tuple(b for b, _ in items), tuple(s for _, s in items)
+    ordered = sorted((int(b), s) for b, s in items)  # as Optax: the dict's order does not matter
+    return tuple(b for b, _ in ordered), tuple(s for _, s in ordered)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -803,7 +803,7 @@ def warmup_stable_decay_schedule(
     return _after_warmup(init_value, peak_value, int(warmup_steps), decay)
 
 
-def sgdr_schedule(cosine_kwargs: Iterable[Mapping[str, float]]) -> Schedule:
+def sgdr_schedule(cosine_kwargs: Iterable[Mapping[str, Any]]) -> Schedule:
     r"""SGD with warm restarts: :func:`warmup_cosine_decay_schedule` cycles, one after another.
 
     Cycle :math:`k` is ``warmup_cosine_decay_schedule(**cosine_kwargs[k])`` and lasts its
