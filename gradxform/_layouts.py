@@ -1,88 +1,388 @@
-"""Run a transformation on a few flat buffers instead of many small leaves."""
+"""The grouped multi-tensor mode: run a transformation on a few flat buffers instead of many leaves.
+
+An optimizer step costs the memory traffic of params, gradients and state, plus a fixed cost per
+kernel and per buffer; on a tree of thousands of small leaves the fixed cost dominates. Here the
+leaves are grouped, and each group is one flat buffer:
+
+* **Groups.** Leaves (``None`` leaves left out) are grouped by dtype and by sharding. Leaves
+  whose arrays carry no :class:`jax.sharding.NamedSharding` (single-device arrays, or tracers
+  when ``init`` runs under ``jit``) are grouped by dtype alone. A sharded leaf is grouped by the
+  mesh and the ordered list of mesh axes its ``PartitionSpec`` cuts it along: ``P("model",
+  None)`` on a matrix and ``P(None, "model")`` on another both cut along ``"model"`` and share
+  a group; ``P("data", "model")`` is another group. A leaf whose sharded dimension does not
+  divide evenly joins the unsharded group of its dtype (correct, but it is gathered).
+* **Buffers.** A group's buffer is a 1-D array, named ``"float32"`` (unsharded) or
+  ``"float32[model]"`` / ``"bfloat16[data,model]"`` (sharded: the axes in order). In an
+  unsharded group the leaves lie one after the other, raveled in row-major order, in tree order.
+  In a sharded group the buffer is cut into one row per device block (``rows`` = the product of
+  the axes' sizes, the buffer sharded ``P((axes...))``), and row ``r`` holds the block of every
+  leaf that device block ``r`` owns, one after the other: building and reading the buffers
+  moves no data between devices.
+* **State.** :func:`flatten`'s state is the inner transformation's state over these buffers
+  (:class:`FlattenState`), so moments are a few large arrays that carry the buffers' sharding.
+  With ``shard_state_over=(mesh, axis)`` the state of every group not already cut along
+  ``axis`` is split across it as well (ZeRO stage 1): each row is padded with zeros to a
+  multiple of the axis size and each device keeps ``1/size`` of it; gradients and params are
+  sliced locally, the inner update runs on the slice, and the updates are all-gathered.
+* **Identical results.** :func:`flatten` first traces the inner update on the tree (abstractly,
+  once per tree layout) and accepts it only if it is leaf-wise (see :mod:`gradxform._leafwise`):
+  every leaf of one dtype computed by the same element-wise operations from its own values and
+  shared scalars. Then, run op by op, the updates and state equal the per-leaf run's bit for
+  bit, but for 0-d leaves: XLA's CPU backend evaluates some operations (division through a
+  refined reciprocal) on arrays and on 0-d scalars differently, so a 0-d leaf can differ in its
+  last bits. Under ``jit`` the results agree to the last bit or two: XLA's algebraic simplifier
+  rewrites chains of divisions (``a / b / c`` into ``a / (b * c)``, ``a / s`` into
+  ``a * (1 / s)``) depending on the shape of the whole program, and does so differently for the
+  per-leaf run itself when a leaf is added to the tree. A reduction over *every* leaf (a global norm, as in
+  ``clip_by_global_norm``, SWATS's projection) is accepted and adds up the same terms in another
+  order, so it can differ in the last bits too.
+* **Not supported** (rejected with an error that says why): per-leaf reductions (the trust
+  ratios of LAMB and LARS, ``clip_by_norm``, ``clip_by_block_rms``, ``centralize``,
+  ``adaptive_grad_clip``), leaves treated differently (any mask or partition: weight-decay masks
+  of AdamW, Lion, Adadelta, LARS), noise drawn per leaf (``noisy_sgd``, ``add_noise``) and
+  control flow over whole trees (L-BFGS). Keep such parts outside :func:`flatten`, e.g.
+  ``chain(flatten(adam_part), masked(weight_decay(...), mask), ...)``.
+
+:func:`ravel_by_group` keeps the params themselves flat between steps: it returns the buffers
+and a cheap, jittable ``unravel``; train on the buffers and call ``unravel`` inside the loss.
+Any optimizer then sees a few large leaves, and the compiled step has as many parameters and
+operations for 10 leaves as for 10,000.
+"""
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ._core import GradientTransformation, _branch
+from . import _check, _leafwise
+from ._core import Branch, GradientTransformation, _branch
 
 PyTree = Any
 
 
-class _Layout(NamedTuple):
-    """Where each leaf of a tree lives in the per-dtype flat buffers (static, from shapes alone)."""
+@dataclasses.dataclass(frozen=True)
+class _Place:
+    """Where one leaf lives: its group, and its slice ``[offset, offset + width)`` of every row."""
+
+    group: int
+    shape: tuple
+    splits: tuple  # per dimension, how many device blocks cut it (1: not cut)
+    offset: int
+    width: int  # elements of the leaf in one row: size // rows
+
+
+@dataclasses.dataclass(frozen=True)
+class _Group:
+    name: str  # the buffer's key, e.g. "float32" or "float32[model]"
+    dtype: str
+    mesh: Any  # jax.sharding.Mesh, or None for arrays without a NamedSharding
+    axes: tuple  # mesh axes that cut the buffer into rows, in order
+    rows: int  # product of the axes' sizes
+    width: int  # elements per row
+    padded: int  # elements per row after padding to a multiple of the state axis's size
+    state_axis: Any  # mesh axis the state is also split across (ZeRO-1), or None
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Static description of the buffers of a tree: no arrays, only shapes, groups and offsets."""
 
     treedef: Any
-    shapes: list  # leaf index -> shape
-    groups: dict  # dtype name -> leaf indices, in tree order
+    places: tuple  # one _Place per non-None leaf, in tree order
+    groups: tuple  # one _Group per buffer
+
+    def names(self) -> list:
+        return [g.name for g in self.groups]
 
 
-def flatten(inner) -> GradientTransformation:
-    r"""Run ``inner`` on the leaves concatenated into one flat buffer per dtype.
+class FlattenState(NamedTuple):
+    """The state of :func:`flatten`."""
 
-    The params, updates and state become ``{dtype name: 1-D array}`` dicts, e.g.
-    ``{"float32": ..., "bfloat16": ...}``, so every element-wise step of ``inner`` is one kernel
-    per dtype instead of one per leaf, and the state is a few large buffers. An element-wise
-    ``inner`` gives the same result as on the tree, bit for bit, but for one backend detail:
-    XLA's CPU backend divides arrays through a refined approximate reciprocal and 0-d scalars
-    exactly, so a leaf that was a scalar can differ in the last bit once it sits in a buffer.
-    Global reductions (a norm) sum in a different order and can differ in the last bits too.
-    The inner transformation
-    must not depend on the tree's structure (a mask, a per-leaf norm) since it sees only the
-    flat buffers. ``None`` leaves stay ``None``; extra arguments reach ``inner`` unchanged.
-    Optax's ``flatten`` concatenates all leaves into one buffer, which needs a single dtype.
+    inner: PyTree  # the inner transformation's state over the buffers {group name: 1-D array}
+    layout: Layout  # static (no leaves): which leaf lives where
+
+
+def flatten(inner: Branch, shard_state_over: tuple | None = None) -> GradientTransformation:
+    r"""Run ``inner`` on leaves grouped by dtype and sharding into a few flat buffers.
+
+    The grouped multi-tensor mode: every element-wise step of ``inner`` becomes one kernel per
+    buffer instead of one per leaf, the state is a few large buffers, and the updates come back
+    in the params' structure. What is grouped, how the buffers are laid out, which results are
+    identical and what is rejected is described in :mod:`gradxform._layouts`; in short, results
+    equal the per-leaf run bit for bit for element-wise transformations (Adam, RMSprop, SGD,
+    Adagrad, Lion without a mask, ...) run op by op, up to the last bits of 0-d leaves on CPU,
+    of global norms, and of XLA's rewrites of divisions under ``jit``, and transformations that depend on the tree (per-leaf norms as in LAMB and LARS,
+    masks, noise drawn per leaf, L-BFGS) raise a ``ValueError`` when the update is traced.
+    Optax's ``flatten`` concatenates every leaf into one buffer and needs a single dtype.
+
+    To keep the params flat between steps too, and pay nothing per leaf in the step, see
+    :func:`ravel_by_group`.
 
     Args:
         inner: a transformation, or a list of them applied in sequence.
+        shard_state_over: ``None``, or ``(mesh, axis)``: split the state of every group not
+            already cut along the mesh axis ``axis`` across it (ZeRO stage 1). Each device then
+            keeps ``1/mesh.shape[axis]`` of the state; the updates are all-gathered once per
+            buffer. Params without a ``NamedSharding`` count as replicated over ``mesh``.
 
     Returns:
-        A :class:`GradientTransformation` whose state is ``inner``'s state over the flat buffers.
+        A :class:`GradientTransformation` whose state is :class:`FlattenState`.
 
     Example:
         >>> import jax.numpy as jnp, gradxform as gx
         >>> opt = gx.flatten(gx.scale_by_momentum(0.9))
         >>> state = opt.init({"w": jnp.zeros((2, 2)), "b": jnp.zeros(2)})
-        >>> state.mu["float32"].shape
+        >>> state.inner.mu["float32"].shape
         (6,)
     """
     transform = _branch(inner, "flatten")
+    state_mesh, state_axis = _state_axis(shard_state_over)
+    verdicts: dict = {}
 
     def init(params):
-        return transform.init(_to_buffers(params, _layout(params)))
+        layout = _layout(params, state_mesh, state_axis)
+        return FlattenState(transform.init(_to_buffers(params, layout, split=True)), layout)
 
     def update(updates, state, params=None, **extra_args):
-        layout = _layout(updates)
-        flat_params = None if params is None else _to_buffers(params, layout)
-        out, state = transform.update(_to_buffers(updates, layout), state, flat_params, **extra_args)
-        return _from_buffers(out, layout), state
+        layout = state.layout
+        _same_layout(layout, updates, "updates")
+        if params is not None:
+            _same_layout(layout, params, "params")
+        _check_leafwise(transform, layout, updates, params, extra_args, verdicts)
+        flat_params = None if params is None else _to_buffers(params, layout, split=True)
+        flat_updates = _to_buffers(updates, layout, split=True)
+        out, inner_state = transform.update(flat_updates, state.inner, flat_params, **extra_args)
+        return _from_buffers(out, layout), FlattenState(inner_state, layout)
 
     return GradientTransformation(init, update)
 
 
-def _layout(tree: PyTree) -> _Layout:
+def ravel_by_group(tree: PyTree) -> tuple[dict, Any]:
+    r"""Ravel a tree into one 1-D buffer per (dtype, sharding) group, and a function back.
+
+    Like :func:`jax.flatten_util.ravel_pytree`, but with one buffer per group instead of one
+    buffer cast to a common dtype, and with sharded leaves laid out so that no data moves
+    between devices (see :mod:`gradxform._layouts`). ``unravel(buffers)`` is jittable and costs
+    one slice and reshape per leaf, which XLA fuses into their consumers.
+
+    Train on the buffers and unravel inside the loss: the optimizer then sees a few large leaves,
+    and its compiled step has the same parameters and operations for any number of leaves.
+    Transformations that depend on the tree (masks, per-leaf norms) see the buffers, not the
+    leaves: a mask must be written for the buffers.
+
+    Args:
+        tree: a pytree of arrays (``None`` leaves allowed; they come back as ``None``).
+
+    Returns:
+        ``(buffers, unravel)``: a dict ``{group name: 1-D array}`` such as ``{"float32": ...}``,
+        and a function mapping such a dict (e.g. updated buffers) back to a tree like ``tree``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, gradxform as gx
+        >>> params = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}
+        >>> flat, unravel = gx.ravel_by_group(params)
+        >>> loss = lambda flat: jnp.sum(unravel(flat)["w"] ** 2)
+        >>> opt = gx.adam(0.1); state = opt.init(flat)
+        >>> updates, state = opt.update(jax.grad(loss)(flat), state, flat)
+        >>> flat = gx.apply_updates(flat, updates); unravel(flat)["w"].shape
+        (3, 2)
+    """
+    layout = _layout(tree, None, None)
+    buffers = _to_buffers(tree, layout, split=False)
+
+    def unravel(buffers: dict) -> PyTree:
+        if not isinstance(buffers, dict) or sorted(buffers) != sorted(layout.names()):
+            got = sorted(buffers) if isinstance(buffers, dict) else _check.describe(buffers)
+            raise ValueError(_check.NOT_THE_BUFFERS.format(expected=sorted(layout.names()), got=got))
+        return _from_buffers(buffers, layout)
+
+    return buffers, unravel
+
+
+# --- Layout ---------------------------------------------------------------------------------
+
+
+def _state_axis(shard_state_over):
+    if shard_state_over is None:
+        return None, None
+    ok = (isinstance(shard_state_over, tuple) and len(shard_state_over) == 2
+          and isinstance(shard_state_over[0], Mesh) and shard_state_over[1] in shard_state_over[0].shape)
+    if not ok:
+        raise ValueError(_check.NOT_A_MESH_AXIS.format(got=_check.describe(shard_state_over)))
+    return shard_state_over
+
+
+def _layout(tree: PyTree, state_mesh, state_axis) -> Layout:
     leaves, treedef = jax.tree.flatten(tree)
-    groups: dict = {}
-    for i, leaf in enumerate(leaves):
-        groups.setdefault(jnp.result_type(leaf).name, []).append(i)
-    return _Layout(treedef, [np.shape(leaf) for leaf in leaves], groups)
+    keys: dict = {}  # (dtype, mesh, axes) -> group index
+    found = []
+    places = []
+    for leaf in leaves:
+        dtype = jnp.result_type(leaf).name
+        shape = tuple(np.shape(leaf))
+        mesh, splits, axes = _cuts(leaf, shape)
+        if mesh is None:
+            mesh = state_mesh
+        elif state_mesh is not None and mesh != state_mesh:
+            raise ValueError(_check.OTHER_MESH.format(axis=state_axis))
+        key = (dtype, mesh, axes)
+        rows = math.prod(splits)
+        if key not in keys:
+            keys[key] = len(found)
+            found.append([dtype, mesh, axes, rows, 0])
+        group = found[keys[key]]
+        width = math.prod(shape) // rows
+        places.append(_Place(keys[key], shape, splits, group[4], width))
+        group[4] += width
+    groups, names = [], set()
+    for dtype, mesh, axes, rows, width in found:
+        name = dtype + (f"[{','.join(axes)}]" if axes else "")
+        while name in names:  # the same axes on two meshes
+            name += "'"
+        names.add(name)
+        split = state_axis if (mesh is not None and state_axis is not None and state_axis not in axes) else None
+        size = mesh.shape[split] if split else 1
+        groups.append(_Group(name, dtype, mesh, axes, rows, width, -(-width // size) * size, split))
+    return Layout(treedef, tuple(places), tuple(groups))
 
 
-def _to_buffers(tree: PyTree, layout: _Layout) -> dict:
+def _cuts(leaf, shape):
+    """``(mesh, splits per dimension, mesh axes in order)`` of a leaf's NamedSharding."""
+    sharding = None if isinstance(leaf, jax.core.Tracer) else getattr(leaf, "sharding", None)
+    if not isinstance(sharding, NamedSharding):
+        return None, (1,) * len(shape), ()
+    mesh, spec = sharding.mesh, tuple(sharding.spec)
+    splits, axes = [], []
+    for d, size in enumerate(shape):
+        entry = spec[d] if d < len(spec) else None
+        names = () if entry is None else (entry,) if isinstance(entry, str) else tuple(entry)
+        n = math.prod(mesh.shape[a] for a in names)
+        if size % n:
+            return mesh, (1,) * len(shape), ()  # uneven: kept whole, in the unsharded group
+        splits.append(n)
+        axes.extend(names)
+    return mesh, tuple(splits), tuple(axes)
+
+
+def _sharding(group: _Group, split: bool):
+    if group.mesh is None:
+        return None
+    axes = group.axes + ((group.state_axis,) if split and group.state_axis else ())
+    return NamedSharding(group.mesh, PartitionSpec(axes) if axes else PartitionSpec())
+
+
+def _place(x, sharding):
+    if sharding is None:
+        return x
+    if isinstance(x, jax.core.Tracer):
+        return jax.lax.with_sharding_constraint(x, sharding)
+    return jax.device_put(x, sharding)
+
+
+def _same_layout(layout: Layout, tree, name):
+    treedef = jax.tree.structure(tree)
+    if treedef != layout.treedef:
+        raise ValueError(_check.TREE_MISMATCH.format(
+            who="flatten", left_name=name, right_name="the params given to init()",
+            left=treedef, right=layout.treedef))
+
+
+# --- Buffers --------------------------------------------------------------------------------
+
+
+def _to_buffers(tree: PyTree, layout: Layout, split: bool) -> dict:
+    """``{group name: 1-D buffer}``; with ``split``, padded and sharded as the state is."""
     leaves = jax.tree.leaves(tree)
-    return {
-        dtype: jnp.concatenate([jnp.ravel(jnp.asarray(leaves[i])) for i in indices])
-        for dtype, indices in layout.groups.items()
-    }
+    pieces: list = [[] for _ in layout.groups]
+    for leaf, place in zip(leaves, layout.places):
+        pieces[place.group].append(_rows(jnp.asarray(leaf), place, layout.groups[place.group]))
+    buffers = {}
+    for group, parts in zip(layout.groups, pieces):
+        dtypes = {p.dtype for p in parts}
+        if len(dtypes) > 1:
+            raise TypeError(_check.MIXED_GROUP.format(group=group.name, dtypes=sorted(map(str, dtypes))))
+        axis = 0 if group.rows == 1 else 1
+        buffer = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=axis)
+        pad = group.padded - group.width if split else 0
+        if pad:
+            widths = [(0, pad)] if axis == 0 else [(0, 0), (0, pad)]
+            buffer = jnp.pad(buffer, widths)
+        buffers[group.name] = _place(buffer.reshape(-1), _sharding(group, split))
+    return buffers
 
 
-def _from_buffers(buffers: dict, layout: _Layout) -> PyTree:
-    leaves = [None] * len(layout.shapes)
-    for dtype, indices in layout.groups.items():
-        sizes = [int(np.prod(layout.shapes[i], dtype=np.int64)) for i in indices]
-        pieces = jnp.split(buffers[dtype], np.cumsum(sizes)[:-1])
-        for i, piece in zip(indices, pieces):
-            leaves[i] = piece.reshape(layout.shapes[i])
+def _rows(x, place: _Place, group: _Group):
+    """The leaf as its group lays it out: 1-D if the group has one row, else ``(rows, width)``."""
+    if group.rows == 1:
+        return x.reshape(-1)
+    dims, blocks, chunks = [], [], []
+    for size, n in zip(place.shape, place.splits):
+        if n > 1:
+            blocks.append(len(dims))
+            dims.append(n)
+        chunks.append(len(dims))
+        dims.append(size // n)
+    x = x.reshape(dims)
+    perm = blocks + chunks
+    if perm != sorted(perm):
+        x = x.transpose(perm)
+    return x.reshape(group.rows, place.width)
+
+
+def _from_buffers(buffers: dict, layout: Layout) -> PyTree:
+    views = {}
+    for group in layout.groups:
+        buffer = _place(buffers[group.name], _sharding(group, split=False))
+        views[group.name] = buffer if group.rows == 1 else buffer.reshape(group.rows, group.padded)
+    leaves = []
+    for place in layout.places:
+        group = layout.groups[place.group]
+        view = views[group.name]
+        if group.rows == 1:
+            whole = place.offset == 0 and place.width == group.padded
+            piece = view if whole else jax.lax.slice(view, (place.offset,), (place.offset + place.width,))
+            leaves.append(piece.reshape(place.shape))
+        else:
+            piece = jax.lax.slice(view, (0, place.offset), (group.rows, place.offset + place.width))
+            leaves.append(_unrows(piece, place))
     return jax.tree.unflatten(layout.treedef, leaves)
+
+
+def _unrows(piece, place: _Place):
+    dims, blocks, chunks = [], [], []
+    for size, n in zip(place.shape, place.splits):
+        if n > 1:
+            blocks.append(len(dims))
+            dims.append(n)
+        chunks.append(len(dims))
+        dims.append(size // n)
+    perm = blocks + chunks
+    x = piece.reshape([dims[p] for p in perm])
+    if perm != sorted(perm):
+        x = x.transpose(np.argsort(perm))
+    return x.reshape(place.shape)
+
+
+# --- The leaf-wise check --------------------------------------------------------------------
+
+
+def _check_leafwise(transform, layout, updates, params, extra_args, verdicts):
+    """Trace the inner update on the tree once per layout and raise unless it is leaf-wise."""
+    abstract = lambda tree: jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)), tree)
+    arrays = {k: v for k, v in extra_args.items() if _leafwise._is_array(v)}
+    key = (layout, jax.tree.structure(abstract(updates)), tuple(map(str, jax.tree.leaves(abstract(updates)))),
+           params is None, str(abstract(arrays)), tuple(sorted(k for k in extra_args if k not in arrays)))
+    if key in verdicts:
+        return verdicts[key]
+    tree_updates = abstract(updates)
+    tree_params = None if params is None else abstract(params)
+    tree_state = jax.eval_shape(transform.init, tree_params if params is not None else tree_updates)
+    extra = {k: (abstract(v) if k in arrays else v) for k, v in extra_args.items()}
+    verdicts[key] = _leafwise.check("flatten", transform.update, tree_updates, tree_state, tree_params, extra)
+    return verdicts[key]

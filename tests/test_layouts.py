@@ -3,9 +3,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from wrapper_trees import gradient_sequence
 
 import gradxform as gx
-from wrapper_trees import gradient_sequence
 
 
 def assert_same_up_to_scalar_division(actual, expected):
@@ -58,8 +58,9 @@ def test_flatten_gives_the_same_trajectory_as_the_ungrouped_optimizer(make):
 
 def test_flatten_keeps_one_buffer_per_dtype_in_the_state():
     state = gx.flatten(gx.scale_by_momentum(0.9)).init(mixed_params())
-    assert set(state.mu) == {"float64", "float32"}
-    assert state.mu["float64"].shape == (3 * 2 + 2 + 0 + 1,) and state.mu["float32"].shape == (2 * 2 + 1,)
+    assert set(state.inner.mu) == {"float64", "float32"}
+    assert state.inner.mu["float64"].shape == (3 * 2 + 2 + 0 + 1,)
+    assert state.inner.mu["float32"].shape == (2 * 2 + 1,)
 
 
 def test_flatten_passes_the_step_of_an_enclosing_chain():
