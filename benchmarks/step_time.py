@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import statistics
 import sys
 import time
@@ -22,10 +20,12 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import jaxlib
 import optax
 
 import gradxform as gx
+
+import common
+from common import comma_list, machine, render
 
 LEARNING_RATE = 1e-3  # passed explicitly to both libraries (Optax's adadelta has no default)
 MIN_SAMPLE_SECONDS = 0.05  # each timing sample runs enough steps to last at least this long
@@ -58,68 +58,13 @@ ALIASES: tuple[Alias, ...] = (
 )
 
 
-# ---------------------------------------------------------------------------------------------
-# Workloads: trees of float32 shapes
-# ---------------------------------------------------------------------------------------------
-
-
-def single_tensor() -> dict:
-    """One 4096 x 4096 tensor."""
-    return {"w": (4096, 4096)}
-
-
-def many_leaves() -> dict:
-    """2000 vectors of 4096 elements."""
-    return {f"p{i:04d}": (4096,) for i in range(2000)}
-
-
-def gpt2_small() -> dict:
-    """The parameter shapes of GPT-2 small (12 layers, d=768, vocabulary 50257, context 1024)."""
-    d, vocab, context, layers = 768, 50257, 1024, 12
-
-    def dense(n_in, n_out):
-        return {"kernel": (n_in, n_out), "bias": (n_out,)}
-
-    def norm():
-        return {"scale": (d,), "bias": (d,)}
-
-    block = {
-        "ln_1": norm(),
-        "attn": {"c_attn": dense(d, 3 * d), "c_proj": dense(d, d)},
-        "ln_2": norm(),
-        "mlp": {"c_fc": dense(d, 4 * d), "c_proj": dense(4 * d, d)},
-    }
-    return {
-        "wte": (vocab, d),
-        "wpe": (context, d),
-        "h": {f"{i:02d}": block for i in range(layers)},
-        "ln_f": norm(),
-    }
-
-
 WORKLOADS: dict[str, Callable[[], dict]] = {
-    "single": single_tensor,
-    "leaves": many_leaves,
-    "gpt2": gpt2_small,
+    "single": common.single_tensor,
+    "leaves": common.many_leaves,
+    "gpt2-124m": common.gpt2_124m,
+    "gpt2-25m": common.gpt2_25m,
 }
-
-
-def is_shape(x) -> bool:
-    return isinstance(x, tuple)
-
-
-def materialize(shapes: dict, seed: int, std: float) -> dict:
-    """Normal random float32 arrays of the given shapes."""
-    leaves, treedef = jax.tree.flatten(shapes, is_leaf=is_shape)
-    keys = jax.random.split(jax.random.key(seed), len(leaves))
-    arrays = [std * jax.random.normal(k, s, jnp.float32) for k, s in zip(keys, leaves)]
-    return jax.block_until_ready(jax.tree.unflatten(treedef, arrays))
-
-
-def describe(shapes: dict) -> str:
-    leaves = jax.tree.leaves(shapes, is_leaf=is_shape)
-    count = f"{len(leaves)} leaf" if len(leaves) == 1 else f"{len(leaves)} leaves"
-    return f"{count}, {sum(math.prod(s) for s in leaves):,} float32 elements"
+materialize, describe = common.materialize, common.describe
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,31 +160,6 @@ def measure(
 # ---------------------------------------------------------------------------------------------
 
 
-def render(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(cells):
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
-        )
-
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
-
-
-def machine() -> str:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count()
-    device = jax.devices()[0]
-    return (
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({usable} usable); "
-        f"Python {platform.python_version()}; JAX {jax.__version__}, jaxlib {jaxlib.__version__}, "
-        f"Optax {optax.__version__}, gradxform {gx.__version__}; backend {jax.default_backend()} "
-        f"({jax.device_count()} x {device.device_kind})"
-    )
-
-
 def libraries_for(alias: Alias) -> tuple[Library, Library]:
     def ours():
         return getattr(gx, alias.name)(LEARNING_RATE, **alias.options)
@@ -251,10 +171,6 @@ def libraries_for(alias: Alias) -> tuple[Library, Library]:
         Library("gradxform", ours, gx.apply_updates),
         Library("optax", theirs, optax.apply_updates),
     )
-
-
-def comma_list(text: str) -> list[str]:
-    return list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
 
 
 def main(argv=None) -> int:

@@ -170,5 +170,7 @@ from ._hyper import diagnostics as diagnostics
 from ._checkpoint import StateMismatchError as StateMismatchError
 from ._checkpoint import state_from_dict as state_from_dict
 from ._checkpoint import state_to_dict as state_to_dict
+from ._memory import StateMemory as StateMemory
+from ._memory import state_memory as state_memory
 from ._layouts import FlattenState as FlattenState
 from ._layouts import ravel_by_group as ravel_by_group

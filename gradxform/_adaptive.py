@@ -33,6 +33,7 @@ def scale_by_rms(
     bias_correction: bool = False,
     *,
     centered: bool = False,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""Divide each update by the root of a running mean of its square (RMSprop's scaling).
 
@@ -64,6 +65,9 @@ def scale_by_rms(
         eps_in_sqrt: add :math:`\epsilon` under the root (Optax's default) or after it (PyTorch).
         bias_correction: divide the running means by :math:`1-\rho^t`.
         centered: divide by the root of the variance :math:`\nu_t - \mu_t^2` instead.
+        nu_dtype: dtype in which the running mean (and, if centered, the running mean of the
+            updates) is stored; ``None`` keeps the params' dtype. Computed in the wider dtype and
+            rounded only when stored, see :func:`mean_of_squares`.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`RatioState` holding a
@@ -82,12 +86,13 @@ def scale_by_rms(
     def debiased():
         return [_moments.bias_correction(decay)] if bias_correction else []
 
-    second_moment = [mean_of_squares(decay, initial_scale), *debiased()]  # E[g^2]_t
+    second_moment = [mean_of_squares(decay, initial_scale, nu_dtype), *debiased()]  # E[g^2]_t
     if centered:
+        mean = scale_by_momentum(decay, ema=True, dtype=nu_dtype)
         second_moment = [
             parallel_sum(
-                (1, second_moment),                                          # E[g^2]_t
-                (-1, [scale_by_momentum(decay, ema=True), *debiased(), square()]),  # - E[g]_t^2
+                (1, second_moment),                                # E[g^2]_t
+                (-1, [mean, *debiased(), square()]),               # - E[g]_t^2
             )
         ]
     return ratio(identity(), [*second_moment, _root(eps, eps_in_sqrt)])
@@ -99,6 +104,8 @@ def scale_by_stddev(
     initial_scale: float = 0.0,
     eps_in_sqrt: bool = True,
     bias_correction: bool = False,
+    *,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""Divide each update by the root of a running variance of it (centered RMSprop's scaling).
 
@@ -120,6 +127,7 @@ def scale_by_stddev(
         initial_scale: :math:`\nu_0`; ``>= 0`` (:math:`\mu_0 = 0`); used only by ``init``.
         eps_in_sqrt: add :math:`\epsilon` under the root (Optax's default) or after it.
         bias_correction: divide both running means by :math:`1-\rho^t`.
+        nu_dtype: dtype in which both running means are stored; ``None`` keeps the params'.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`RatioState` holding a
@@ -129,20 +137,26 @@ def scale_by_stddev(
         Graves, "Generating Sequences With Recurrent Neural Networks", arXiv 2013, Eqs. 38-41.
         https://arxiv.org/abs/1308.0850
     """
-    return scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered=True)
+    return scale_by_rms(
+        decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered=True, nu_dtype=nu_dtype
+    )
 
 
 class SumOfSquaresState(NamedTuple):
-    sum_of_squares: PyTree  # initial value plus every squared update so far; params' tree and dtype
+    sum_of_squares: PyTree  # initial value plus every squared update; params' tree, in `dtype`
 
 
-def sum_of_squares(initial_value: float = 0.0) -> GradientTransformation:
+def sum_of_squares(initial_value: float = 0.0, dtype: Any = None) -> GradientTransformation:
     r"""Replace each update by the running sum of its squares (Adagrad's accumulator).
 
     .. math::  G_t = G_{t-1} + |g_t|^2, \qquad G_0 = G_{init}, \qquad u_t = G_t
 
     Args:
         initial_value: :math:`G_{init}`; ``>= 0``. Optax's Adagrad uses 0.1, PyTorch's 0.
+        dtype: dtype in which :math:`G` is stored; ``None`` keeps the params' dtype. The sum is
+            taken in the wider of it and the updates' dtype, output unrounded and rounded when
+            stored. A narrow dtype stops counting small squares once :math:`G` is large
+            (bfloat16 keeps 8 significant bits).
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`SumOfSquaresState`.
@@ -155,7 +169,7 @@ def sum_of_squares(initial_value: float = 0.0) -> GradientTransformation:
 
     def init(params):
         _check.inexact_leaves("sum_of_squares", params)
-        return SumOfSquaresState(sum_of_squares=_tree.full_like(params, initial_value))
+        return SumOfSquaresState(sum_of_squares=_tree.full_like(params, initial_value, dtype))
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("sum_of_squares", updates=updates, state=state.sum_of_squares)
@@ -169,7 +183,11 @@ def sum_of_squares(initial_value: float = 0.0) -> GradientTransformation:
 
 
 def scale_by_rss(
-    initial_accumulator_value: float = 0.1, eps: float = 1e-7, *, eps_in_sqrt: bool = True
+    initial_accumulator_value: float = 0.1,
+    eps: float = 1e-7,
+    *,
+    eps_in_sqrt: bool = True,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""Divide each update by the root of the sum of its squares so far (Adagrad's scaling).
 
@@ -188,6 +206,7 @@ def scale_by_rss(
         eps: :math:`\epsilon`; ``>= 0``, and ``> 0`` if ``initial_accumulator_value`` is 0; a
             number or a schedule.
         eps_in_sqrt: add :math:`\epsilon` under the root (Optax) or after it (PyTorch).
+        nu_dtype: dtype in which :math:`G` is stored; ``None`` keeps the params' dtype.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`RatioState` holding a
@@ -205,7 +224,7 @@ def scale_by_rss(
     )
     (eps,) = _hyper.shared(eps=eps)
     root = _root(eps, eps_in_sqrt)
-    return ratio(identity(), [sum_of_squares(initial_accumulator_value), root])
+    return ratio(identity(), [sum_of_squares(initial_accumulator_value, nu_dtype), root])
 
 
 class ScaleByAdadeltaUnitsState(NamedTuple):

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from . import _check, _hyper, _step, _tree
 from ._core import GradientTransformation
+from ._types import Schedule
 
 PyTree = Any
 
@@ -18,7 +19,7 @@ class ScaleByMomentumState(NamedTuple):
 
 
 def scale_by_momentum(
-    decay: float = 0.9, nesterov: bool = False, ema: bool = False, dtype=None
+    decay: float = 0.9, nesterov: bool = False, ema: bool = False, dtype: Any = None
 ) -> GradientTransformation:
     r"""Replace each update by a momentum of past updates.
 
@@ -73,19 +74,27 @@ def scale_by_momentum(
 
 
 class MeanOfSquaresState(NamedTuple):
-    nu: PyTree  # running mean of squared updates; params' tree and dtype
+    nu: PyTree  # running mean of squared updates; params' tree, in `dtype` or the params' dtype
     hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
 
 
-def mean_of_squares(decay: float = 0.999, initial_value: float = 0.0) -> GradientTransformation:
+def mean_of_squares(
+    decay: float = 0.999, initial_value: float = 0.0, dtype: Any = None
+) -> GradientTransformation:
     r"""Replace each update by a running mean of its square (Adam's second moment).
 
     .. math::  \nu_t = (1-\beta)\,|g_t|^2 + \beta\,\nu_{t-1}, \qquad \nu_0 = \nu_{init}, \qquad u_t = \nu_t
+
+    With a storage ``dtype`` narrower than the updates' (bfloat16 beside float32 gradients),
+    :math:`\nu_t` is computed in the wider dtype, output unrounded, and stored rounded to
+    ``dtype``: this step's update uses the exact mean, the next step starts from the rounded
+    one (Optax's convention for ``mu_dtype``).
 
     Args:
         decay: :math:`\beta`, the weight kept from the previous mean; in ``[0, 1)``.
         initial_value: :math:`\nu_{init}`, the mean before the first update; ``>= 0``
             (RMSprop's ``initial_scale``: Optax and PyTorch use 0, TensorFlow 1).
+        dtype: dtype in which :math:`\nu` is stored; ``None`` keeps the params' dtype.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`MeanOfSquaresState`.
@@ -99,7 +108,7 @@ def mean_of_squares(decay: float = 0.999, initial_value: float = 0.0) -> Gradien
 
     def init(params):
         _check.inexact_leaves("mean_of_squares", params)
-        return MeanOfSquaresState(_tree.full_like(params, initial_value), hyper.init())
+        return MeanOfSquaresState(_tree.full_like(params, initial_value, dtype), hyper.init())
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("mean_of_squares", updates=updates, state=state.nu)
@@ -153,16 +162,22 @@ def bias_correction(decay: float, step_offset: int = 0) -> GradientTransformatio
 
 
 class AmsgradMaxState(NamedTuple):
-    nu_max: PyTree  # elementwise maximum of every update so far; params' tree and dtype
+    nu_max: PyTree  # running elementwise maximum of the updates; params' tree, `dtype` or params'
 
 
-def amsgrad_max() -> GradientTransformation:
+def amsgrad_max(dtype: Any = None) -> GradientTransformation:
     r"""Replace each update by the running elementwise maximum of all updates so far.
 
     .. math::  \hat\nu_t = \max(\hat\nu_{t-1}, \nu_t), \qquad \hat\nu_0 = 0, \qquad u_t = \hat\nu_t
 
     Placed after :func:`bias_correction` in the denominator it is Optax's AMSGrad; placed before,
     PyTorch's (``amsgrad=True``), which matches Reddi et al.'s max over raw second moments.
+
+    The maximum is taken in the dtype the stored maximum and the update promote to and output
+    as it is; it is stored rounded to ``dtype``.
+
+    Args:
+        dtype: dtype in which :math:`\hat\nu` is stored; ``None`` keeps the params' dtype.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`AmsgradMaxState`.
@@ -173,7 +188,7 @@ def amsgrad_max() -> GradientTransformation:
 
     def init(params):
         _check.inexact_leaves("amsgrad_max", params)
-        return AmsgradMaxState(nu_max=_tree.zeros_like(params))
+        return AmsgradMaxState(nu_max=_tree.zeros_like(params, dtype))
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("amsgrad_max", updates=updates, state=state.nu_max)
@@ -188,7 +203,9 @@ class InterpolatedMomentumState(NamedTuple):
     hyperparams: dict  # {"b1", "b2"}: gradxform.Hyperparameter scalars
 
 
-def interpolated_momentum(b1: float = 0.9, b2: float = 0.99, dtype=None) -> GradientTransformation:
+def interpolated_momentum(
+    b1: float = 0.9, b2: float = 0.99, dtype: Any = None
+) -> GradientTransformation:
     r"""Replace each update by its interpolation with the previous momentum (Lion's direction).
 
     The output mixes the new update into the momentum with one weight, the momentum is then
@@ -238,11 +255,13 @@ def interpolated_momentum(b1: float = 0.9, b2: float = 0.99, dtype=None) -> Grad
 
 
 class InfinityMomentState(NamedTuple):
-    nu: PyTree  # exponentially weighted infinity norm of past updates; params' tree and dtype
+    nu: PyTree  # weighted infinity norm of past updates; params' tree, in `dtype` or the params'
     hyperparams: dict  # {"decay", "eps"}: gradxform.Hyperparameter scalars
 
 
-def infinity_moment(decay: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
+def infinity_moment(
+    decay: float = 0.999, eps: float = 1e-8, dtype: Any = None
+) -> GradientTransformation:
     r"""Replace each update by an exponentially weighted maximum of its magnitude (AdaMax's moment).
 
     .. math::  \nu_t = \max(|g_t| + \epsilon,\; \beta\,\nu_{t-1}), \qquad \nu_0 = 0, \qquad u_t = \nu_t
@@ -255,6 +274,9 @@ def infinity_moment(decay: float = 0.999, eps: float = 1e-8) -> GradientTransfor
     Args:
         decay: :math:`\beta`, the weight kept from the previous maximum; in ``[0, 1)``.
         eps: :math:`\epsilon`, added to each magnitude; ``>= 0``.
+        dtype: dtype in which :math:`\nu` is stored; ``None`` keeps the params' dtype. A
+            narrower one is widened to the updates' dtype for the maximum and rounded only
+            when stored.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`InfinityMomentState`.
@@ -273,11 +295,14 @@ def infinity_moment(decay: float = 0.999, eps: float = 1e-8) -> GradientTransfor
         magnitude = jnp.abs(g)
         dtype = _tree.compute_dtype(magnitude.dtype)
         magnitude = (magnitude.astype(dtype) + eps_t.astype(dtype)).astype(magnitude.dtype)
+        # A moment stored narrower than the updates (bfloat16 beside float32) is decayed in the
+        # wider dtype, so that only the stored value is rounded.
+        u = u.astype(_tree.result_dtype(magnitude, u))
         return jnp.maximum(*_tree.promoted(magnitude, _tree.times(u, beta)))
 
     def init(params):
         _check.inexact_leaves("infinity_moment", params)
-        return InfinityMomentState(nu=_tree.zeros_like(params), hyperparams=hyper.init())
+        return InfinityMomentState(nu=_tree.zeros_like(params, dtype), hyperparams=hyper.init())
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("infinity_moment", updates=updates, state=state.nu)
@@ -293,7 +318,9 @@ class ScheduledBiasCorrectionState(NamedTuple):
     product: jax.Array  # float scalar (float32, float64 under x64): prod of the schedule over past updates
 
 
-def scheduled_bias_correction(schedule, step_offset: int = 0) -> GradientTransformation:
+def scheduled_bias_correction(
+    schedule: Schedule, step_offset: int = 0
+) -> GradientTransformation:
     r"""Undo the bias toward zero of a running mean whose decay follows a schedule.
 
     .. math::  u_t = m_t \Big/ \Big(1 - \prod_{i=1}^{t+k} \beta_i\Big), \qquad t = 1, 2, \dots

@@ -52,6 +52,7 @@ def adam(
     mu_dtype: Any = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""Adam: a momentum of the gradient over the root of a running mean of its square.
 
@@ -65,6 +66,12 @@ def adam(
     over (:func:`mean_of_squares`, :func:`bias_correction`, :func:`sqrt_plus_eps`), then
     :func:`scale_by_learning_rate`. ``nesterov=True`` is :func:`nadam`.
 
+    Low-precision state: ``mu_dtype`` and ``nu_dtype`` set the dtypes in which :math:`m` and
+    :math:`v` are stored (e.g. ``jnp.bfloat16`` beside float32 params halves the state). Each
+    moment is still computed in the wider dtype (float32 here); this step's update uses it
+    unrounded, and only the stored copy is rounded, as Optax does for ``mu_dtype``.
+    :func:`gradxform.state_memory` reports the bytes the state holds.
+
     Args:
         learning_rate: :math:`\alpha_t`, a number or a schedule.
         b1: :math:`\beta_1`, decay of the first moment; in ``[0, 1)``.
@@ -73,6 +80,7 @@ def adam(
         eps_root: :math:`\epsilon_{root}`, added inside the square root; ``>= 0``.
         mu_dtype: dtype of the first moment's storage; ``None`` keeps the params' dtype.
         nesterov: use Nadam's look-ahead numerator.
+        nu_dtype: dtype of the second moment's storage; ``None`` keeps the params' dtype.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -91,7 +99,7 @@ def adam(
         [ 0.9 -1.9]
     """
     if nesterov:
-        return nadam(learning_rate, b1, b2, eps, eps_root, mu_dtype)
+        return nadam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype)
     learning_rate, b1, b2, eps, eps_root = shared(
         learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root
     )
@@ -99,7 +107,7 @@ def adam(
         ratio(
             [scale_by_momentum(b1, ema=True, dtype=mu_dtype),  # m_t = b1 m + (1 - b1) g
              bias_correction(b1)],                              # m_t / (1 - b1^t)
-            [mean_of_squares(b2),                               # v_t = b2 v + (1 - b2) g^2
+            [mean_of_squares(b2, dtype=nu_dtype),               # v_t = b2 v + (1 - b2) g^2
              bias_correction(b2),                               # v_t / (1 - b2^t)
              sqrt_plus_eps(eps, eps_root)],                     # sqrt(v_hat + eps_root) + eps
         ),
@@ -115,6 +123,7 @@ def scale_by_adam(
     mu_dtype: Any = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""Adam's direction, without the learning rate.
 
@@ -131,6 +140,7 @@ def scale_by_adam(
         eps_root: :math:`\epsilon_{root}`, added inside the square root; ``>= 0``.
         mu_dtype: dtype of the first moment's storage; ``None`` keeps the params' dtype.
         nesterov: use Nadam's look-ahead numerator.
+        nu_dtype: dtype of the second moment's storage; ``None`` keeps the params' dtype.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -152,7 +162,7 @@ def scale_by_adam(
     return chain(
         ratio(
             numerator,
-            [mean_of_squares(b2),                                   # v_t = b2 v + (1 - b2) g^2
+            [mean_of_squares(b2, dtype=nu_dtype),                   # v_t = b2 v + (1 - b2) g^2
              bias_correction(b2),                                   # v_t / (1 - b2^t)
              sqrt_plus_eps(eps, eps_root)],                         # sqrt(v_hat + eps_root) + eps
         ),
@@ -169,6 +179,7 @@ def scale_by_amsgrad(
     bias_correction_nu: bool = True,
     *,
     max_before_bias_correction: bool = False,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""AMSGrad's direction, without the learning rate.
 
@@ -180,7 +191,7 @@ def scale_by_amsgrad(
 
     Args:
         b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu,
-        max_before_bias_correction: as in :func:`amsgrad`.
+        max_before_bias_correction, nu_dtype: as in :func:`amsgrad`.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -194,11 +205,11 @@ def scale_by_amsgrad(
     if bias_correction_mu:
         first += [bias_correction(b1)]                                    # m_t / (1 - b1^t)
     if not bias_correction_nu:                          # Reddi et al.: max(v_max, v_t)
-        second = [mean_of_squares(b2), amsgrad_max()]
+        second = [mean_of_squares(b2, dtype=nu_dtype), amsgrad_max(nu_dtype)]
     elif max_before_bias_correction:                    # PyTorch: max(v_max, v_t) / (1 - b2^t)
-        second = [mean_of_squares(b2), amsgrad_max(), bias_correction(b2)]
+        second = [mean_of_squares(b2, dtype=nu_dtype), amsgrad_max(nu_dtype), bias_correction(b2)]
     else:                                               # Optax: max(v_max, v_t / (1 - b2^t))
-        second = [mean_of_squares(b2), bias_correction(b2), amsgrad_max()]
+        second = [mean_of_squares(b2, dtype=nu_dtype), bias_correction(b2), amsgrad_max(nu_dtype)]
     return chain(ratio(first, second + [sqrt_plus_eps(eps, eps_root)]))  # sqrt(. + eps_root) + eps
 
 
@@ -213,6 +224,7 @@ def adamw(
     mask: Optional[Mask] = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""AdamW: Adam's step plus decoupled weight decay, both scaled by the learning rate.
 
@@ -242,6 +254,7 @@ def adamw(
         mask: a tree of bools shaped like the params, or a function of the params returning
             one; leaves marked ``False`` are not decayed. ``None`` decays every leaf.
         nesterov: use Nadam's look-ahead numerator.
+        nu_dtype: dtype of the second moment's storage; ``None`` keeps the params' dtype.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -260,7 +273,9 @@ def adamw(
         [0.85, -1.8]
     """
     if nesterov:
-        return nadamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask)
+        return nadamw(
+            learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nu_dtype=nu_dtype
+        )
     learning_rate, b1, b2, eps, eps_root, weight_decay = shared(
         learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
         weight_decay=weight_decay,
@@ -269,7 +284,7 @@ def adamw(
         ratio(
             [scale_by_momentum(b1, ema=True, dtype=mu_dtype),  # m_t = b1 m + (1 - b1) g
              bias_correction(b1)],                              # m_t / (1 - b1^t)
-            [mean_of_squares(b2),                               # v_t = b2 v + (1 - b2) g^2
+            [mean_of_squares(b2, dtype=nu_dtype),               # v_t = b2 v + (1 - b2) g^2
              bias_correction(b2),                               # v_t / (1 - b2^t)
              sqrt_plus_eps(eps, eps_root)],                     # sqrt(v_hat + eps_root) + eps
         ),
@@ -287,6 +302,8 @@ def nadamw(
     mu_dtype: Any = None,
     weight_decay: float = 1e-4,
     mask: Optional[Mask] = None,
+    *,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""NadamW: Nadam's step plus decoupled weight decay, both scaled by the learning rate.
 
@@ -300,7 +317,8 @@ def nadamw(
     :func:`scale_by_learning_rate`; Optax's ``nadamw``.
 
     Args:
-        learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask: as in :func:`adamw`.
+        learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nu_dtype: as in
+            :func:`adamw`.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -331,7 +349,7 @@ def nadamw(
                       bias_correction(b1, step_offset=1)]),             # b1 m_t / (1 - b1^(t+1))
                 (one_minus(b1), bias_correction(b1)),                   # + (1 - b1) g_t / (1 - b1^t)
             ),
-            [mean_of_squares(b2),                                       # v_t = b2 v + (1 - b2) g^2
+            [mean_of_squares(b2, dtype=nu_dtype),                       # v_t = b2 v + (1 - b2) g^2
              bias_correction(b2),                                       # v_t / (1 - b2^t)
              sqrt_plus_eps(eps, eps_root)],                             # sqrt(v_hat + eps_root) + eps
         ),
@@ -345,6 +363,9 @@ def adamax(
     b1: float = 0.9,
     b2: float = 0.999,
     eps: float = 1e-8,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""AdaMax: Adam with the root mean square replaced by an exponentially weighted infinity norm.
 
@@ -362,6 +383,8 @@ def adamax(
         b1: :math:`\beta_1`, decay of the first moment; in ``[0, 1)``.
         b2: :math:`\beta_2`, decay of the infinity norm; in ``[0, 1)``.
         eps: :math:`\epsilon`, added to each magnitude; ``>= 0``.
+        mu_dtype: dtype of the first moment's storage; ``None`` keeps the params' dtype.
+        nu_dtype: dtype of the infinity norm's storage; ``None`` keeps the params' dtype.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -382,11 +405,11 @@ def adamax(
     learning_rate, b1, b2, eps = shared(learning_rate=learning_rate, b1=b1, b2=b2, eps=eps)
     return chain(
         ratio(
-            [scale_by_momentum(b1, ema=True),  # m_t = b1 m + (1 - b1) g
-             bias_correction(b1)],             # m_t / (1 - b1^t)
-            infinity_moment(b2, eps),          # nu_t = max(|g| + eps, b2 nu)
+            [scale_by_momentum(b1, ema=True, dtype=mu_dtype),  # m_t = b1 m + (1 - b1) g
+             bias_correction(b1)],                              # m_t / (1 - b1^t)
+            infinity_moment(b2, eps, nu_dtype),                 # nu_t = max(|g| + eps, b2 nu)
         ),
-        scale_by_learning_rate(learning_rate),  # * -alpha_t
+        scale_by_learning_rate(learning_rate),                  # * -alpha_t
     )
 
 
@@ -410,6 +433,7 @@ def nadam(
     mu_dtype: Any = None,
     *,
     momentum_decay: Optional[float] = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""Nadam: Adam whose first moment looks one step ahead, as Nesterov's momentum does.
 
@@ -446,6 +470,7 @@ def nadam(
         mu_dtype: dtype of the first moment's storage; ``None`` keeps the params' dtype.
         momentum_decay: :math:`\psi`, ``>= 0``, to use Dozat's momentum schedule (PyTorch's
             ``momentum_decay``, e.g. ``0.004``); ``None`` keeps :math:`\beta_1` constant (Optax).
+        nu_dtype: dtype of the second moment's storage; ``None`` keeps the params' dtype.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -487,7 +512,7 @@ def nadam(
     return chain(
         ratio(
             numerator,
-            [mean_of_squares(b2),                                     # v_t = b2 v + (1 - b2) g^2
+            [mean_of_squares(b2, dtype=nu_dtype),                     # v_t = b2 v + (1 - b2) g^2
              bias_correction(b2),                                     # v_t / (1 - b2^t)
              sqrt_plus_eps(eps, eps_root)],                           # sqrt(v_hat + eps_root) + eps
         ),
@@ -506,6 +531,7 @@ def amsgrad(
     bias_correction_nu: bool = True,
     *,
     max_before_bias_correction: bool = False,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""AMSGrad: Adam whose denominator never decreases.
 
@@ -541,6 +567,8 @@ def amsgrad(
         bias_correction_nu: divide :math:`v_t` by :math:`1-\beta_2^t`.
         max_before_bias_correction: take the maximum of the raw :math:`v_t` and correct it
             afterwards (PyTorch) instead of the maximum of corrected moments (Optax).
+        nu_dtype: dtype in which :math:`v` and :math:`\hat v^{max}` are stored; ``None`` keeps
+            the params' dtype.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -563,11 +591,11 @@ def amsgrad(
     if bias_correction_mu:
         first += [bias_correction(b1)]                                    # m_t / (1 - b1^t)
     if not bias_correction_nu:                          # Reddi et al.: max(v_max, v_t)
-        second = [mean_of_squares(b2), amsgrad_max()]
+        second = [mean_of_squares(b2, dtype=nu_dtype), amsgrad_max(nu_dtype)]
     elif max_before_bias_correction:                    # PyTorch: max(v_max, v_t) / (1 - b2^t)
-        second = [mean_of_squares(b2), amsgrad_max(), bias_correction(b2)]
+        second = [mean_of_squares(b2, dtype=nu_dtype), amsgrad_max(nu_dtype), bias_correction(b2)]
     else:                                               # Optax: max(v_max, v_t / (1 - b2^t))
-        second = [mean_of_squares(b2), bias_correction(b2), amsgrad_max()]
+        second = [mean_of_squares(b2, dtype=nu_dtype), bias_correction(b2), amsgrad_max(nu_dtype)]
     return chain(
         ratio(first, second + [sqrt_plus_eps(eps, eps_root)]),            # sqrt(. + eps_root) + eps
         scale_by_learning_rate(learning_rate),                            # * -alpha_t
@@ -583,6 +611,8 @@ def radam(
     threshold: float = 5.0,
     *,
     nesterov: bool = False,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""RAdam: momentum SGD until the adaptive step's variance is tractable, then rectified Adam.
 
@@ -614,6 +644,8 @@ def radam(
         threshold: the least :math:`\rho_t` at which the rectified adaptive step is taken;
             ``>= 4``, since :math:`r_t` is not real for :math:`2 < \rho_t < 4`.
         nesterov: use Nadam's look-ahead numerator (:func:`nadam`) for :math:`\hat m_t`.
+        mu_dtype: dtype of the first moment's storage; ``None`` keeps the params' dtype.
+        nu_dtype: dtype of the second moment's storage; ``None`` keeps the params' dtype.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -637,12 +669,12 @@ def radam(
     )
     if nesterov:
         first = [parallel_sum(
-            (b1, [scale_by_momentum(b1, ema=True),                     # m_t = b1 m + (1 - b1) g
+            (b1, [scale_by_momentum(b1, ema=True, dtype=mu_dtype),     # m_t = b1 m + (1 - b1) g
                   bias_correction(b1, step_offset=1)]),                # b1 m_t / (1 - b1^(t+1))
             (one_minus(b1), bias_correction(b1)),                      # + (1 - b1) g_t / (1 - b1^t)
         )]
     else:
-        first = [scale_by_momentum(b1, ema=True),                      # m_t = b1 m + (1 - b1) g
+        first = [scale_by_momentum(b1, ema=True, dtype=mu_dtype),      # m_t = b1 m + (1 - b1) g
                  bias_correction(b1)]                                  # m_t / (1 - b1^t)
     return chain(
         ratio(
@@ -650,7 +682,7 @@ def radam(
                                  scale_by_rectification(b2),           # * r_t
                                  identity())],                         # (or not, early on)
             conditional(tractable,
-                        [mean_of_squares(b2),                          # v_t = b2 v + (1 - b2) g^2
+                        [mean_of_squares(b2, dtype=nu_dtype),          # v_t = b2 v + (1 - b2) g^2
                          bias_correction(b2),                          # v_t / (1 - b2^t)
                          sqrt_plus_eps(eps, eps_root)],                # sqrt(v_hat + eps_root) + eps
                         ones()),                                       # (or 1: momentum SGD)
@@ -831,6 +863,7 @@ def adagrad(
     eps: float = 1e-7,
     *,
     eps_in_sqrt: bool = True,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""Adagrad: divide the gradient by the root of the sum of all its squares so far.
 
@@ -849,6 +882,9 @@ def adagrad(
         initial_accumulator_value: :math:`G_{init}`; ``>= 0``.
         eps: :math:`\epsilon`; ``>= 0``, and ``> 0`` when ``initial_accumulator_value`` is 0.
         eps_in_sqrt: add :math:`\epsilon` under the root (Optax) or after it (PyTorch).
+        nu_dtype: dtype of :math:`G`'s storage; ``None`` keeps the params' dtype. The sum only
+            grows, so in bfloat16 (8 significant bits) small squares stop counting once it is
+            large: prefer float32 for long runs.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -873,12 +909,12 @@ def adagrad(
     learning_rate, eps = shared(learning_rate=learning_rate, eps=eps)
     return chain(
         ratio(
-            identity(),                                     # g / ...
-            [sum_of_squares(initial_accumulator_value),     # G_t = G_{t-1} + g^2
+            identity(),                                            # g / ...
+            [sum_of_squares(initial_accumulator_value, nu_dtype),  # G_t = G_{t-1} + g^2
              (sqrt_plus_eps(None, eps_root=eps) if eps_in_sqrt
-              else sqrt_plus_eps(eps))],                    # sqrt(G_t + eps), or sqrt(G_t) + eps
+              else sqrt_plus_eps(eps))],                           # sqrt(G_t + eps), or sqrt(G_t) + eps
         ),
-        scale_by_learning_rate(learning_rate),              # * -alpha_t
+        scale_by_learning_rate(learning_rate),                     # * -alpha_t
     )
 
 
@@ -961,6 +997,8 @@ def rmsprop(
     momentum: Optional[float] = None,
     nesterov: bool = False,
     bias_correction: bool = False,
+    *,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""RMSprop: divide the gradient by the root of a running mean of its square.
 
@@ -995,6 +1033,8 @@ def rmsprop(
         momentum: :math:`\mu`, in ``[0, 1)``; ``None`` for no momentum.
         nesterov: use Nesterov's look-ahead momentum; needs ``momentum``.
         bias_correction: divide the running means by :math:`1-\rho^t`.
+        nu_dtype: dtype in which the running mean of squares (and, if centered, the running
+            mean) is stored; ``None`` keeps the params' dtype.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -1019,7 +1059,7 @@ def rmsprop(
     learning_rate, momentum = shared(learning_rate=learning_rate, momentum=momentum)
     return chain(
         scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction,
-                     centered=centered),                        # g / sqrt(nu_t + eps)
+                     centered=centered, nu_dtype=nu_dtype),     # g / sqrt(nu_t + eps)
         scale_by_learning_rate(learning_rate),                  # s_t = -alpha_t * ...
         (scale_by_momentum(momentum, nesterov)                  # m_t = s_t + mu m
          if momentum is not None else identity()),
@@ -1234,6 +1274,9 @@ def lamb(
     eps_root: float = 0.0,
     weight_decay: float = 0.0,
     mask: Optional[Mask] = None,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""LAMB: Adam's direction plus weight decay, rescaled per layer by the trust ratio.
 
@@ -1260,6 +1303,8 @@ def lamb(
         weight_decay: :math:`\lambda`, ``>= 0``.
         mask: which leaves to decay: a tree of bools shaped like the params, or a function of the
             params returning one; ``None`` decays every leaf.
+        mu_dtype: dtype of the first moment's storage; ``None`` keeps the params' dtype.
+        nu_dtype: dtype of the second moment's storage; ``None`` keeps the params' dtype.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -1282,14 +1327,14 @@ def lamb(
         weight_decay=weight_decay,
     )
     return chain(
-        ratio([scale_by_momentum(b1, ema=True),        # m_t = b1 m + (1 - b1) g
-               bias_correction(b1)],                   # m_t / (1 - b1^t)
-              [mean_of_squares(b2),                    # v_t = b2 v + (1 - b2) g^2
-               bias_correction(b2),                    # v_t / (1 - b2^t)
-               sqrt_plus_eps(eps, eps_root)]),         # sqrt(v_hat + eps_root) + eps
-        _additive.weight_decay(weight_decay, mask),    # r_t = . + lambda theta
-        scale_by_trust_ratio(),                        # * ||theta|| / ||r_t||, per leaf
-        scale_by_learning_rate(learning_rate),         # * -alpha_t
+        ratio([scale_by_momentum(b1, ema=True, dtype=mu_dtype),  # m_t = b1 m + (1 - b1) g
+               bias_correction(b1)],                             # m_t / (1 - b1^t)
+              [mean_of_squares(b2, dtype=nu_dtype),              # v_t = b2 v + (1 - b2) g^2
+               bias_correction(b2),                              # v_t / (1 - b2^t)
+               sqrt_plus_eps(eps, eps_root)]),                   # sqrt(v_hat + eps_root) + eps
+        _additive.weight_decay(weight_decay, mask),              # r_t = . + lambda theta
+        scale_by_trust_ratio(),                                  # * ||theta|| / ||r_t||, per leaf
+        scale_by_learning_rate(learning_rate),                   # * -alpha_t
     )
 
 

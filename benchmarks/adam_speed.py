@@ -1,0 +1,276 @@
+"""Adam's step time, gradxform against Optax, per leaf and in the grouped multi-tensor mode.
+
+One process, the same parameters and gradients, the variants timed in interleaved rounds. Each
+step is ``update`` then ``apply_updates`` (for the MLP, the loss's gradient too), jit-compiled
+with the parameters and state donated. The memory bandwidth of the machine is measured first,
+and each step time is set against the time an ideal one-pass Adam step would take at that
+bandwidth (read params, gradients and both moments, write params and both moments: 28 bytes
+per float32 element).
+
+    python benchmarks/adam_speed.py                                   # every workload and mode
+    python benchmarks/adam_speed.py --workloads single,mlp --repeats 21
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import gradxform as gx
+
+import common
+
+LEARNING_RATE = 1e-3
+
+
+class Workload(NamedTuple):
+    shapes: Callable[[], dict]
+    train: bool  # True: the step computes the gradients of an MLP loss; False: given gradients
+
+
+WORKLOADS = {
+    "single": Workload(common.single_tensor, train=False),
+    "leaves": Workload(common.many_leaves, train=False),
+    "gpt2-25m": Workload(common.gpt2_25m, train=False),
+    "gpt2-124m": Workload(common.gpt2_124m, train=False),
+    "mlp": Workload(common.mlp_shapes, train=True),
+}
+DEFAULT_WORKLOADS = "single,leaves,gpt2-25m,mlp"
+# --smoke: the same workloads, tiny, to check that the script runs (the figures mean nothing).
+SMOKE_WORKLOADS = {
+    "single": Workload(lambda: {"w": (256, 256)}, train=False),
+    "leaves": Workload(lambda: common.many_leaves(count=20, size=256), train=False),
+    "gpt2-25m": Workload(lambda: common.gpt2(layers=1, d=64, vocab=512, context=64), train=False),
+    "gpt2-124m": Workload(lambda: common.gpt2(layers=2, d=64, vocab=512, context=64), train=False),
+    "mlp": Workload(common.mlp_shapes, train=True),
+}
+
+# The variants: (label, mode). "per-leaf" runs on the params tree as it is; "grouped-tree" wraps
+# gx.adam in gx.flatten (the params stay a tree, the state is a few buffers); "grouped-flat" keeps
+# the params themselves as gx.ravel_by_group buffers between steps.
+MODES = ("per-leaf", "grouped-tree", "grouped-flat")
+MLP_BATCH = 128
+
+
+def available_modes() -> dict[str, str]:
+    """Each mode and why it cannot run in this gradxform, or "" if it can."""
+    return {
+        "per-leaf": "",
+        "grouped-tree": "" if hasattr(gx, "flatten") else "this gradxform has no flatten",
+        "grouped-flat": "" if hasattr(gx, "ravel_by_group") else "this gradxform has no ravel_by_group",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps
+# ---------------------------------------------------------------------------------------------
+
+
+def mlp_loss(params: dict, x: jax.Array, y: jax.Array) -> jax.Array:
+    h = x
+    layers = [params[k] for k in sorted(params)]
+    for i, layer in enumerate(layers):
+        h = h @ layer["w"] + layer["b"]
+        if i < len(layers) - 1:
+            h = jax.nn.relu(h)
+    log_p = jax.nn.log_softmax(h)
+    return -jnp.mean(jnp.take_along_axis(log_p, y[:, None], axis=1))
+
+
+def mlp_data(shapes: dict):
+    n_in = shapes["layer0"]["w"][0]
+    n_out = shapes[sorted(shapes)[-1]]["w"][1]
+    x = jax.random.normal(jax.random.key(2), (MLP_BATCH, n_in), jnp.float32)
+    y = jax.random.randint(jax.random.key(3), (MLP_BATCH,), 0, n_out)
+    return x, y
+
+
+def make_runner(label: str, library: str, mode: str, workload: Workload, params0, grads, data):
+    """Compile one variant's donated step and return a :class:`common.Runner` and a function
+    giving its current params as a tree."""
+    if library == "optax":
+        optimizer, apply = optax.adam(LEARNING_RATE), optax.apply_updates
+    elif mode == "grouped-tree":
+        optimizer, apply = gx.flatten(gx.adam(LEARNING_RATE)), gx.apply_updates
+    else:
+        optimizer, apply = gx.adam(LEARNING_RATE), gx.apply_updates
+
+    params, to_tree, loss = params0, (lambda p: p), mlp_loss
+    if mode == "grouped-flat":
+        params, unravel = gx.ravel_by_group(params0)
+        grads = None if grads is None else gx.ravel_by_group(grads)[0]
+        to_tree = unravel
+
+        def loss(flat, x, y):
+            return mlp_loss(unravel(flat), x, y)
+
+    params = jax.tree.map(jnp.copy, params)  # donated below: keep params0 intact
+    state = optimizer.init(params)
+
+    if workload.train:
+        x, y = data
+
+        def step(params, state):
+            g = jax.grad(loss)(params, x, y)
+            updates, state = optimizer.update(g, state, params)
+            return apply(params, updates), state
+    else:
+
+        def step(params, state, grads):
+            updates, state = optimizer.update(grads, state, params)
+            return apply(params, updates), state
+
+    if workload.train:
+        compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state).compile()
+        runner = common.Runner(label, lambda c: compiled(*c), [(params, state)])
+    else:
+        compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
+        runner = common.Runner(label, lambda c: compiled(c[0], c[1], grads), [(params, state)])
+    return runner, lambda: to_tree(runner.carry[0][0])
+
+
+class Row(NamedTuple):
+    label: str
+    mode: str
+    seconds: common.Summary
+    vs_optax: common.Summary | None  # gradxform / Optax time, per round
+    speedup: common.Summary | None  # Optax / gradxform time, per round (grouped modes)
+    agreement: float | None  # max |params - Optax params| / max |Optax params|
+
+
+def measure(name: str, modes: list[str], repeats: int, min_sample: float) -> list[Row]:
+    workload = WORKLOADS[name]
+    shapes = workload.shapes()
+    params0 = common.materialize(shapes, seed=0, std=0.1 if workload.train else 0.02)
+    grads = None if workload.train else common.materialize(shapes, seed=1, std=1e-3)
+    data = mlp_data(shapes) if workload.train else None
+
+    variants = [("Optax, per leaf", "optax", "per-leaf")]
+    labels = {"per-leaf": "gradxform, per leaf", "grouped-tree": "gradxform, grouped (flatten), tree params",
+              "grouped-flat": "gradxform, grouped, flat params (ravel_by_group)"}
+    variants += [(labels[m], "gradxform", m) for m in modes]
+    runners, trees = [], []
+    for label, library, mode in variants:
+        runner, tree = make_runner(label, library, mode, workload, params0, grads, data)
+        runners.append(runner)
+        trees.append(tree)
+    del params0
+    samples = common.interleaved(runners, repeats, min_sample)
+
+    reference = jax.tree.leaves(trees[0]())
+    scale = max(float(jnp.max(jnp.abs(b))) for b in reference)
+    rows = []
+    for (label, library, mode), seconds, tree in zip(variants, samples, trees):
+        if library == "optax":
+            rows.append(Row(label, mode, common.summarize(seconds), None, None, None))
+            continue
+        difference = max(
+            float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(tree()), reference)
+        )
+        grouped = mode != "per-leaf"
+        rows.append(Row(
+            label, mode, common.summarize(seconds),
+            common.ratio_summary(seconds, samples[0]),
+            common.ratio_summary(samples[0], seconds) if grouped else None,
+            difference / scale,
+        ))
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workloads", default=DEFAULT_WORKLOADS,
+                        help=f"comma-separated, from {', '.join(WORKLOADS)} (default: {DEFAULT_WORKLOADS})")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help=f"gradxform modes, comma-separated, from {', '.join(MODES)} (default: all)")
+    parser.add_argument("--repeats", type=int, default=11, help="timed rounds (default 11)")
+    parser.add_argument("--min-sample", type=float, default=0.05,
+                        help="seconds each timing sample lasts at least (default 0.05)")
+    parser.add_argument("--bandwidth-elements", type=int, default=1 << 26,
+                        help="float32 elements per array of the bandwidth triad (default 2**26)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny workloads, to check that the script runs; the figures mean nothing")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        WORKLOADS.update(SMOKE_WORKLOADS)
+        for name, workload in SMOKE_WORKLOADS.items():
+            workload.shapes.__doc__ = f"(smoke) {name}, shrunk."
+
+    workloads, modes = common.comma_list(args.workloads), common.comma_list(args.modes)
+    for w in workloads:
+        if w not in WORKLOADS:
+            parser.error(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
+    for m in modes:
+        if m not in MODES:
+            parser.error(f"unknown mode {m!r}; choose from {', '.join(MODES)}")
+    if not workloads or args.repeats < 1:
+        parser.error("need at least one workload and repeats >= 1")
+    reasons = available_modes()
+    skipped = [f"{m} ({reasons[m]})" for m in modes if reasons[m]]
+    modes = [m for m in modes if not reasons[m]]
+
+    print("Adam: gradxform vs Optax, step time")
+    print(f"machine: {common.machine()}")
+    print(
+        f"method: adam(learning_rate={LEARNING_RATE:g}) in both; jitted update + apply_updates "
+        f"(mlp: + the loss's gradient) with params and state donated; {args.repeats} timed rounds, "
+        f"the variants interleaved in rotating order, each sample >= {args.min_sample:g} s of "
+        f"consecutive steps"
+    )
+    for w in workloads:
+        shapes = WORKLOADS[w].shapes()
+        doc = WORKLOADS[w].shapes.__doc__.splitlines()[0].rstrip(".")
+        extra = f"; batch {MLP_BATCH}, softmax cross-entropy" if WORKLOADS[w].train else ""
+        print(f"workload {w}: {doc} ({common.describe(shapes)}{extra})")
+    if skipped:
+        print(f"skipped modes: {'; '.join(skipped)}")
+
+    bandwidth = common.measure_bandwidth(args.bandwidth_elements)
+    mib = args.bandwidth_elements * 4 / 2**20
+    print(
+        f"memory bandwidth (jitted triad y <- a x + y, 3 arrays of {mib:.0f} MiB): "
+        f"best {bandwidth.best / 1e9:.1f} GB/s, median {bandwidth.median / 1e9:.1f} GB/s; "
+        f"the bound below uses the best"
+    )
+    print()
+    # Pay JAX's one-time costs before measuring anything.
+    common.interleaved([make_runner("warm-up", "gradxform", "per-leaf", WORKLOADS["single"],
+                                    {"w": jnp.ones(8)}, {"w": jnp.ones(8)}, None)[0]], 1, 0.0)
+
+    header = ["workload", "variant", "ms/step [quartiles]", "bound ms", "of bound",
+              "gx/optax time", "speedup optax/gx", "agreement"]
+    rows = []
+    for w in workloads:
+        print(f"  timing {w} ...", file=sys.stderr, flush=True)
+        n = common.element_count(WORKLOADS[w].shapes())
+        bound = common.adam_bytes(n) / bandwidth.best
+        for row in measure(w, modes, args.repeats, args.min_sample):
+            ms = common.Summary(*(1e3 * s for s in row.seconds))
+            train = WORKLOADS[w].train
+            rows.append([
+                w, row.label, common.fmt(ms, 3 if ms.median < 1 else 2),
+                "n/a" if train else f"{bound * 1e3:.2f}",
+                "n/a" if train else f"{bound / row.seconds.median:.2f}",
+                common.fmt(row.vs_optax) if row.vs_optax else "-",
+                common.fmt(row.speedup) if row.speedup else "-",
+                "-" if row.agreement is None else f"{row.agreement:.1e}",
+            ])
+    print(common.render(header, rows, text_columns=2))
+    print()
+    print(
+        "bound ms: 28 bytes per float32 element (read p, g, m, v; write p, m, v) over the best "
+        "measured bandwidth; of bound = bound / median step time (1 = at the bandwidth bound). "
+        "mlp: the step includes forward and backward passes, so no bound is given. "
+        "gx/optax time: per-round ratio, below 1 = gradxform faster; speedup: Optax's time over "
+        "gradxform's. agreement: max |params - Optax params| / max |Optax params| after the run "
+        "(all variants took the same number of steps)."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

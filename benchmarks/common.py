@@ -1,0 +1,240 @@
+"""Shared by the benchmark scripts: workloads, the machine's description, memory bandwidth,
+interleaved timing, and plain-text tables. Not a benchmark itself."""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import time
+from typing import Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import jaxlib
+import optax
+
+import gradxform as gx
+
+# ---------------------------------------------------------------------------------------------
+# Workloads: trees of float32 shapes
+# ---------------------------------------------------------------------------------------------
+
+
+def single_tensor() -> dict:
+    """One 4096 x 4096 tensor."""
+    return {"w": (4096, 4096)}
+
+
+def many_leaves(count: int = 2000, size: int = 4096) -> dict:
+    """Many vectors of the same size (default 2000 vectors of 4096 elements)."""
+    return {f"p{i:05d}": (size,) for i in range(count)}
+
+
+def gpt2(layers: int, d: int = 768, vocab: int = 50257, context: int = 1024) -> dict:
+    """GPT-2's parameter shapes: embeddings, ``layers`` blocks of width ``d``, final norm."""
+
+    def dense(n_in, n_out):
+        return {"kernel": (n_in, n_out), "bias": (n_out,)}
+
+    def norm():
+        return {"scale": (d,), "bias": (d,)}
+
+    block = {
+        "ln_1": norm(),
+        "attn": {"c_attn": dense(d, 3 * d), "c_proj": dense(d, d)},
+        "ln_2": norm(),
+        "mlp": {"c_fc": dense(d, 4 * d), "c_proj": dense(4 * d, d)},
+    }
+    return {
+        "wte": (vocab, d),
+        "wpe": (context, d),
+        "h": {f"{i:02d}": block for i in range(layers)},
+        "ln_f": norm(),
+    }
+
+
+def gpt2_124m() -> dict:
+    """The parameter shapes of GPT-2 small (12 layers, d=768, vocabulary 50257, context 1024)."""
+    return gpt2(layers=12)
+
+
+def gpt2_25m() -> dict:
+    """GPT-2 small's shapes cut to 25M parameters (3 layers, d=768, vocabulary 4096, context 1024)."""
+    return gpt2(layers=3, vocab=4096)
+
+
+def mlp_shapes(sizes: Sequence[int] = (64, 96, 32, 10)) -> dict:
+    """A small MLP's weights and biases (default 64-96-32-10: 9,674 parameters, 6 leaves)."""
+    return {
+        f"layer{i}": {"w": (n_in, n_out), "b": (n_out,)}
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))
+    }
+
+
+def is_shape(x) -> bool:
+    return isinstance(x, tuple)
+
+
+def shape_leaves(shapes: dict) -> list[tuple]:
+    return jax.tree.leaves(shapes, is_leaf=is_shape)
+
+
+def element_count(shapes: dict) -> int:
+    return sum(math.prod(s) for s in shape_leaves(shapes))
+
+
+def describe(shapes: dict) -> str:
+    leaves = shape_leaves(shapes)
+    count = f"{len(leaves)} leaf" if len(leaves) == 1 else f"{len(leaves)} leaves"
+    return f"{count}, {element_count(shapes):,} float32 elements"
+
+
+def materialize(shapes: dict, seed: int, std: float) -> dict:
+    """Normal random float32 arrays of the given shapes."""
+    leaves, treedef = jax.tree.flatten(shapes, is_leaf=is_shape)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    arrays = [std * jax.random.normal(k, s, jnp.float32) for k, s in zip(keys, leaves)]
+    return jax.block_until_ready(jax.tree.unflatten(treedef, arrays))
+
+
+def abstract(shapes: dict) -> dict:
+    """``jax.ShapeDtypeStruct`` float32 leaves: enough to lower and compile, nothing allocated."""
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s, jnp.float32), shapes, is_leaf=is_shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# The machine
+# ---------------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count()
+    device = jax.devices()[0]
+    flags = os.environ.get("XLA_FLAGS", "")
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({usable} usable); "
+        f"Python {platform.python_version()}; JAX {jax.__version__}, jaxlib {jaxlib.__version__}, "
+        f"Optax {optax.__version__}, gradxform {gx.__version__}; backend {jax.default_backend()} "
+        f"({jax.device_count()} x {device.device_kind})" + (f"; XLA_FLAGS={flags}" if flags else "")
+    )
+
+
+class Bandwidth(NamedTuple):
+    best: float  # bytes per second of the fastest sample
+    median: float  # bytes per second, median over samples
+    elements: int  # size of each of the three arrays
+
+
+def measure_bandwidth(elements: int = 1 << 26, samples: int = 15) -> Bandwidth:
+    """The memory bandwidth a jitted triad ``y <- a * x + y`` reaches (reads 2 arrays, writes 1).
+
+    ``y`` is donated, so the kernel updates it in place, as an optimizer step updates its params
+    and state. The default arrays are 256 MiB each, far beyond any cache.
+    """
+    triad = jax.jit(lambda x, y: 1.0001 * x + y, donate_argnums=1)
+    x = jnp.ones(elements, jnp.float32)
+    y = jnp.zeros(elements, jnp.float32)
+    y = jax.block_until_ready(triad(x, y))  # compile and touch every page
+    rates = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        y = jax.block_until_ready(triad(x, y))
+        rates.append(3 * 4 * elements / (time.perf_counter() - start))
+    return Bandwidth(best=max(rates), median=statistics.median(rates), elements=elements)
+
+
+def adam_bytes(elements: int, bytes_per_element: int = 4) -> int:
+    """Bytes an ideal one-pass Adam step moves: read p, g, m, v and write p, m, v once each."""
+    return 7 * bytes_per_element * elements
+
+
+# ---------------------------------------------------------------------------------------------
+# Interleaved timing
+# ---------------------------------------------------------------------------------------------
+
+
+class Runner(NamedTuple):
+    """A compiled step and the arrays it carries from one call to the next."""
+
+    label: str
+    step: Callable  # carry -> carry (the carry includes the donated params and state)
+    carry: list  # a one-element list holding the current carry
+
+
+def run_steps(runner: Runner, steps: int) -> float:
+    """Run ``steps`` consecutive steps and return the seconds per step."""
+    carry = runner.carry[0]
+    start = time.perf_counter()
+    for _ in range(steps):
+        carry = runner.step(carry)
+    jax.block_until_ready(carry)
+    seconds = (time.perf_counter() - start) / steps
+    runner.carry[0] = carry
+    return seconds
+
+
+def interleaved(runners: Sequence[Runner], repeats: int, min_sample_seconds: float) -> list[list[float]]:
+    """Seconds per step of each runner, one sample per round; the order rotates every round.
+
+    Every runner takes the same number of steps per sample (enough for the first runner to last
+    ``min_sample_seconds``), so after the run all have taken the same number of steps. A warm-up
+    step per runner is not timed.
+    """
+    for runner in runners:
+        run_steps(runner, 1)
+    steps = max(1, math.ceil(min_sample_seconds / run_steps(runners[0], 1)))
+    for runner in runners[1:]:
+        run_steps(runner, 1)
+    samples = [[] for _ in runners]
+    order = list(range(len(runners)))
+    for r in range(repeats):
+        rotated = order[r % len(order):] + order[:r % len(order)]
+        if r % 2:
+            rotated.reverse()
+        for i in rotated:
+            samples[i].append(run_steps(runners[i], steps))
+    return samples
+
+
+class Summary(NamedTuple):
+    median: float
+    low: float  # lower quartile
+    high: float  # upper quartile
+
+
+def summarize(values: Sequence[float]) -> Summary:
+    values = sorted(values)
+    if len(values) == 1:
+        return Summary(values[0], values[0], values[0])
+    q = statistics.quantiles(values, n=4)
+    return Summary(statistics.median(values), q[0], q[2])
+
+
+def ratio_summary(numerators: Sequence[float], denominators: Sequence[float]) -> Summary:
+    """Per-round ratios (same round, so the same machine load), summarized."""
+    return summarize([a / b for a, b in zip(numerators, denominators)])
+
+
+def fmt(summary: Summary, digits: int = 2) -> str:
+    return f"{summary.median:.{digits}f} [{summary.low:.{digits}f}-{summary.high:.{digits}f}]"
+
+
+def render(header: list[str], rows: list[list[str]], text_columns: int = 1) -> str:
+    """A plain-text table; the first ``text_columns`` columns left-aligned, the rest right."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells):
+        return "  ".join(
+            c.ljust(w) if i < text_columns else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def comma_list(text: str) -> list[str]:
+    return list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))

@@ -1,0 +1,94 @@
+"""The compiled step's passes over memory: gradxform's recipes compile to no more params-sized
+kernels, moving no more bytes, than Optax's fused transformations.
+
+Counted in XLA's optimized HLO by ``benchmarks/hlo_passes.py`` (one counter for the benchmark
+and the tests). Steps are lowered on ``jax.ShapeDtypeStruct``: nothing is allocated or run.
+"""
+import importlib.util
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import optax
+import pytest
+
+import gradxform as gx
+
+_PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "hlo_passes.py"
+_SPEC = importlib.util.spec_from_file_location("hlo_passes", _PATH)
+hlo_passes = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(hlo_passes)
+
+SHAPE = (512, 512)
+N = SHAPE[0] * SHAPE[1]
+
+
+def _passes(optimizer, apply_updates, shape=SHAPE):
+    params = {"w": jax.ShapeDtypeStruct(shape, jnp.float32)}
+    state = jax.eval_shape(optimizer.init, params)
+    step = hlo_passes.plain_step(optimizer, apply_updates)
+    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, params).compile()
+    return hlo_passes.count_passes(compiled.as_text(), shape[0] * shape[1])
+
+
+def test_counter_sees_one_kernel_moving_three_arrays_in_a_triad():
+    x = jax.ShapeDtypeStruct((N,), jnp.float32)
+    scale = jax.ShapeDtypeStruct((), jnp.float32)
+    triad = jax.jit(lambda s, x, y: (s + 1) * x + y, donate_argnums=2)
+    passes = hlo_passes.count_passes(triad.lower(scale, x, x).compile().as_text(), N)
+    assert passes.count == 1  # the scalar s + 1 is a kernel too, but touches no large buffer
+    assert passes.bytes == 3 * 4 * N
+    assert passes.kernels[0].reads == 2 * 4 * N and passes.kernels[0].writes == 4 * N
+
+
+def test_counter_ignores_arrays_below_the_size_threshold():
+    small = jax.ShapeDtypeStruct((N - 1,), jnp.float32)
+    text = jax.jit(lambda x: x * 2).lower(small).compile().as_text()
+    assert hlo_passes.count_passes(text, N).count == 0
+    assert hlo_passes.count_passes(text, N - 1).bytes == 2 * 4 * (N - 1)
+
+
+ALIASES = [
+    ("adam", {}),
+    ("adamw", {}),
+    ("nadam", {}),
+    ("amsgrad", {}),
+    ("adamax", {}),
+    ("rmsprop", {}),
+    ("adagrad", {}),
+    ("sgd", {"momentum": 0.9}),
+    ("lion", {}),
+    ("adam", {"mu_dtype": jnp.bfloat16}),
+]
+
+
+@pytest.mark.parametrize(
+    "name, kwargs", ALIASES, ids=[n + ("-bf16-mu" if k.get("mu_dtype") else "") for n, k in ALIASES]
+)
+def test_gradxform_step_makes_no_more_passes_over_memory_than_optax(name, kwargs):
+    ours = _passes(getattr(gx, name)(1e-3, **kwargs), gx.apply_updates)
+    with jax.numpy_dtype_promotion("standard"):
+        theirs = _passes(getattr(optax, name)(1e-3, **kwargs), optax.apply_updates)
+    assert ours.count >= 1
+    assert ours.count <= theirs.count, (ours.kernels, theirs.kernels)
+    assert ours.bytes <= theirs.bytes, (ours.kernels, theirs.kernels)
+
+
+@pytest.mark.parametrize("library", ["gradxform", "optax"])
+def test_one_pass_formulation_takes_the_same_steps_as_the_plain_step(library):
+    # benchmarks/hlo_passes.py's one-pass formulation recomputes the update behind an
+    # optimization barrier; it must compute the same params and state (XLA may fuse the two
+    # programs differently, so allow a float32 ulp or two).
+    lib = gx if library == "gradxform" else optax
+    optimizer = lib.adam(1e-2)
+    steps = [jax.jit(build(optimizer, lib.apply_updates))
+             for build in (hlo_passes.plain_step, hlo_passes.one_pass_step)]
+    params = {"w": jnp.linspace(-1.0, 1.0, 64, dtype=jnp.float32).reshape(8, 8)}
+    carries = [(params, optimizer.init(params))] * 2
+    for t in range(3):
+        grads = {"w": jnp.cos(params["w"] * (t + 1))}
+        with jax.numpy_dtype_promotion("standard"):  # Optax mixes int and float
+            carries = [step(*carry, grads) for step, carry in zip(steps, carries)]
+    for a, b in zip(jax.tree.leaves(carries[0]), jax.tree.leaves(carries[1]), strict=True):
+        assert a.dtype == b.dtype
+        assert jnp.allclose(a, b, rtol=3e-7, atol=0), (a, b)
