@@ -288,9 +288,11 @@ def averaged_params(tree: PyTree) -> PyTree:
 def _reset_but_hyperparams(reset, state: PyTree, fresh: PyTree) -> PyTree:
     """``fresh`` where ``reset``, else ``state``; hyperparameters are always ``state``'s own."""
     is_hyper = lambda x: isinstance(x, (_hyper.Hyperparameter, _hyper.SharedHyperparameter))
-    return jax.tree.map(
-        lambda s, i: s if is_hyper(s) else jnp.where(reset, i, s), state, fresh, is_leaf=is_hyper
+    kept = jax.tree.map(
+        lambda s, i: s if is_hyper(s) else jnp.where(reset, i, s),
+        _hyper.unpacked_state(state), _hyper.unpacked_state(fresh), is_leaf=is_hyper,
     )
+    return _hyper.packed_state(kept)
 
 
 def _copy(params: PyTree) -> PyTree:

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _check
+from . import _check, _hyper
 
 PyTree = Any
 
@@ -73,7 +73,9 @@ def state_to_dict(state: PyTree) -> dict[str, Any]:
             checkpointer.save(path, gx.state_to_dict(state))
     """
     types: dict[str, str] = {}
-    tree = _to_dict(state, (), types)
+    # A chain packs its links' hyperparameters into one bank; the dict keeps each by its path
+    # (parts/1/hyperparams/learning_rate), so a mismatch names it and the layout reads as a recipe.
+    tree = _to_dict(_hyper.unpacked_state(state), (), types)
     layout = json.dumps({"format": FORMAT, "types": types}, sort_keys=True).encode()
     return {"state": {} if tree is None else tree, "layout": np.frombuffer(layout, np.uint8).copy()}
 
@@ -123,6 +125,7 @@ def state_from_dict(template_state: PyTree, saved_dict: Mapping[str, Any]) -> Py
     if not isinstance(saved_dict, Mapping) or "state" not in saved_dict:
         raise TypeError(_check.NOT_A_SAVED_STATE.format(got=_check.describe(saved_dict)))
     saved_types = _read_layout(saved_dict.get("layout"))
+    template_state = _hyper.unpacked_state(template_state)
     template_types = _layout(template_state)
     found = _Differences()
     if saved_types is not None:
@@ -138,7 +141,8 @@ def state_from_dict(template_state: PyTree, saved_dict: Mapping[str, Any]) -> Py
             _check.STATE_MISMATCH.format(who="state_from_dict", details=found.report()),
             found.lines(),
         )
-    return _rebuild(template_state, saved_dict["state"])
+    restored = _rebuild(template_state, saved_dict["state"])
+    return _hyper.packed_state(restored)
 
 
 # --- walking a state one level at a time -------------------------------------------------------

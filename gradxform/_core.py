@@ -44,7 +44,10 @@ class EmptyState(NamedTuple):
 
 class ChainState(NamedTuple):
     step: jax.Array  # int32 scalar: updates applied so far; saturates at 2**31 - 1
-    parts: tuple  # one state per link, in order
+    parts: tuple  # one state per link, in order; each hyperparameter is a Slot into the bank
+    hyperparams: Any = None  # HyperparameterBank of every link's hyperparameters, or None
+
+    packs_hyperparameters = True  # read by gradxform.hyperparams and set_hyperparams
 
 
 class RatioState(NamedTuple):
@@ -86,18 +89,26 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     (``**extra_args`` in ``update``) and are dropped for those that don't, such as plain Optax
     transformations.
 
+    The links' hyperparameters travel packed in the state's ``hyperparams`` bank (two arrays,
+    however many there are; each link's state holds an empty slot where its values were), since
+    every array of a state is one more buffer a jitted step passes in and out.
+    :func:`gradxform.hyperparams` and :func:`gradxform.set_hyperparams` read and write through it.
+
     Returns:
         A :class:`GradientTransformation` whose state is :class:`ChainState`.
     """
     sequence = _sequence(transforms, "chain")
 
     def init(params):
-        return ChainState(step=_step.zero(), parts=sequence.init(params))
+        parts, bank = _hyper.pack(sequence.init(params))
+        return ChainState(step=_step.zero(), parts=parts, hyperparams=bank)
 
     def update(updates, state, params=None, **extra_args):
         extra_args["step"] = state.step
-        updates, parts = sequence.update(updates, state.parts, params, **extra_args)
-        return updates, ChainState(step=_step.increment(state.step), parts=parts)
+        parts = _hyper.unpack(state.parts, state.hyperparams)
+        updates, parts = sequence.update(updates, parts, params, **extra_args)
+        parts, bank = _hyper.pack(parts)
+        return updates, ChainState(step=_step.increment(state.step), parts=parts, hyperparams=bank)
 
     return GradientTransformation(init, update)
 

@@ -124,6 +124,17 @@ def flatten(inner: Branch, shard_state_over: tuple | None = None) -> GradientTra
     To keep the params flat between steps too, and pay nothing per leaf in the step, see
     :func:`ravel_by_group`.
 
+    **Call** ``init`` **eagerly on sharded params.** The groups are read from the params'
+    shardings when ``init`` runs, and are static. Under ``jit`` or :func:`jax.eval_shape` the
+    params are tracers, which in JAX's default sharding mode carry no sharding yet, so ``init``
+    then groups by dtype alone (no error, no warning: on replicated or single-device params
+    nothing is lost). On sharded params that is correct but slow: every step gathers the sharded
+    leaves into unsharded buffers, and the state's :class:`Layout` differs from the one an eager
+    ``init`` gives. An eager ``init`` only lays out the buffers and allocates the state; for an
+    abstract template of the sharded state (to restore a checkpoint into), close over the
+    params: ``jax.eval_shape(lambda: opt.init(params))``. With ``shard_state_over`` on
+    replicated params, the mesh is given and ``init`` lays out the same groups under ``jit``.
+
     Args:
         inner: a transformation, or a list of them applied in sequence.
         shard_state_over: ``None``, or ``(mesh, axis)``: split the state of every group not

@@ -10,16 +10,33 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.experimental.shard_alike import shard_alike
 
 PyTree = Any
 
+
 def zeros_like(params: PyTree, dtype=None) -> PyTree:
-    """Zeros shaped (and sharded) like ``params``, in ``dtype`` or each leaf's own dtype."""
-    return jax.tree.map(lambda p: jnp.zeros_like(p, dtype=dtype), params)
+    """Zeros shaped and sharded like ``params``, in ``dtype`` or each leaf's own dtype."""
+    return full_like(params, 0, dtype)
 
 
 def full_like(params: PyTree, value, dtype=None) -> PyTree:
-    return jax.tree.map(lambda p: jnp.full_like(p, value, dtype=dtype), params)
+    """``value`` everywhere, shaped and sharded like ``params``, in ``dtype`` or each leaf's own.
+
+    Every state buffer shaped like a param is made here. Eagerly, :func:`jax.numpy.full_like`
+    places it with the param's sharding. Under ``jit`` (or :func:`jax.eval_shape`, ``vmap``) the
+    param is a tracer whose sharding is not known yet, and a constant that depends on no input
+    would be laid out as XLA likes (replicated); :func:`~jax.experimental.shard_alike.shard_alike`
+    asks the partitioner to give it the param's sharding, whatever that turns out to be. On one
+    device it compiles to nothing. If ``jit``'s ``out_shardings`` asks for another layout, the
+    state is made like the param and then moved there (once, at ``init``).
+    """
+
+    def like(p):
+        filled = jnp.full_like(p, value, dtype=dtype)
+        return shard_alike(p, filled)[1] if isinstance(p, jax.core.Tracer) else filled
+
+    return jax.tree.map(like, params)
 
 
 def cast(tree: PyTree, dtype) -> PyTree:

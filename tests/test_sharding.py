@@ -62,6 +62,24 @@ def state_follows_params(state, params):
     return wrong
 
 
+def state_kinds(state):
+    """The names of the state types (NamedTuples) in ``state``."""
+    import jax
+
+    return set(re.findall(r"namedtuple\[(\w+)\]", str(jax.tree.structure(state))))
+
+
+def covering_every_state_kind(states):
+    """A few names of ``states`` (greedily chosen) whose states hold every kind that any holds."""
+    kinds = {name: state_kinds(state) for name, state in states.items()}
+    left, chosen = set().union(*kinds.values()), []
+    while left:
+        best = max(kinds, key=lambda name: len(kinds[name] & left))
+        chosen.append(best)
+        left -= kinds[best]
+    return chosen
+
+
 def step_fn(opt):
     import gradxform as gx
 
@@ -75,6 +93,7 @@ def step_fn(opt):
 def run_checks():
     """Every check, as a JSON-ready dict; runs with 8 devices."""
     import jax
+    import jax.numpy as jnp
     import numpy as np
     from jax.sharding import Mesh
     from registry import REGISTRY
@@ -88,13 +107,32 @@ def run_checks():
     grads = jax.tree.map(lambda p: p * 0.5 + 0.1, params)
     results = {"devices": jax.device_count()}
 
-    # 1. The state of every alias follows the params' shardings, eagerly and under jit.
-    follows = {}
-    for entry in REGISTRY:
-        opt = entry.make()
-        # Eagerly only: under jit, zeros carry no sharding and XLA replicates them (Optax's too).
-        follows[entry.name] = state_follows_params(opt.init(params), params)
-    results["state_follows_params"] = follows
+    # 1. The state of every alias follows the params' shardings: made eagerly, made under jit
+    #    (where zeros alone would be replicated, as Optax's are), and after two jitted steps.
+    #    One program inits every alias (one compilation, not one per alias). Steps compile slowly
+    #    (~0.5 s each), so they run for a few aliases that together use every kind of state.
+    opts = {entry.name: entry.make() for entry in REGISTRY}
+    results["state_follows_params"] = {
+        name: state_follows_params(opt.init(params), params) for name, opt in opts.items()
+    }
+    states = jax.jit(lambda p: {name: opt.init(p) for name, opt in opts.items()})(params)
+    results["state_follows_params_jit"] = {name: state_follows_params(s, params) for name, s in states.items()}
+    follows_steps = {}
+    for name in covering_every_state_kind(states):
+        step, p, state = jax.jit(step_fn(opts[name])), params, states[name]
+        for _ in range(2):
+            p, state = step(p, state, grads)
+        follows_steps[name] = state_follows_params(state, params)
+    results["state_follows_params_steps"] = follows_steps
+    results["state_kinds"] = [sorted(state_kinds(states)), sorted(state_kinds({n: states[n] for n in follows_steps}))]
+
+    # A narrower moment dtype, complex params and None leaves, under jit.
+    mu = jax.jit(gx.adam(1e-2, mu_dtype=jnp.bfloat16).init)(params).parts[0].numerator[0].mu
+    results["bf16_mu"] = {
+        "wrong": state_follows_params(mu, params), "dtypes": sorted({str(m.dtype) for m in mu.values()})
+    }
+    odd = dict(jax.tree.map(lambda p: jax.lax.complex(p, -p), params), none=None)
+    results["complex_and_none"] = state_follows_params(jax.jit(gx.adam(1e-2).init)(odd), odd)
 
     # 2. Grouped by sharding: no collective in the compiled step, as in the per-leaf step.
     flat_opt, plain_opt = gx.flatten(gx.adam(1e-2)), gx.adam(1e-2)
@@ -102,6 +140,12 @@ def run_checks():
     results["groups"] = {
         name: [str(buffer.sharding.spec), buffer.shape[0]]
         for name, buffer in flat_state.inner.parts[0].numerator[0].mu.items()
+    }
+    # Under jit the params are tracers without a sharding: grouped by dtype alone (documented);
+    # an abstract template closing over the params sees their shardings.
+    results["flatten_under_jit"] = {
+        "groups": jax.jit(flat_opt.init)(params).layout.names(),
+        "closure_template_is_eager_layout": jax.eval_shape(lambda: flat_opt.init(params)).layout == flat_state.layout,
     }
     for name, opt in (("flatten", flat_opt), ("plain", plain_opt)):
         text = jax.jit(step_fn(opt)).lower(params, opt.init(params), grads).compile().as_text()
@@ -120,6 +164,7 @@ def run_checks():
     zero_opt = gx.flatten(gx.adam(1e-2), shard_state_over=(mesh, "data"))
     full_opt = gx.flatten(gx.adam(1e-2))
     zero_state, full_state = zero_opt.init(replicated), full_opt.init(replicated)
+    results["zero_jitted_init_is_eager_layout"] = jax.jit(zero_opt.init)(replicated).layout == zero_state.layout
     mu = zero_state.inner.parts[0].numerator[0].mu["float64"]
     results["zero_mu"] = {
         "spec": str(mu.sharding.spec),
@@ -164,9 +209,26 @@ def test_the_checks_ran_on_eight_devices(results):
     assert results["devices"] == 8
 
 
-def test_every_alias_keeps_its_state_sharded_like_the_params(results):
-    wrong = {name: paths for name, paths in results["state_follows_params"].items() if paths}
+@pytest.mark.parametrize("made", ["state_follows_params", "state_follows_params_jit"], ids=["eagerly", "under_jit"])
+def test_every_alias_makes_its_state_sharded_like_the_params(results, made):
+    assert len(results[made]) > 40  # every registry entry was checked
+    wrong = {name: paths for name, paths in results[made].items() if paths}
     assert wrong == {}
+
+
+def test_jitted_steps_keep_every_kind_of_state_sharded_like_the_params(results):
+    every_kind, stepped_kinds = results["state_kinds"]
+    assert len(every_kind) > 10 and stepped_kinds == every_kind
+    wrong = {name: paths for name, paths in results["state_follows_params_steps"].items() if paths}
+    assert wrong == {}
+
+
+def test_a_jitted_init_shards_a_bfloat16_moment_like_its_float64_param(results):
+    assert results["bf16_mu"] == {"wrong": [], "dtypes": ["bfloat16"]}
+
+
+def test_a_jitted_init_shards_complex_params_state_and_keeps_none_leaves(results):
+    assert results["complex_and_none"] == []
 
 
 def test_flatten_makes_one_buffer_per_dtype_and_sharding(results):
@@ -176,6 +238,10 @@ def test_flatten_makes_one_buffer_per_dtype_and_sharding(results):
         "float64[model]": ["P('model',)", 32 + 32 + 8],
         "float64[data,model]": ["P(('data', 'model'),)", 64],
     }
+
+
+def test_flatten_init_under_jit_groups_by_dtype_alone_but_a_closure_template_sees_shardings(results):
+    assert results["flatten_under_jit"] == {"groups": ["float64"], "closure_template_is_eager_layout": True}
 
 
 def test_the_grouped_step_adds_no_collective_like_the_per_leaf_step(results):
@@ -194,6 +260,7 @@ def test_zero1_splits_the_state_of_replicated_params_across_data(results):
     padded = -(-zero["elements"] // 2) * 2  # each row padded to a multiple of the 2 data devices
     assert zero["size"] == padded and zero["shard_sizes"] == [padded // 2]
     assert results["zero_state_eager"] == results["zero_state_jit"] == "P('data',)"
+    assert results["zero_jitted_init_is_eager_layout"]  # the mesh is given: nothing to see
 
 
 def test_zero1_adds_only_the_all_gather_of_the_updates(results):

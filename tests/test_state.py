@@ -120,7 +120,7 @@ def _chain_states(state):
 def _set_steps(state, step):
     """The state with every ChainState's counter set to ``step``."""
     if isinstance(state, gx.ChainState):
-        return gx.ChainState(step=jnp.asarray(step, jnp.int32), parts=_set_steps(state.parts, step))
+        return state._replace(step=jnp.asarray(step, jnp.int32), parts=_set_steps(state.parts, step))
     if isinstance(state, tuple) and hasattr(state, "_fields"):
         return type(state)(*(_set_steps(child, step) for child in state))
     if isinstance(state, (tuple, list)):

@@ -147,7 +147,9 @@ def test_jitted_updates_match_eager_ones_through_the_switch_with_one_trace():
     jitted = _run(gx.GradientTransformation(opt.init, update), problem, 5)
     assert len(traces) == 1
     for (_, _, ours, _), (_, _, expected, _) in zip(jitted, eager):
-        np.testing.assert_allclose(ours["xy"], expected["xy"], rtol=1e-12)
+        # The rate estimate is float32 by design; XLA may contract its arithmetic (FMA) differently
+        # in the compiled program: one float32 rounding, amplified by nothing after the switch.
+        np.testing.assert_allclose(ours["xy"], expected["xy"], rtol=1e-6)
 
 
 def test_switch_to_sgd_composes_any_two_branches():
