@@ -34,6 +34,9 @@ demo: $(DEMO_ENV)/.installed
 	$(DEMO_ENV)/bin/python -m gradxform
 
 bench: $(BENCH_ENV)/.installed
+	$(BENCH_ENV)/bin/python benchmarks/adam_speed.py
+	$(BENCH_ENV)/bin/python benchmarks/compile_time.py
+	$(BENCH_ENV)/bin/python benchmarks/hlo_passes.py --time
 	$(BENCH_ENV)/bin/python benchmarks/step_time.py
 
 clean:
