@@ -93,8 +93,11 @@ def _assert_close(actual, expected, rtol):
         if not jnp.issubdtype(a.dtype, jnp.inexact):
             np.testing.assert_array_equal(a, e)
             continue
+        # A leaf kept in float32 by design (SWATS's rate estimate) agrees to its own precision:
+        # the compiled program may contract its arithmetic (FMA) where eager mode rounds twice.
+        tol = max(rtol, 4 * float(np.finfo(a.dtype).eps))
         scale = np.max(np.abs(e), initial=0.0)
-        np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * scale)
+        np.testing.assert_allclose(a, e, rtol=tol, atol=tol * scale)
 
 
 # A fixed tree with every feature at once, for the properties that compile per entry.
