@@ -183,15 +183,15 @@ def declare(**values) -> Declared:
 
 
 class HyperparameterBank(NamedTuple):
-    """Every hyperparameter of a chain's links, packed: two arrays instead of two per value.
+    """Every hyperparameter of a chain's links, packed: one array instead of two per value.
 
     Each array is one more buffer for a jitted step to pass in and out, a fixed cost of a few
-    microseconds that shows on small models; Adam's five hyperparameters would otherwise add ten.
+    microseconds that shows on small models; Adam's seven stored values would otherwise add 14.
     The links' states hold a :class:`Slot` where each value was.
     """
 
-    values: jax.Array  # (k,) float32 (float64 under x64): Hyperparameter.value of each slot
-    overridden: jax.Array  # (k,) bool: Hyperparameter.overridden of each slot
+    # (k, 2) float32 (float64 under x64): row i is slot i's (value, overridden as 0 or 1)
+    entries: jax.Array
 
 
 class Slot(NamedTuple):
@@ -229,33 +229,32 @@ def pack(parts: PyTree) -> tuple[PyTree, HyperparameterBank | None]:
     slotted = jax.tree.map(take, parts, is_leaf=lambda n: isinstance(n, _STORED) or _packs(n))
     if not found:
         return parts, None
-    bank = HyperparameterBank(
-        values=jnp.stack([jnp.asarray(h.value, dtype()) for h in found], axis=-1),
-        overridden=jnp.stack([jnp.asarray(h.overridden, bool) for h in found], axis=-1),
-    )
-    return slotted, bank
+    pairs = [jnp.stack([jnp.asarray(h.value, dtype()), jnp.asarray(h.overridden, dtype())], -1)
+             for h in found]
+    return slotted, HyperparameterBank(entries=jnp.stack(pairs, axis=-2))
 
 
 def unpack(parts: PyTree, bank: HyperparameterBank | None) -> PyTree:
     """The inverse of :func:`pack`: each :class:`Slot` replaced by its stored hyperparameter."""
     if bank is None:
         return parts
-    order = iter(range(bank.values.shape[-1]))
+    order = iter(range(bank.entries.shape[-2]))
 
     def fill(node):
         if type(node) not in _STORED_IN:
             return node
-        i = next(order)
-        return _STORED_IN[type(node)](_entry(bank.values, i), _entry(bank.overridden, i))
+        value, overridden = _entry(bank.entries, next(order))
+        return _STORED_IN[type(node)](value, overridden)
 
     return jax.tree.map(fill, parts, is_leaf=lambda n: type(n) in _STORED_IN or _packs(n))
 
 
-def _entry(bank_array, i: int):
-    """The i-th entry of a bank array (last axis), also for a ``jax.eval_shape`` template."""
-    if isinstance(bank_array, jax.ShapeDtypeStruct):
-        return jax.ShapeDtypeStruct(bank_array.shape[:-1], bank_array.dtype)
-    return bank_array[..., i]
+def _entry(entries, i: int) -> tuple:
+    """Slot i's value and override flag, also from a ``jax.eval_shape`` template."""
+    if isinstance(entries, jax.ShapeDtypeStruct):
+        shape = entries.shape[:-2]
+        return jax.ShapeDtypeStruct(shape, entries.dtype), jax.ShapeDtypeStruct(shape, bool)
+    return entries[..., i, 0], entries[..., i, 1] != 0
 
 
 def _map_packing_states(state: PyTree, fn: Callable) -> PyTree:
