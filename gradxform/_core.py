@@ -89,7 +89,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     (``**extra_args`` in ``update``) and are dropped for those that don't, such as plain Optax
     transformations.
 
-    The links' hyperparameters travel packed in the state's ``hyperparams`` bank (two arrays,
+    The links' hyperparameters travel packed in the state's ``hyperparams`` bank (one array,
     however many there are; each link's state holds an empty slot where its values were), since
     every array of a state is one more buffer a jitted step passes in and out.
     :func:`gradxform.hyperparams` and :func:`gradxform.set_hyperparams` read and write through it.

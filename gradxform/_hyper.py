@@ -179,7 +179,7 @@ def declare(**values) -> Declared:
     return Declared(given, frozenset(shared), keys, derive)
 
 
-# --- Packing: a chain keeps all its links' hyperparameters in two arrays ----------------------
+# --- Packing: a chain keeps all its links' hyperparameters in one array ------------------------
 
 
 class HyperparameterBank(NamedTuple):

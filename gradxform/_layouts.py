@@ -385,12 +385,24 @@ def _unrows(piece, place: _Place):
 
 def _check_leafwise(transform, layout, updates, params, extra_args, verdicts):
     """Trace the inner update on the tree once per layout and raise unless it is leaf-wise."""
-    abstract = lambda tree: jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)), tree)
-    arrays = {k: v for k, v in extra_args.items() if _leafwise._is_array(v)}
-    key = (layout, jax.tree.structure(abstract(updates)), tuple(map(str, jax.tree.leaves(abstract(updates)))),
-           params is None, str(abstract(arrays)), tuple(sorted(k for k in extra_args if k not in arrays)))
-    if key in verdicts:
-        return verdicts[key]
+    tree_updates = _abstract(updates)
+    tree_params = None if params is None else _abstract(params)
+    arrays = {k: _abstract(v) for k, v in extra_args.items() if _leafwise._is_array(v)}
+    others = tuple(sorted(k for k in extra_args if k not in arrays))
+    key = (layout, jax.tree.structure(tree_updates), tuple(map(str, jax.tree.leaves(tree_updates))),
+           params is None, str(arrays), others)
+    if key not in verdicts:
+        tree_state = jax.eval_shape(transform.init, tree_updates if params is None else tree_params)
+        extra = {**extra_args, **arrays}
+        verdicts[key] = _leafwise.check(
+            "flatten", transform.update, tree_updates, tree_state, tree_params, extra
+        )
+    return verdicts[key]
+
+
+def _abstract(tree: PyTree) -> PyTree:
+    """Each leaf's shape and dtype, nothing more (enough to trace with)."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)), tree)
     tree_updates = abstract(updates)
     tree_params = None if params is None else abstract(params)
     tree_state = jax.eval_shape(transform.init, tree_params if params is not None else tree_updates)

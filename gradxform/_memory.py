@@ -1,6 +1,7 @@
 """How many bytes an optimizer's state holds, in total and per dtype."""
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -46,10 +47,7 @@ def state_memory(state: PyTree) -> StateMemory:
         if not (hasattr(leaf, "shape") and hasattr(leaf, "dtype")) or id(leaf) in seen:
             continue
         seen.add(id(leaf))
-        size = 1
-        for n in leaf.shape:
-            size *= int(n)
         name = str(leaf.dtype)
-        by_dtype[name] = by_dtype.get(name, 0) + size * leaf.dtype.itemsize
+        by_dtype[name] = by_dtype.get(name, 0) + math.prod(leaf.shape) * leaf.dtype.itemsize
     ordered = dict(sorted(by_dtype.items(), key=lambda item: (-item[1], item[0])))
     return StateMemory(total=sum(ordered.values()), by_dtype=ordered, arrays=len(seen))
