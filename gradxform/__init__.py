@@ -22,7 +22,7 @@ from ._clipping import clip_by_block_rms as clip_by_block_rms
 from ._clipping import clip_by_global_norm as clip_by_global_norm
 from ._clipping import clip_by_norm as clip_by_norm
 from ._clipping import global_norm as global_norm
-from ._core import ChainState as ChainState
+from ._chain_state import ChainState as ChainState
 from ._core import ConditionalState as ConditionalState
 from ._core import EmptyState as EmptyState
 from ._core import GradientTransformation as GradientTransformation

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from . import _check, _hyper, _step, _tree
 from ._core import Branch, GradientTransformation, _branch, apply_updates
+from ._chain_state import find_states, map_states
 from ._types import ScalarOrSchedule
 
 PyTree = Any
@@ -274,7 +275,7 @@ def averaged_params(tree: PyTree) -> PyTree:
         return tree.slow
     kinds = (EmaParamsState, SwaState)
     is_average = lambda x: isinstance(x, kinds)
-    found = [s for s in jax.tree.leaves(tree, is_leaf=is_average) if is_average(s)]
+    found = find_states(tree, is_average)
     if not found:
         raise ValueError(_check.NO_AVERAGE.format(got=_check.describe(tree)))
     if len(found) > 1:
@@ -288,7 +289,7 @@ def averaged_params(tree: PyTree) -> PyTree:
 def _reset_but_hyperparams(reset, state: PyTree, fresh: PyTree) -> PyTree:
     """``fresh`` where ``reset``, else ``state``; hyperparameters are always ``state``'s own."""
     is_hyper = lambda x: isinstance(x, (_hyper.Hyperparameter, _hyper.SharedHyperparameter))
-    kept = jax.tree.map(
+    kept = map_states(
         lambda s, i: s if is_hyper(s) else jnp.where(reset, i, s),
         _hyper.unpacked_state(state), _hyper.unpacked_state(fresh), is_leaf=is_hyper,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -148,14 +148,21 @@ def state_from_dict(template_state: PyTree, saved_dict: Mapping[str, Any]) -> Py
 # --- walking a state one level at a time -------------------------------------------------------
 
 
-def _children(node: PyTree) -> tuple[list[tuple[str, Any]], Any] | None:
-    """``([(name, child), ...], one-level treedef)`` for a container, ``None`` for a leaf."""
+def _children(node: PyTree) -> tuple[list[tuple[str, Any]], Callable[[list], Any]] | None:
+    """``([(name, child), ...], rebuild)`` for a container, ``None`` for a leaf.
+
+    ``rebuild(children)`` makes a node of the same kind from new children, in the same order.
+    NamedTuple-like records (a :class:`ChainState` too, whose link states are not nodes of its
+    JAX tree) are read field by field; other containers one level of their JAX tree.
+    """
     if node is None:
         return None
+    if isinstance(node, tuple) and hasattr(node, "_fields"):
+        return [(f, getattr(node, f)) for f in node._fields], lambda children: type(node)(*children)
     flat, treedef = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
     if len(flat) == 1 and not flat[0][0]:  # one child at the empty path: the node itself, a leaf
         return None
-    return [(_key_name(path[0]), child) for path, child in flat], treedef
+    return [(_key_name(path[0]), child) for path, child in flat], treedef.unflatten
 
 
 def _key_name(key: Any) -> str:
@@ -352,10 +359,8 @@ def _rebuild(template: PyTree, saved: Any) -> PyTree:
     children = _children(template)
     if children is None:
         return None if template is None else _restored_leaf(template, saved)
-    items, treedef = children
-    return jax.tree_util.tree_unflatten(
-        treedef, [None if child is None else _rebuild(child, saved.get(name, {})) for name, child in items]
-    )
+    items, rebuild = children
+    return rebuild([None if child is None else _rebuild(child, saved.get(name, {})) for name, child in items])
 
 
 def _restored_leaf(template: Any, saved: Any) -> Any:

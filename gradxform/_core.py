@@ -23,6 +23,7 @@ from . import _check
 from . import _hyper
 from . import _step
 from . import _tree
+from ._chain_state import ChainState
 from ._types import Hyper
 
 PyTree = Any
@@ -40,14 +41,6 @@ class GradientTransformation(NamedTuple):
 
 class EmptyState(NamedTuple):
     """The state of a stateless transformation."""
-
-
-class ChainState(NamedTuple):
-    step: jax.Array  # int32 scalar: updates applied so far; saturates at 2**31 - 1
-    parts: tuple  # one state per link, in order; each hyperparameter is a Slot into the bank
-    hyperparams: Any = None  # HyperparameterBank of every link's hyperparameters, or None
-
-    packs_hyperparameters = True  # read by gradxform.hyperparams and set_hyperparams
 
 
 class RatioState(NamedTuple):

@@ -394,7 +394,8 @@ def test_sum_of_squares_has_no_hyperparameter_its_initial_value_is_used_only_by_
 def _shared_values(state):
     """The values of every SharedHyperparameter in ``state``, sorted."""
     is_shared = lambda x: isinstance(x, gx.SharedHyperparameter)  # noqa: E731
-    state = gx._hyper.unpacked_state(state)  # a chain packs them into one bank; put them back
+    # a chain packs them into one bank (put them back) and is one node of the JAX tree (open it)
+    state = gx._chain_state.expanded(gx._hyper.unpacked_state(state))
     return sorted(float(x.value) for x in jax.tree.leaves(state, is_leaf=is_shared) if is_shared(x))
 
 
