@@ -180,15 +180,16 @@ def run_steps(runner: Runner, steps: int) -> float:
 def interleaved(runners: Sequence[Runner], repeats: int, min_sample_seconds: float) -> list[list[float]]:
     """Seconds per step of each runner, one sample per round; the order rotates every round.
 
-    Every runner takes the same number of steps per sample (enough for the first runner to last
-    ``min_sample_seconds``), so after the run all have taken the same number of steps. A warm-up
-    step per runner is not timed.
+    Every runner takes the same number of steps per sample, enough for the fastest runner's
+    sample to last ``min_sample_seconds``, so that every sample is a run of consecutive steps
+    (a lone step after another runner's pays the CPU backend's thread wake-up: a 6 ms step
+    measures 10-12 ms) and after the run all runners have taken the same number of steps.
+    A warm-up step per runner is not timed.
     """
     for runner in runners:
         run_steps(runner, 1)
-    steps = max(1, math.ceil(min_sample_seconds / run_steps(runners[0], 1)))
-    for runner in runners[1:]:
-        run_steps(runner, 1)
+    fastest = min(run_steps(runner, 1) for runner in runners)
+    steps = max(1, math.ceil(min_sample_seconds / fastest))
     samples = [[] for _ in runners]
     order = list(range(len(runners)))
     for r in range(repeats):

@@ -86,6 +86,8 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     however many there are; each link's state holds an empty slot where its values were), since
     every array of a state is one more buffer a jitted step passes in and out.
     :func:`gradxform.hyperparams` and :func:`gradxform.set_hyperparams` read and write through it.
+    For the same reason the whole :class:`ChainState` is a single node of the JAX tree, whose
+    children are its arrays; the link states are rebuilt when ``state.parts`` is read.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`ChainState`.
