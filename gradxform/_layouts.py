@@ -122,7 +122,10 @@ def flatten(inner: Branch, shard_state_over: tuple | None = None) -> GradientTra
     Optax's ``flatten`` concatenates every leaf into one buffer and needs a single dtype.
 
     To keep the params flat between steps too, and pay nothing per leaf in the step, see
-    :func:`ravel_by_group`.
+    :func:`ravel_by_group`. With params left as a tree, each step gathers the gradients into
+    fresh buffers and slices the updates back out: a gain for many small leaves (2.1x Optax's
+    step on a 6-leaf MLP), a loss for a few large ones (0.3x on a 25M-parameter GPT-2-shaped
+    tree on a CPU, where writing fresh 100 MB arrays costs page faults every step).
 
     **Call** ``init`` **eagerly on sharded params.** The groups are read from the params'
     shardings when ``init`` runs, and are static. Under ``jit`` or :func:`jax.eval_shape` the
