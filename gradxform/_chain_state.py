@@ -8,11 +8,12 @@ difference is most of the gap between the two steps (measured: 10 us of a 23 us 
 
 So :class:`ChainState` keeps its ``parts`` and ``hyperparams`` as the flat list of their arrays
 plus their static structure, and rebuilds the link states only when they are read. JAX sees one
-node whose children are ``step`` and the arrays; the paths it gives them read as before
+node whose children are ``step`` and the arrays (and, kept whole, any node of another library,
+such as Flax's ``nnx.Variable``); the paths it gives them read as before
 (``.parts[0].numerator[0].mu['w']``). To Python, and to Flax's serializers, it is a NamedTuple:
 fields ``step``, ``parts``, ``hyperparams``, with ``_replace``, ``_asdict`` and positional access.
 The one difference: ``jax.tree`` functions with ``is_leaf`` do not stop at the link states inside,
-which are not nodes of the tree; read ``state.parts`` to walk them.
+which are not nodes of the tree; read ``state.parts`` to walk them, or :func:`expanded`.
 """
 from __future__ import annotations
 
