@@ -231,7 +231,22 @@ def pack(parts: PyTree) -> tuple[PyTree, HyperparameterBank | None]:
         return parts, None
     pairs = [jnp.stack([jnp.asarray(h.value, dtype()), jnp.asarray(h.overridden, dtype())], -1)
              for h in found]
-    return slotted, HyperparameterBank(entries=jnp.stack(pairs, axis=-2))
+    return slotted, HyperparameterBank(entries=_stacked_rows(pairs))
+
+
+def _stacked_rows(rows: list) -> jax.Array:
+    """``jnp.stack(rows, axis=-2)`` as one element-wise selection over the rows' index.
+
+    XLA's CPU backend fuses a concatenate of at most eight operands into one kernel and computes
+    a longer one as a kernel per operand; a chain of selects on an iota is one kernel for any
+    number of rows.
+    """
+    shape = rows[0].shape[:-1] + (len(rows), rows[0].shape[-1])
+    index = jax.lax.broadcasted_iota(jnp.int32, shape, len(shape) - 2)
+    out = jnp.broadcast_to(jnp.expand_dims(rows[0], -2), shape)
+    for i, row in enumerate(rows[1:], start=1):
+        out = jnp.where(index == i, jnp.expand_dims(row, -2), out)
+    return out
 
 
 def unpack(parts: PyTree, bank: HyperparameterBank | None) -> PyTree:

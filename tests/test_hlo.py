@@ -5,6 +5,7 @@ Counted in XLA's optimized HLO by ``benchmarks/hlo_passes.py`` (one counter for 
 and the tests). Steps are lowered on ``jax.ShapeDtypeStruct``: nothing is allocated or run.
 """
 import importlib.util
+import re
 import pathlib
 
 import jax
@@ -92,3 +93,23 @@ def test_one_pass_formulation_takes_the_same_steps_as_the_plain_step(library):
     for a, b in zip(jax.tree.leaves(carries[0]), jax.tree.leaves(carries[1]), strict=True):
         assert a.dtype == b.dtype
         assert jnp.allclose(a, b, rtol=3e-7, atol=0), (a, b)
+
+
+def _kernels(optimizer, apply_updates) -> list[str]:
+    """The result shape of every kernel (fusion, copy, concatenate) of a small donated step."""
+    params = {"a": jax.ShapeDtypeStruct((64,), jnp.float32), "b": jax.ShapeDtypeStruct((8, 8), jnp.float32)}
+    state = jax.eval_shape(optimizer.init, params)
+    step = hlo_passes.plain_step(optimizer, apply_updates)
+    text = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, params).compile().as_text()
+    entry = text[text.index("ENTRY"):]
+    return re.findall(r"= (\S+) (?:fusion|copy|concatenate)\(", entry)
+
+
+@pytest.mark.parametrize("name", ["nadam", "lamb", "swats"])
+def test_a_bank_of_more_than_eight_hyperparameters_is_written_by_one_kernel(name):
+    optimizer = getattr(gx, name)(1e-3)
+    rows = jax.eval_shape(optimizer.init, {"a": jnp.zeros(64), "b": jnp.zeros((8, 8))}).hyperparams.entries.shape[0]
+    assert rows > 8  # XLA's CPU backend would compute a concatenate of these one row at a time
+    shapes = _kernels(optimizer, gx.apply_updates)
+    assert not [s for s in shapes if re.match(r"[a-z0-9]+\[1,2\]", s)]  # no kernel per row
+    assert len([s for s in shapes if re.match(rf"[a-z0-9]+\[{rows},2\]", s)]) <= 2  # its copy, its rewrite
