@@ -406,9 +406,3 @@ def _check_leafwise(transform, layout, updates, params, extra_args, verdicts):
 def _abstract(tree: PyTree) -> PyTree:
     """Each leaf's shape and dtype, nothing more (enough to trace with)."""
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)), tree)
-    tree_updates = abstract(updates)
-    tree_params = None if params is None else abstract(params)
-    tree_state = jax.eval_shape(transform.init, tree_params if params is not None else tree_updates)
-    extra = {k: (abstract(v) if k in arrays else v) for k, v in extra_args.items()}
-    verdicts[key] = _leafwise.check("flatten", transform.update, tree_updates, tree_state, tree_params, extra)
-    return verdicts[key]
