@@ -109,3 +109,19 @@ def test_expanded_opens_every_chain_for_is_leaf_and_keeps_the_leaf_order():
                 if isinstance(x, gx.ScaleByMomentumState)]
     for a, b in zip(jax.tree.leaves(opened), jax.tree.leaves(state), strict=True):
         assert a is b
+
+
+def test_orbax_saves_and_restores_the_raw_state_inside_a_larger_tree(tmp_path):
+    import orbax.checkpoint as ocp
+
+    opt = gx.adam(1e-2)
+    state = _stepped(opt)
+    tree = {"params": PARAMS, "opt_state": state}
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(tmp_path / "checkpoint", tree)
+    template = jax.eval_shape(lambda: {"params": PARAMS, "opt_state": opt.init(PARAMS)})
+    with ocp.StandardCheckpointer() as checkpointer:
+        restored = checkpointer.restore(tmp_path / "checkpoint", template)
+    assert type(restored["opt_state"]) is gx.ChainState and int(restored["opt_state"].step) == 2
+    for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(tree), strict=True):
+        np.testing.assert_array_equal(a, b)
