@@ -18,7 +18,6 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
 import gradxform as gx
 
@@ -95,12 +94,7 @@ def mlp_data(shapes: dict):
 def make_runner(label: str, library: str, mode: str, workload: Workload, params0, grads, data):
     """Compile one variant's donated step and return a :class:`common.Runner` and a function
     giving its current params as a tree."""
-    if library == "optax":
-        optimizer, apply = optax.adam(LEARNING_RATE), optax.apply_updates
-    elif mode == "grouped-tree":
-        optimizer, apply = gx.flatten(gx.adam(LEARNING_RATE)), gx.apply_updates
-    else:
-        optimizer, apply = gx.adam(LEARNING_RATE), gx.apply_updates
+    optimizer, apply = common.adam_variant("optax" if library == "optax" else mode, LEARNING_RATE)
 
     params, to_tree, loss = params0, (lambda p: p), mlp_loss
     if mode == "grouped-flat":

@@ -18,7 +18,6 @@ import sys
 import time
 
 import jax
-import optax
 
 import gradxform as gx
 
@@ -37,12 +36,7 @@ LABELS = {
 def compile_seconds(variant: str, count: int, size: int) -> float:
     """Seconds to trace, lower and compile one variant's step on ``count`` leaves of ``size``."""
     params = common.abstract(common.many_leaves(count, size))
-    if variant == "optax":
-        optimizer, apply = optax.adam(LEARNING_RATE), optax.apply_updates
-    elif variant == "grouped-tree":
-        optimizer, apply = gx.flatten(gx.adam(LEARNING_RATE)), gx.apply_updates
-    else:
-        optimizer, apply = gx.adam(LEARNING_RATE), gx.apply_updates
+    optimizer, apply = common.adam_variant(variant, LEARNING_RATE)
     if variant == "grouped-flat":
         # The buffers' shapes, from ravel_by_group traced on the abstract leaves.
         params = jax.eval_shape(lambda tree: gx.ravel_by_group(tree)[0], params)

@@ -335,18 +335,26 @@ def _rows(x, place: _Place, group: _Group):
     """The leaf as its group lays it out: 1-D if the group has one row, else ``(rows, width)``."""
     if group.rows == 1:
         return x.reshape(-1)
-    dims, blocks, chunks = [], [], []
+    dims, perm = _split_dims(place)
+    x = x.reshape(dims)
+    if perm != sorted(perm):
+        x = x.transpose(perm)
+    return x.reshape(group.rows, place.width)
+
+
+def _split_dims(place: _Place) -> tuple[list[int], list[int]]:
+    """The leaf's shape with each split axis cut in two (blocks, then chunk), and the order of
+    those dims that puts every block dim first: the rows of the group, then the row's width."""
+    dims: list[int] = []
+    blocks: list[int] = []
+    chunks: list[int] = []
     for size, n in zip(place.shape, place.splits):
         if n > 1:
             blocks.append(len(dims))
             dims.append(n)
         chunks.append(len(dims))
         dims.append(size // n)
-    x = x.reshape(dims)
-    perm = blocks + chunks
-    if perm != sorted(perm):
-        x = x.transpose(perm)
-    return x.reshape(group.rows, place.width)
+    return dims, blocks + chunks
 
 
 def _from_buffers(buffers: dict, layout: Layout) -> PyTree:
@@ -369,14 +377,8 @@ def _from_buffers(buffers: dict, layout: Layout) -> PyTree:
 
 
 def _unrows(piece, place: _Place):
-    dims, blocks, chunks = [], [], []
-    for size, n in zip(place.shape, place.splits):
-        if n > 1:
-            blocks.append(len(dims))
-            dims.append(n)
-        chunks.append(len(dims))
-        dims.append(size // n)
-    perm = blocks + chunks
+    """The inverse of :func:`_rows`: a ``(rows, width)`` piece back in the leaf's shape."""
+    dims, perm = _split_dims(place)
     x = piece.reshape([dims[p] for p in perm])
     if perm != sorted(perm):
         x = x.transpose(np.argsort(perm))

@@ -8,27 +8,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from registry import REGISTRY
-from wrapper_trees import assert_trees_equal, gradient_sequence
+from wrapper_trees import (
+    assert_same_but_last_bits_of_scalars,
+    assert_trees_equal,
+    gradient_sequence,
+)
 
 import gradxform as gx
 from gradxform import _leafwise
-
-
-def assert_same_but_last_bits_of_scalars(actual, expected):
-    """Leaves bitwise equal, but 0-d leaves within a few units in the last place.
-
-    XLA's CPU backend evaluates some operations (division through a refined reciprocal) on
-    arrays and on 0-d scalars differently, so a 0-d leaf can round differently once it sits in a
-    buffer with others.
-    """
-    assert jax.tree.structure(actual) == jax.tree.structure(expected)
-    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
-        assert a.dtype == e.dtype
-        if a.ndim == 0:
-            np.testing.assert_array_max_ulp(np.asarray(a), np.asarray(e), maxulp=4)
-        else:
-            np.testing.assert_array_equal(np.asarray(a), np.asarray(e))
-
 
 # Aliases that depend on the tree, and the reason flatten gives for rejecting them. Every other
 # alias in the registry must give bit-identical results under flatten.
@@ -166,7 +153,7 @@ def test_the_check_runs_once_per_layout():
 
 def test_the_state_names_the_group_buffers_and_hyperparameters_stay_readable():
     state = gx.flatten(gx.adam(1e-2)).init(params_tree())
-    has_mu = lambda s: hasattr(s, "mu")  # noqa: E731
+    has_mu = lambda s: hasattr(s, "mu")
     (mu,) = [s.mu for s in jax.tree.leaves(gx._chain_state.expanded(state), is_leaf=has_mu) if has_mu(s)]
     assert sorted(mu) == ["float32", "float64"]
     assert mu["float64"].shape == (3 * 4 + 4 + 0 + 1,) and mu["float32"].shape == (4 * 2 + 5,)
