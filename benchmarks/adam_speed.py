@@ -13,6 +13,7 @@ per float32 element).
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from typing import Callable, NamedTuple
 
@@ -53,8 +54,10 @@ SMOKE_WORKLOADS = {
 
 # The variants: (label, mode). "per-leaf" runs on the params tree as it is; "grouped-tree" wraps
 # gx.adam in gx.flatten (the params stay a tree, the state is a few buffers); "grouped-flat" keeps
-# the params themselves as gx.ravel_by_group buffers between steps.
-MODES = ("per-leaf", "grouped-tree", "grouped-flat")
+# the params themselves as gx.ravel_by_group buffers between steps; "grouped-flat-sized" too, with
+# the buffers cut at --buffer-size elements (ravel_by_group's buffer_size).
+MODES = ("per-leaf", "grouped-tree", "grouped-flat", "grouped-flat-sized")
+DEFAULT_BUFFER_SIZE = 1 << 22
 MLP_BATCH = 128
 
 
@@ -64,6 +67,9 @@ def available_modes() -> dict[str, str]:
         "per-leaf": "",
         "grouped-tree": "" if hasattr(gx, "flatten") else "this gradxform has no flatten",
         "grouped-flat": "" if hasattr(gx, "ravel_by_group") else "this gradxform has no ravel_by_group",
+        "grouped-flat-sized": "" if "buffer_size" in inspect.signature(
+            getattr(gx, "ravel_by_group", lambda: None)).parameters
+        else "this gradxform's ravel_by_group has no buffer_size",
     }
 
 
@@ -91,15 +97,17 @@ def mlp_data(shapes: dict):
     return x, y
 
 
-def make_runner(label: str, library: str, mode: str, workload: Workload, params0, grads, data):
+def make_runner(label: str, library: str, mode: str, workload: Workload, params0, grads, data,
+                buffer_size: int | None = None):
     """Compile one variant's donated step and return a :class:`common.Runner` and a function
     giving its current params as a tree."""
     optimizer, apply = common.adam_variant("optax" if library == "optax" else mode, LEARNING_RATE)
 
     params, to_tree, loss = params0, (lambda p: p), mlp_loss
-    if mode == "grouped-flat":
-        params, unravel = gx.ravel_by_group(params0)
-        grads = None if grads is None else gx.ravel_by_group(grads)[0]
+    if mode in ("grouped-flat", "grouped-flat-sized"):
+        sized = {"buffer_size": buffer_size} if mode == "grouped-flat-sized" else {}
+        params, unravel = gx.ravel_by_group(params0, **sized)
+        grads = None if grads is None else gx.ravel_by_group(grads, **sized)[0]
         to_tree = unravel
 
         def loss(flat, x, y):
@@ -139,7 +147,10 @@ class Row(NamedTuple):
     agreement: float | None  # max |params - Optax params| / max |Optax params|
 
 
-def measure(name: str, modes: list[str], repeats: int, min_sample: float) -> list[Row]:
+def measure(name: str, modes: list[str], repeats: int, min_sample: float, control: bool,
+            buffer_size: int) -> list[Row]:
+    """Time Optax per leaf, then each gradxform mode (after a second Optax runner, with
+    ``control``), interleaved; every ratio is per round against the first Optax runner."""
     workload = WORKLOADS[name]
     shapes = workload.shapes()
     params0 = common.materialize(shapes, seed=0, std=0.1 if workload.train else 0.02)
@@ -147,12 +158,15 @@ def measure(name: str, modes: list[str], repeats: int, min_sample: float) -> lis
     data = mlp_data(shapes) if workload.train else None
 
     variants = [("Optax, per leaf", "optax", "per-leaf")]
+    if control:  # the same step on buffers of its own: what noise alone makes of a ratio
+        variants.append(("Optax, per leaf, again (control)", "optax", "per-leaf"))
     labels = {"per-leaf": "gradxform, per leaf", "grouped-tree": "gradxform, grouped (flatten), tree params",
-              "grouped-flat": "gradxform, grouped, flat params (ravel_by_group)"}
+              "grouped-flat": "gradxform, grouped, flat params (ravel_by_group)",
+              "grouped-flat-sized": f"gradxform, grouped, flat params, buffer_size={buffer_size:,}"}
     variants += [(labels[m], "gradxform", m) for m in modes]
     runners, trees = [], []
     for label, library, mode in variants:
-        runner, tree = make_runner(label, library, mode, workload, params0, grads, data)
+        runner, tree = make_runner(label, library, mode, workload, params0, grads, data, buffer_size)
         runners.append(runner)
         trees.append(tree)
     del params0
@@ -161,18 +175,18 @@ def measure(name: str, modes: list[str], repeats: int, min_sample: float) -> lis
     reference = jax.tree.leaves(trees[0]())
     scale = max(float(jnp.max(jnp.abs(b))) for b in reference)
     rows = []
-    for (label, library, mode), seconds, tree in zip(variants, samples, trees):
-        if library == "optax":
+    for i, ((label, library, mode), seconds, tree) in enumerate(zip(variants, samples, trees)):
+        if i == 0:
             rows.append(Row(label, mode, common.summarize(seconds), None, None, None))
             continue
         difference = max(
             float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(tree()), reference)
         )
-        grouped = mode != "per-leaf"
+        shows_speedup = mode != "per-leaf" or library == "optax"  # grouped, or the control
         rows.append(Row(
             label, mode, common.summarize(seconds),
             common.ratio_summary(seconds, samples[0]),
-            common.ratio_summary(samples[0], seconds) if grouped else None,
+            common.ratio_summary(samples[0], seconds) if shows_speedup else None,
             difference / scale,
         ))
     return rows
@@ -191,6 +205,11 @@ def main(argv=None) -> int:
                         help="float32 elements per array of the bandwidth triad (default 2**26)")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny workloads, to check that the script runs; the figures mean nothing")
+    parser.add_argument("--buffer-size", type=int, default=DEFAULT_BUFFER_SIZE,
+                        help=f"elements per buffer in the grouped-flat-sized mode (default {DEFAULT_BUFFER_SIZE})")
+    parser.add_argument("--no-control", dest="control", action="store_false",
+                        help="skip the control: by default a second Optax runner, on its own "
+                        "buffers, shows how far apart two identical steps measure")
     args = parser.parse_args(argv)
     if args.smoke:
         WORKLOADS.update(SMOKE_WORKLOADS)
@@ -206,6 +225,8 @@ def main(argv=None) -> int:
             parser.error(f"unknown mode {m!r}; choose from {', '.join(MODES)}")
     if not workloads or args.repeats < 1:
         parser.error("need at least one workload and repeats >= 1")
+    if args.buffer_size < 1:
+        parser.error(f"--buffer-size must be a positive number of elements, got {args.buffer_size}")
     reasons = available_modes()
     skipped = [f"{m} ({reasons[m]})" for m in modes if reasons[m]]
     modes = [m for m in modes if not reasons[m]]
@@ -245,7 +266,7 @@ def main(argv=None) -> int:
         print(f"  timing {w} ...", file=sys.stderr, flush=True)
         n = common.element_count(WORKLOADS[w].shapes())
         bound = common.adam_bytes(n) / bandwidth.best
-        for row in measure(w, modes, args.repeats, args.min_sample):
+        for row in measure(w, modes, args.repeats, args.min_sample, args.control, args.buffer_size):
             ms = common.Summary(*(1e3 * s for s in row.seconds))
             train = WORKLOADS[w].train
             rows.append([
@@ -264,7 +285,8 @@ def main(argv=None) -> int:
         "mlp: the step includes forward and backward passes, so no bound is given. "
         "gx/optax time: per-round ratio, below 1 = gradxform faster; speedup: Optax's time over "
         "gradxform's. agreement: max |params - Optax params| / max |Optax params| after the run "
-        "(all variants took the same number of steps)."
+        "(all variants took the same number of steps). The control runs Optax's step a second time "
+        "on buffers of its own: its ratios are those of two identical steps, this machine's noise."
     )
     return 0
 

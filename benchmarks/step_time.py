@@ -2,9 +2,11 @@
 
 Both libraries run in this one process on the same parameters and gradients. For each optimizer
 and workload, each library's step -- ``update`` then ``apply_updates``, jit-compiled with the
-parameters and state donated -- is compiled, then timed in rounds that alternate the two
-libraries (the first to run alternates too), so that drift in the machine's load affects both
-alike. The tables report ratios, gradxform / Optax: below 1 means gradxform is faster.
+parameters and state donated -- is compiled, then timed in interleaved rounds whose order
+rotates, so that drift in the machine's load affects both alike. The tables report ratios,
+gradxform / Optax: below 1 means gradxform is faster. A control runs Optax's step a second
+time, on buffers of its own: the ratio of two identical steps is what this machine's noise
+alone makes of a comparison, the yardstick for reading gradxform's.
 
     python benchmarks/step_time.py                                   # everything
     python benchmarks/step_time.py --aliases adam,sgd --workloads single,leaves --repeats 11
@@ -12,11 +14,10 @@ alike. The tables report ratios, gradxform / Optax: below 1 means gradxform is f
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import time
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +29,7 @@ import common
 from common import comma_list, machine, render
 
 LEARNING_RATE = 1e-3  # passed explicitly to both libraries (Optax's adadelta has no default)
-MIN_SAMPLE_SECONDS = 0.05  # each timing sample runs enough steps to last at least this long
+MIN_SAMPLE_SECONDS = 0.05  # each sample runs enough steps for the fastest step to last this long
 
 
 class Alias(NamedTuple):
@@ -97,60 +98,45 @@ def copy(tree):
 
 
 class Measurement(NamedTuple):
-    step_ratio: float  # median over rounds of (gradxform's step time / Optax's)
-    step_ratio_quartiles: tuple[float, float]
+    step_ratio: common.Summary  # per round: gradxform's step time / Optax's
+    control_ratio: common.Summary | None  # per round: a second Optax step's time / the first's
     compile_seconds: tuple[float, float]  # medians: gradxform, Optax
     agreement: float  # max |gradxform params - Optax params| / max |Optax params| after the run
 
 
 def measure(
-    libraries: tuple[Library, Library], shapes: dict, repeats: int, compile_repeats: int
+    libraries: Sequence[Library], shapes: dict, repeats: int, compile_repeats: int
 ) -> Measurement:
+    """Time ``libraries`` -- gradxform, Optax, and optionally Optax again as a control -- on
+    ``shapes``: each compiles its step ``compile_repeats`` times (the order rotating; the last
+    compilation is the one timed), then all run in interleaved rounds."""
     params0 = materialize(shapes, seed=0, std=0.02)
     grads = materialize(shapes, seed=1, std=1e-3)
 
-    # Each library compiles its step `compile_repeats` times, alternating; the last compilation
-    # is the one timed.
-    compile_seconds, runs = ([], []), [None, None]  # runs[i]: [compiled step, params, state]
+    compile_seconds = [[] for _ in libraries]
+    compiled = [None] * len(libraries)  # (compiled step, state)
+    order = list(range(len(libraries)))
     for r in range(compile_repeats):
-        for i in (0, 1) if r % 2 == 0 else (1, 0):
-            compiled, state, seconds = compile_step(libraries[i], params0, grads)
+        for i in order[r % len(order):] + order[:r % len(order)]:
+            step, state, seconds = compile_step(libraries[i], params0, grads)
             compile_seconds[i].append(seconds)
-            runs[i] = [compiled, None, state]
-    for run in runs:
-        compiled, _, state = run
-        run[1:] = compiled(copy(params0), state, grads)  # the first call is not timed
-    del params0, compiled, state
-    jax.block_until_ready([run[1:] for run in runs])
+            compiled[i] = step, state
+    runners = [
+        common.Runner(library.label, lambda carry, step=step: step(*carry, grads),
+                      [(copy(params0), state)])
+        for library, (step, state) in zip(libraries, compiled)
+    ]
+    del params0, compiled
+    seconds = common.interleaved(runners, repeats, MIN_SAMPLE_SECONDS)
 
-    start = time.perf_counter()
-    compiled, params, state = runs[0]
-    runs[0][1:] = jax.block_until_ready(compiled(params, state, grads))
-    steps = max(1, math.ceil(MIN_SAMPLE_SECONDS / (time.perf_counter() - start)))
-    compiled, params, state = runs[1]  # keep both libraries at the same number of steps
-    runs[1][1:] = jax.block_until_ready(compiled(params, state, grads))
-
-    seconds = ([], [])
-    for r in range(repeats):
-        for i in (0, 1) if r % 2 == 0 else (1, 0):
-            compiled, params, state = runs[i]
-            start = time.perf_counter()
-            for _ in range(steps):
-                params, state = compiled(params, state, grads)
-            jax.block_until_ready((params, state))
-            seconds[i].append((time.perf_counter() - start) / steps)
-            runs[i][1:] = params, state
-            del params, state
-
-    ratios = sorted(a / b for a, b in zip(*seconds))
-    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-    ours, theirs = (jax.tree.leaves(run[1]) for run in runs)
+    ours, theirs = (jax.tree.leaves(runner.carry[0][0]) for runner in runners[:2])
     difference = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(ours, theirs))
     scale = max(float(jnp.max(jnp.abs(b))) for b in theirs)
     return Measurement(
-        step_ratio=statistics.median(ratios),
-        step_ratio_quartiles=(quartiles[0], quartiles[2]),
-        compile_seconds=tuple(statistics.median(s) for s in compile_seconds),
+        step_ratio=common.ratio_summary(seconds[0], seconds[1]),
+        control_ratio=common.ratio_summary(seconds[2], seconds[1]) if len(runners) > 2 else None,
+        compile_seconds=(statistics.median(compile_seconds[0]),
+                         statistics.median(compile_seconds[1])),
         agreement=difference / scale,
     )
 
@@ -160,17 +146,20 @@ def measure(
 # ---------------------------------------------------------------------------------------------
 
 
-def libraries_for(alias: Alias) -> tuple[Library, Library]:
+def libraries_for(alias: Alias, control: bool) -> tuple[Library, ...]:
+    """gradxform's and Optax's optimizer of this name; with ``control``, Optax's a second time."""
+
     def ours():
         return getattr(gx, alias.name)(LEARNING_RATE, **alias.options)
 
     def theirs():
         return getattr(optax, alias.optax_name)(LEARNING_RATE, **alias.options)
 
-    return (
+    libraries = (
         Library("gradxform", ours, gx.apply_updates),
         Library("optax", theirs, optax.apply_updates),
     )
+    return libraries + (Library("optax, again", theirs, optax.apply_updates),) * control
 
 
 def main(argv=None) -> int:
@@ -189,6 +178,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--compile-repeats", type=int, default=3, help="compilations per library (default 3)"
     )
+    parser.add_argument(
+        "--no-control", dest="control", action="store_false",
+        help="skip the control: by default Optax's step runs a second time, on its own buffers, "
+        "and its ratio to the first shows how far apart two identical steps measure",
+    )
     args = parser.parse_args(argv)
 
     known = {a.name: a for a in ALIASES}
@@ -206,9 +200,11 @@ def main(argv=None) -> int:
     print(f"machine: {machine()}")
     print(
         f"method: learning rate {LEARNING_RATE:g} for both; jitted update + apply_updates with "
-        f"params and state donated; {args.repeats} timed rounds alternating the libraries, each "
-        f"a sample of enough steps to last >= {MIN_SAMPLE_SECONDS:g} s; "
+        f"params and state donated; {args.repeats} timed rounds interleaving the libraries in "
+        f"rotating order, each sample enough steps for the fastest to last >= "
+        f"{MIN_SAMPLE_SECONDS:g} s; "
         f"{args.compile_repeats} compilation(s) each, the last one timed"
+        + ("; control: Optax's step a second time, on its own buffers" if args.control else "")
     )
     for workload in workloads:
         summary = WORKLOADS[workload].__doc__.splitlines()[0].rstrip(".")
@@ -231,11 +227,11 @@ def main(argv=None) -> int:
         print("nothing to time")
         return 0
     # Pay JAX's one-time costs (backend start-up, first lowerings) before measuring anything.
-    measure(libraries_for(chosen[0]), {"w": (8,)}, repeats=1, compile_repeats=1)
+    measure(libraries_for(chosen[0], False), {"w": (8,)}, repeats=1, compile_repeats=1)
 
     results: dict[tuple[str, str], Measurement] = {}
     for alias in chosen:
-        libraries = libraries_for(alias)
+        libraries = libraries_for(alias, args.control)
         for workload in workloads:
             print(f"  timing {alias.name} on {workload} ...", file=sys.stderr, flush=True)
             results[alias.name, workload] = measure(
@@ -244,16 +240,20 @@ def main(argv=None) -> int:
     print(
         "Step time, gradxform / Optax: median over rounds [quartiles]; "
         "below 1 = gradxform faster"
+        + ("; control = Optax's same step run again / Optax" if args.control else "")
     )
-    rows = []
+    header, rows = ["alias"], []
+    for workload in workloads:
+        header += [workload, f"{workload} control"] if args.control else [workload]
     for alias in chosen:
         row = [alias.name]
         for workload in workloads:
             m = results[alias.name, workload]
-            low, high = m.step_ratio_quartiles
-            row.append(f"{m.step_ratio:.2f} [{low:.2f}-{high:.2f}]")
+            row.append(common.fmt(m.step_ratio))
+            if args.control:
+                row.append(common.fmt(m.control_ratio))
         rows.append(row)
-    print(render(["alias", *workloads], rows))
+    print(render(header, rows))
     print()
 
     print("Compile time in seconds (median): gradxform, Optax, and their ratio")

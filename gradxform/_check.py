@@ -463,6 +463,10 @@ NOT_A_MESH_AXIS = (
     "flatten: shard_state_over must be None or a (mesh, axis) pair with a jax.sharding.Mesh and "
     "one of its axis names, e.g. (mesh, 'data'), got {got}."
 )
+NOT_A_BUFFER_SIZE = (
+    "{who}: buffer_size must be None (one buffer per group) or a positive int, the most elements a "
+    "buffer holds (per device block, when sharded), e.g. 2**22, got {got}."
+)
 OTHER_MESH = (
     "flatten: shard_state_over names one mesh, but some params are sharded over another; put "
     "every param on the mesh whose axis {axis!r} the state is split across."

@@ -190,6 +190,41 @@ def test_unravel_rejects_other_buffers():
         unravel({"float64": jnp.zeros(3)})
 
 
+def test_buffer_size_cuts_each_group_between_leaves():
+    # Tree order: dense.bias (4), dense.kernel (12), gain (5, float32), head[0] (8, float32),
+    # head[2] (0), temperature (1). At most 8 elements a buffer; a larger leaf stands alone.
+    params = params_tree()
+    buffers, unravel = gx.ravel_by_group(params, buffer_size=8)
+    assert {name: b.shape[0] for name, b in buffers.items()} == {
+        "float64": 4, "float64#1": 12, "float64#2": 0 + 1, "float32": 5, "float32#1": 8,
+    }
+    assert_trees_equal(unravel(buffers), params)
+    assert_trees_equal(jax.jit(unravel)(buffers), params)
+    assert len(gx.ravel_by_group(params, buffer_size=10**9)[0]) == 2  # the same as no limit
+
+
+@pytest.mark.parametrize("make", [lambda: gx.adam(1e-2), lambda: gx.sgd(0.1, momentum=0.9, nesterov=True)],
+                         ids=["adam", "sgd_nesterov"])
+def test_flatten_with_a_buffer_size_gives_the_per_leaf_results(make):
+    params = params_tree()
+    grads = gradient_sequence(params, 3, seed=11)
+    sized, plain = gx.flatten(make(), buffer_size=6), make()
+    sized_state, plain_state = sized.init(params), plain.init(params)
+    assert sorted(sized_state.layout.names()) == ["float32", "float32#1", "float64", "float64#1", "float64#2"]
+    for g in grads:
+        a, sized_state = sized.update(g, sized_state, params)
+        b, plain_state = plain.update(g, plain_state, params)
+        assert_same_but_last_bits_of_scalars(a, b)
+
+
+@pytest.mark.parametrize("bad", [0, -4, 2.5, True, "4096"])
+def test_buffer_size_must_be_a_positive_int(bad):
+    with pytest.raises(ValueError, match=r"ravel_by_group: buffer_size must be None .* or a positive int"):
+        gx.ravel_by_group(params_tree(), buffer_size=bad)
+    with pytest.raises(ValueError, match=r"flatten: buffer_size must be None .* or a positive int"):
+        gx.flatten(gx.sgd(0.1), buffer_size=bad)
+
+
 def mlp(n_layers, width=4, seed=0):
     rng = np.random.default_rng(seed)
     return {f"layer{k}": {"w": jnp.asarray(rng.normal(size=(width, width)) / width),
@@ -202,10 +237,12 @@ def loss(params, x):
     return jnp.sum(x**2)
 
 
-def test_training_on_flat_params_equals_the_per_leaf_run_bit_for_bit():
+@pytest.mark.parametrize("buffer_size", [None, 20], ids=["one_buffer", "cut_at_20"])
+def test_training_on_flat_params_equals_the_per_leaf_run_bit_for_bit(buffer_size):
     params = mlp(3)
     x = jnp.asarray(np.random.default_rng(1).normal(size=(5, 4)))
-    flat, unravel = gx.ravel_by_group(params)
+    flat, unravel = gx.ravel_by_group(params, buffer_size=buffer_size)
+    assert len(flat) == (1 if buffer_size is None else 3)  # b, w (4 + 16) per buffer of 20
     opt = gx.adam(1e-2)
     tree_grad = jax.jit(jax.grad(loss))
     flat_grad = jax.jit(jax.grad(lambda q, x: loss(unravel(q), x)))

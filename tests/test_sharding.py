@@ -159,10 +159,25 @@ def run_checks():
         a.sharding.is_equivalent_to(b.sharding, a.ndim) for a, b in zip(jax.tree.leaves(flat_out[0]), jax.tree.leaves(params))
     )
 
+    # Groups cut at 10 elements a row: still no collective, still the per-leaf results.
+    sized_opt = gx.flatten(gx.adam(1e-2), buffer_size=10)
+    sized_state = sized_opt.init(params)
+    results["sized_groups"] = {
+        name: [str(buffer.sharding.spec), buffer.shape[0]]
+        for name, buffer in sized_state.inner.parts[0].numerator[0].mu.items()
+    }
+    sized_step = jax.jit(step_fn(sized_opt))
+    results["collectives_sized"] = collectives(sized_step.lower(params, sized_state, grads).compile().as_text())
+    sized_out = sized_step(params, sized_state, grads)
+    results["sized_params_equal_plain"] = all(
+        np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(jax.tree.leaves(sized_out[0]), jax.tree.leaves(plain_out[0]))
+    )
+
     # 3. ZeRO-1: replicated params, state split across "data"; results equal the unsplit run.
     replicated = sharded_params(mesh, replicated=True)
     zero_opt = gx.flatten(gx.adam(1e-2), shard_state_over=(mesh, "data"))
     full_opt = gx.flatten(gx.adam(1e-2))
+    zero_sized_opt = gx.flatten(gx.adam(1e-2), shard_state_over=(mesh, "data"), buffer_size=10)
     zero_state, full_state = zero_opt.init(replicated), full_opt.init(replicated)
     results["zero_jitted_init_is_eager_layout"] = jax.jit(zero_opt.init)(replicated).layout == zero_state.layout
     mu = zero_state.inner.parts[0].numerator[0].mu["float64"]
@@ -179,8 +194,10 @@ def run_checks():
     rng = np.random.default_rng(1)
     grad_steps = [jax.tree.map(lambda p: jax.device_put(rng.normal(size=p.shape), p.sharding), replicated)
                   for _ in range(4)]
-    for mode in ("eager", "jit"):
-        zero = (replicated, zero_opt.init(replicated), jax.jit(step_fn(zero_opt)) if mode == "jit" else step_fn(zero_opt))
+    zero_sized_mu = zero_sized_opt.init(replicated).inner.parts[0].numerator[0].mu
+    results["zero_sized_mu"] = {name: [str(m.sharding.spec), m.shape[0]] for name, m in zero_sized_mu.items()}
+    for mode, opt in (("eager", zero_opt), ("jit", zero_opt), ("sized", zero_sized_opt)):
+        zero = (replicated, opt.init(replicated), jax.jit(step_fn(opt)) if mode == "jit" else step_fn(opt))
         full = (replicated, full_opt.init(replicated), jax.jit(step_fn(full_opt)) if mode == "jit" else step_fn(full_opt))
         worst = 0.0
         for g in grad_steps:
@@ -261,6 +278,28 @@ def test_zero1_splits_the_state_of_replicated_params_across_data(results):
     assert zero["size"] == padded and zero["shard_sizes"] == [padded // 2]
     assert results["zero_state_eager"] == results["zero_state_jit"] == "P('data',)"
     assert results["zero_jitted_init_is_eager_layout"]  # the mesh is given: nothing to see
+
+
+def test_a_buffer_size_cuts_sharded_groups_between_leaves_and_keeps_the_results(results):
+    # Per row (device block) of the "model" group: columns 8, then rows 8 + vector 2 (<= 10).
+    assert results["sized_groups"] == {
+        "float64": ["P()", 6 + 1],
+        "float64[model]": ["P('model',)", 8 * 4],
+        "float64[model]#1": ["P('model',)", (8 + 2) * 4],
+        "float64[data,model]": ["P(('data', 'model'),)", 64],
+    }
+    assert results["collectives_sized"] == []
+    assert results["sized_params_equal_plain"]
+
+
+def test_zero1_with_a_buffer_size_splits_each_buffer_and_keeps_the_results(results):
+    # Replicated leaves in tree order: columns 32, grid 64, replicated 6, rows 32, scale 1 +
+    # vector 8 (9, padded to 10, a multiple of the 2 data devices).
+    assert results["zero_sized_mu"] == {
+        "float64": ["P('data',)", 32], "float64#1": ["P('data',)", 64], "float64#2": ["P('data',)", 6],
+        "float64#3": ["P('data',)", 32], "float64#4": ["P('data',)", 10],
+    }
+    assert results["zero_vs_unsplit_sized"] == 0.0
 
 
 def test_zero1_adds_only_the_all_gather_of_the_updates(results):
