@@ -57,7 +57,7 @@ SMOKE_WORKLOADS = {
 # the params themselves as gx.ravel_by_group buffers between steps; "grouped-flat-sized" too, with
 # the buffers cut at --buffer-size elements (ravel_by_group's buffer_size).
 MODES = ("per-leaf", "grouped-tree", "grouped-flat", "grouped-flat-sized")
-DEFAULT_BUFFER_SIZE = 1 << 22
+DEFAULT_BUFFER_SIZE = 1 << 20  # the best of benchmarks/buffer_size.py's sweep here
 MLP_BATCH = 128
 
 
