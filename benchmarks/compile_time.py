@@ -24,12 +24,14 @@ import gradxform as gx
 import common
 
 LEARNING_RATE = 1e-3
-VARIANTS = ("optax", "per-leaf", "grouped-tree", "grouped-flat")
+VARIANTS = ("optax", "per-leaf", "grouped-tree", "grouped-flat", "grouped-flat-sized")
+BUFFER_SIZE = 1 << 20  # the grouped-flat-sized variant's buffer_size, as in adam_speed.py
 LABELS = {
     "optax": "Optax, per leaf",
     "per-leaf": "gradxform, per leaf",
     "grouped-tree": "gradxform, grouped (flatten), tree params",
     "grouped-flat": "gradxform, grouped, flat params (ravel_by_group)",
+    "grouped-flat-sized": f"gradxform, grouped, flat params, buffer_size={BUFFER_SIZE:,}",
 }
 
 
@@ -37,9 +39,10 @@ def compile_seconds(variant: str, count: int, size: int) -> float:
     """Seconds to trace, lower and compile one variant's step on ``count`` leaves of ``size``."""
     params = common.abstract(common.many_leaves(count, size))
     optimizer, apply = common.adam_variant(variant, LEARNING_RATE)
-    if variant == "grouped-flat":
+    if variant in ("grouped-flat", "grouped-flat-sized"):
         # The buffers' shapes, from ravel_by_group traced on the abstract leaves.
-        params = jax.eval_shape(lambda tree: gx.ravel_by_group(tree)[0], params)
+        sized = {"buffer_size": BUFFER_SIZE} if variant == "grouped-flat-sized" else {}
+        params = jax.eval_shape(lambda tree: gx.ravel_by_group(tree, **sized)[0], params)
     state = jax.eval_shape(optimizer.init, params)
 
     def step(params, state, grads):
@@ -70,7 +73,7 @@ def main(argv=None) -> int:
             parser.error(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
     if not counts or min(counts) < 1 or args.repeats < 1 or "optax" not in variants:
         parser.error("need leaf counts >= 1, repeats >= 1, and the optax variant (the baseline)")
-    missing = {"grouped-tree": "flatten", "grouped-flat": "ravel_by_group"}
+    missing = {"grouped-tree": "flatten", "grouped-flat": "ravel_by_group", "grouped-flat-sized": "ravel_by_group"}
     skipped = [f"{v} (this gradxform has no {missing[v]})" for v in variants
                if v in missing and not hasattr(gx, missing[v])]
     variants = [v for v in variants if not (v in missing and not hasattr(gx, missing[v]))]
