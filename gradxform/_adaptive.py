@@ -20,7 +20,7 @@ from ._moments import mean_of_squares, scale_by_momentum
 PyTree = Any
 
 
-def _root(eps: _hyper.Named, eps_in_sqrt: bool) -> GradientTransformation:
+def _root(eps: _hyper.Named | float, eps_in_sqrt: bool) -> GradientTransformation:
     """:func:`sqrt_plus_eps` with ``eps`` under the root or after it, and no term in the other place."""
     return sqrt_plus_eps(None, eps_root=eps) if eps_in_sqrt else sqrt_plus_eps(eps, eps_root=None)
 

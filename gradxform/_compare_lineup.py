@@ -150,10 +150,10 @@ def parse_learning_rate(text: str) -> LearningRate:
         raise ValueError(f"unknown schedule {name!r}; expected one of {known}")
     kwargs = {}
     for item in filter(None, (a.strip() for a in arguments.split(","))):
-        key, equals, value = item.partition("=")
+        key, equals, given = item.partition("=")
         if not equals or not key.strip().isidentifier():
             raise ValueError(f"expected KEY=VALUE after {name}:, got {item!r}")
-        kwargs[key.strip()] = _value(key.strip(), value)
+        kwargs[key.strip()] = _value(key.strip(), given)
     parameters = inspect.signature(getattr(schedules, name)).parameters
     unknown = [key for key in kwargs if key not in parameters]
     required = [k for k, p in parameters.items() if p.default is inspect.Parameter.empty]

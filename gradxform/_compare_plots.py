@@ -87,7 +87,7 @@ def paths(results: Sequence[Result], problem: _problems.Problem, path: str) -> s
     if finite.size and finite.min() >= 0:
         # Log-spaced levels show valleys and plateaus alike; offset so that a minimum of 0 works.
         floor = max(np.percentile(finite, 1), 1e-3)
-        levels = np.geomspace(floor, finite.max(), 25)
+        levels: np.ndarray | int = np.geomspace(floor, finite.max(), 25)
     else:
         levels = 25
     axes.contourf(xs, ys, values, levels=levels, cmap="Greys", alpha=0.3,

@@ -96,7 +96,8 @@ def run(
     jax.block_until_ready(finish(params))
     compile_seconds = time.perf_counter() - start
 
-    values, points = [], []
+    values: list[np.ndarray] = []
+    points: list[np.ndarray] = []  # the chunks' paths, on planar problems only
     seconds = math.inf
     for call in range(calls):
         start = time.perf_counter()
@@ -105,7 +106,8 @@ def run(
         )
         seconds = min(seconds, time.perf_counter() - start)
         values.append(np.asarray(chunk_values, np.float64))
-        points.append(np.asarray(chunk_points, np.float64) if planar else None)
+        if planar:
+            points.append(np.asarray(chunk_points, np.float64))
         progress(min((call + 1) * chunk, steps))
     last_value, last_point = finish(params)
     losses = np.append(np.concatenate(values)[:steps], float(last_value))

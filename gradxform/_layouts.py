@@ -257,7 +257,7 @@ def _state_axis(shard_state_over):
 def _layout(tree: PyTree, state_mesh, state_axis, buffer_size: int | None = None) -> Layout:
     leaves, treedef = jax.tree.flatten(tree)
     keys: dict = {}  # (dtype, mesh, axes) -> index of the group's latest buffer
-    found = []  # per buffer: [dtype, mesh, axes, rows, width, piece]
+    found: list[list] = []  # per buffer: [dtype, mesh, axes, rows, width, piece]
     places = []
     for leaf in leaves:
         dtype = jnp.result_type(leaf).name

@@ -243,6 +243,8 @@ def _import(module_name: str):
         if not path.is_file():
             raise ValueError(f"no file {module_name!r}")
         spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise ValueError(f"cannot import {module_name!r} as a Python module")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module

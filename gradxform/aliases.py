@@ -16,7 +16,7 @@ import jax
 from . import _additive, _check, _step
 from ._adaptive import scale_by_adadelta_units, scale_by_rms, sum_of_squares
 from ._additive import Mask, add_noise
-from ._core import GradientTransformation, chain, conditional, identity, parallel_sum, ratio
+from ._core import Branch, GradientTransformation, chain, conditional, identity, parallel_sum, ratio
 from ._hyper import one_minus, shared
 from ._elementwise import sign, sqrt_plus_eps, square
 from ._moments import (
@@ -150,6 +150,7 @@ def scale_by_adam(
         https://arxiv.org/abs/1412.6980
     """
     b1, b2, eps, eps_root = shared(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    numerator: Branch
     if nesterov:
         numerator = parallel_sum(
             (b1, [scale_by_momentum(b1, ema=True, dtype=mu_dtype),  # m_t = b1 m + (1 - b1) g
@@ -495,6 +496,7 @@ def nadam(
     learning_rate, b1, b2, eps, eps_root = shared(
         learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root
     )
+    numerator: Branch
     if mu is not None:
         numerator = parallel_sum(
             (1.0, [scale_by_momentum(b1, ema=True, dtype=mu_dtype),   # m_t = b1 m + (1 - b1) g
