@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import sys
 from typing import Callable, NamedTuple
 
-import jax
-import jax.numpy as jnp
+MULTI_OUTPUT_FUSION = "--xla_backend_extra_options=xla_cpu_use_multi_output_fusion"
+if __name__ == "__main__" and "--one-pass" in sys.argv:
+    # XLA reads its flags once, when the backend starts: set them before importing JAX.
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {MULTI_OUTPUT_FUSION}".strip()
 
-import gradxform as gx
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 
-import common
+import gradxform as gx  # noqa: E402
+
+import common  # noqa: E402
 
 LEARNING_RATE = 1e-3
 
@@ -98,10 +104,13 @@ def mlp_data(shapes: dict):
 
 
 def make_runner(label: str, library: str, mode: str, workload: Workload, params0, grads, data,
-                buffer_size: int | None = None):
+                buffer_size: int | None = None, one_pass: bool = False):
     """Compile one variant's donated step and return a :class:`common.Runner` and a function
-    giving its current params as a tree."""
+    giving its current params as a tree. ``one_pass`` wraps gradxform's optimizer in
+    ``gx.one_pass`` (the process must have XLA's multi-output fusion on)."""
     optimizer, apply = common.adam_variant("optax" if library == "optax" else mode, LEARNING_RATE)
+    if one_pass and library != "optax":
+        optimizer = gx.one_pass(optimizer)
 
     params, to_tree, loss = params0, (lambda p: p), mlp_loss
     if mode in ("grouped-flat", "grouped-flat-sized"):
@@ -148,7 +157,7 @@ class Row(NamedTuple):
 
 
 def measure(name: str, modes: list[str], repeats: int, min_sample: float, control: bool,
-            buffer_size: int) -> list[Row]:
+            buffer_size: int, one_pass: bool = False) -> list[Row]:
     """Time Optax per leaf, then each gradxform mode (after a second Optax runner, with
     ``control``), interleaved; every ratio is per round against the first Optax runner."""
     workload = WORKLOADS[name]
@@ -160,13 +169,15 @@ def measure(name: str, modes: list[str], repeats: int, min_sample: float, contro
     variants = [("Optax, per leaf", "optax", "per-leaf")]
     if control:  # the same step on buffers of its own: what noise alone makes of a ratio
         variants.append(("Optax, per leaf, again (control)", "optax", "per-leaf"))
+    suffix = ", one_pass" if one_pass else ""
     labels = {"per-leaf": "gradxform, per leaf", "grouped-tree": "gradxform, grouped (flatten), tree params",
               "grouped-flat": "gradxform, grouped, flat params (ravel_by_group)",
               "grouped-flat-sized": f"gradxform, grouped, flat params, buffer_size={buffer_size:,}"}
-    variants += [(labels[m], "gradxform", m) for m in modes]
+    variants += [(labels[m] + suffix, "gradxform", m) for m in modes]
     runners, trees = [], []
     for label, library, mode in variants:
-        runner, tree = make_runner(label, library, mode, workload, params0, grads, data, buffer_size)
+        runner, tree = make_runner(label, library, mode, workload, params0, grads, data, buffer_size,
+                                   one_pass)
         runners.append(runner)
         trees.append(tree)
     del params0
@@ -207,6 +218,9 @@ def main(argv=None) -> int:
                         help="tiny workloads, to check that the script runs; the figures mean nothing")
     parser.add_argument("--buffer-size", type=int, default=DEFAULT_BUFFER_SIZE,
                         help=f"elements per buffer in the grouped-flat-sized mode (default {DEFAULT_BUFFER_SIZE})")
+    parser.add_argument("--one-pass", action="store_true",
+                        help=f"wrap every gradxform variant in gx.one_pass and run the process with "
+                        f"XLA's CPU multi-output fusion ({MULTI_OUTPUT_FUSION}); Optax runs with it too")
     parser.add_argument("--no-control", dest="control", action="store_false",
                         help="skip the control: by default a second Optax runner, on its own "
                         "buffers, shows how far apart two identical steps measure")
@@ -238,6 +252,8 @@ def main(argv=None) -> int:
         f"(mlp: + the loss's gradient) with params and state donated; {args.repeats} timed rounds, "
         f"the variants interleaved in rotating order, each sample >= {args.min_sample:g} s of "
         f"consecutive steps"
+        + (f"; gradxform's optimizers wrapped in gx.one_pass, XLA_FLAGS={os.environ.get('XLA_FLAGS')}"
+           if args.one_pass else "")
     )
     for w in workloads:
         shapes = WORKLOADS[w].shapes()
@@ -266,7 +282,8 @@ def main(argv=None) -> int:
         print(f"  timing {w} ...", file=sys.stderr, flush=True)
         n = common.element_count(WORKLOADS[w].shapes())
         bound = common.adam_bytes(n) / bandwidth.best
-        for row in measure(w, modes, args.repeats, args.min_sample, args.control, args.buffer_size):
+        for row in measure(w, modes, args.repeats, args.min_sample, args.control, args.buffer_size,
+                           args.one_pass):
             ms = common.Summary(*(1e3 * s for s in row.seconds))
             train = WORKLOADS[w].train
             rows.append([

@@ -131,6 +131,7 @@ from .wrappers import lookahead as lookahead
 from .wrappers import masked as masked
 from .wrappers import multi_transform as multi_transform
 from .wrappers import named_chain as named_chain
+from .wrappers import one_pass as one_pass
 from .wrappers import partition as partition
 from .wrappers import path_mask as path_mask
 from .wrappers import skip_not_finite as skip_not_finite

@@ -463,6 +463,12 @@ NOT_A_MESH_AXIS = (
     "flatten: shard_state_over must be None or a (mesh, axis) pair with a jax.sharding.Mesh and "
     "one of its axis names, e.g. (mesh, 'data'), got {got}."
 )
+NO_MULTI_OUTPUT_FUSION = (
+    "one_pass: XLA's CPU backend makes one pass of the step only with its multi-output fusion, "
+    "which is off: start Python with XLA_FLAGS=--xla_backend_extra_options={option} (XLA reads it "
+    "once, when JAX starts its backend). Without it XLA copies the state before overwriting it and "
+    "the step is several times slower than without one_pass."
+)
 NOT_A_BUFFER_SIZE = (
     "{who}: buffer_size must be None (one buffer per group) or a positive int, the most elements a "
     "buffer holds (per device block, when sharded), e.g. 2**22, got {got}."

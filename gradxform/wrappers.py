@@ -9,7 +9,8 @@
 * parameter averages -- :func:`lookahead`, :func:`ema_params`, :func:`swa`, read with
   :func:`averaged_params`;
 * named chains -- :func:`named_chain`;
-* layouts -- :func:`flatten`.
+* layouts -- :func:`flatten`;
+* one pass over memory -- :func:`one_pass`.
 
 Every wrapper passes the extra arguments of ``update`` (the ``step`` of an enclosing
 :func:`gradxform.chain` among them) to the transformation it wraps. A wrapper that skips the
@@ -38,6 +39,7 @@ from ._finite import ZeroNansState as ZeroNansState
 from ._finite import apply_if_finite as apply_if_finite
 from ._finite import zero_nans as zero_nans
 from ._layouts import flatten as flatten
+from ._one_pass import one_pass as one_pass
 from ._masking import MaskedNode as MaskedNode
 from ._masking import MaskedState as MaskedState
 from ._masking import PartitionState as PartitionState
