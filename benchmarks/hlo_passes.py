@@ -139,28 +139,20 @@ def plain_step(optimizer, apply_updates) -> Callable:
     return step
 
 
-def _barrier_arrays(tree):
-    """``optimization_barrier`` on the tree's arrays of rank >= 1; scalars pass straight on, so
-    that the two copies of the step still share their scalar hyperparameters."""
-    leaves, treedef = jax.tree.flatten(tree)
-    where = [i for i, leaf in enumerate(leaves) if jnp.ndim(leaf) > 0]
-    hidden = jax.lax.optimization_barrier([leaves[i] for i in where])
-    for i, leaf in zip(where, hidden):
-        leaves[i] = leaf
-    return jax.tree.unflatten(treedef, leaves)
-
-
 def one_pass_step(optimizer, apply_updates) -> Callable:
     """The same step, with the update recomputed for the params from barrier-hidden inputs.
 
+    ``gx.one_pass``'s formulation (``gradxform._one_pass``), written out here without its check
+    of XLA's options so that it can be counted and timed without multi-output fusion too.
     Common-subexpression elimination would merge two identical updates; behind the barrier they
     stay two computations reading the same buffers, which XLA's CPU multi-output fusion (when
     switched on) merges into a single kernel writing params and state together.
     """
+    from gradxform._one_pass import _behind_barrier
 
     def step(params, state, grads):
         _, new_state = optimizer.update(grads, state, params)
-        g, s, p = _barrier_arrays((grads, state, params))
+        g, s, p = _behind_barrier((grads, state, params))
         updates, _ = optimizer.update(g, s, p)
         return apply_updates(params, updates), new_state
 

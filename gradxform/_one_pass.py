@@ -54,10 +54,14 @@ def one_pass(inner: Branch) -> GradientTransformation:
     :mod:`gradxform._one_pass` for why this lets XLA write params and state in one kernel.
 
     Wrap the whole optimizer, and apply the updates in the same jitted function, so that the
-    params' kernel is part of the program XLA fuses. Measured on a 2-core CPU with the option
-    on, both libraries in one process: Adam's step on a GPT-2-shaped 25M-parameter tree took
-    0.74x the time of Optax's, and 0.37x on 2000 leaves kept flat in buffers of a million
-    elements (:func:`ravel_by_group` with ``buffer_size``).
+    params' kernel is part of the program XLA fuses. Measured on a 2-core CPU, both libraries
+    in one process with the option on (``benchmarks/adam_speed.py --one-pass``): Adam's step
+    took 0.68x the time of Optax's on one 16M-element tensor (82% of the memory-bandwidth
+    bound), 0.71x on a GPT-2-shaped 25M-parameter tree (0.68x with the params kept flat in
+    buffers of a million elements, :func:`ravel_by_group`). It gains nothing where kernels are
+    small (a 10k-parameter MLP) and loses on some recipes: of the aliases, SGD with momentum,
+    Adam, AdamW, Nadam, AdaMax, RMSprop and Adagrad become one kernel; AMSGrad and LAMB move a
+    little less; RAdam and LARS move more than without it (``benchmarks/RESULTS.md``).
 
     Args:
         inner: a transformation, or a list of them applied in sequence.
