@@ -155,11 +155,13 @@ def libraries_for(alias: Alias, control: bool) -> tuple[Library, ...]:
     def theirs():
         return getattr(optax, alias.optax_name)(LEARNING_RATE, **alias.options)
 
-    libraries = (
+    libraries = [
         Library("gradxform", ours, gx.apply_updates),
         Library("optax", theirs, optax.apply_updates),
-    )
-    return libraries + (Library("optax, again", theirs, optax.apply_updates),) * control
+    ]
+    if control:
+        libraries.append(Library("optax, again", theirs, optax.apply_updates))
+    return tuple(libraries)
 
 
 def main(argv=None) -> int:

@@ -254,10 +254,22 @@ def _state_axis(shard_state_over):
     return shard_state_over
 
 
+@dataclasses.dataclass
+class _Filling:
+    """A buffer while :func:`_layout` fills it with leaves."""
+
+    dtype: str
+    mesh: Any
+    axes: tuple
+    rows: int
+    piece: int  # 0 for a group's first buffer, 1 for the next one cut off, ...
+    width: int = 0  # elements per row so far
+
+
 def _layout(tree: PyTree, state_mesh, state_axis, buffer_size: int | None = None) -> Layout:
     leaves, treedef = jax.tree.flatten(tree)
     keys: dict = {}  # (dtype, mesh, axes) -> index of the group's latest buffer
-    found: list[list] = []  # per buffer: [dtype, mesh, axes, rows, width, piece]
+    found: list[_Filling] = []
     places = []
     for leaf in leaves:
         dtype = jnp.result_type(leaf).name
@@ -271,22 +283,22 @@ def _layout(tree: PyTree, state_mesh, state_axis, buffer_size: int | None = None
         rows = math.prod(splits)
         width = math.prod(shape) // rows
         latest = keys.get(key)
-        if latest is None or _is_full(found[latest][4], width, buffer_size):
-            piece = 0 if latest is None else found[latest][5] + 1
+        if latest is None or _is_full(found[latest].width, width, buffer_size):
+            piece = 0 if latest is None else found[latest].piece + 1
             keys[key] = len(found)
-            found.append([dtype, mesh, axes, rows, 0, piece])
-        group = found[keys[key]]
-        places.append(_Place(keys[key], shape, splits, group[4], width))
-        group[4] += width
+            found.append(_Filling(dtype, mesh, axes, rows, piece))
+        buffer = found[keys[key]]
+        places.append(_Place(keys[key], shape, splits, buffer.width, width))
+        buffer.width += width
     groups, names = [], set()
-    for dtype, mesh, axes, rows, width, piece in found:
-        name = dtype + (f"[{','.join(axes)}]" if axes else "") + (f"#{piece}" if piece else "")
+    for b in found:
+        name = b.dtype + (f"[{','.join(b.axes)}]" if b.axes else "") + (f"#{b.piece}" if b.piece else "")
         while name in names:  # the same axes on two meshes
             name += "'"
         names.add(name)
-        split = state_axis if (mesh is not None and state_axis is not None and state_axis not in axes) else None
-        size = mesh.shape[split] if split else 1
-        groups.append(_Group(name, dtype, mesh, axes, rows, width, -(-width // size) * size, split))
+        split = state_axis if (b.mesh is not None and state_axis is not None and state_axis not in b.axes) else None
+        size = b.mesh.shape[split] if split else 1
+        groups.append(_Group(name, b.dtype, b.mesh, b.axes, b.rows, b.width, -(-b.width // size) * size, split))
     return Layout(treedef, tuple(places), tuple(groups))
 
 
