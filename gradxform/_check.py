@@ -173,14 +173,14 @@ def not_both_zero(who: str, example: str, **values) -> None:
         )
 
 
-NOT_AN_INT = "{who}: {name} must be an int, got {got}."
+NOT_AN_INT = "{who}: {name} must be an int, got {got}.{hint}"
 
 
 def non_negative_int(who: str, **values) -> None:
     """A count or an offset: a Python (or NumPy) int ``>= 0``; ``True``/``False`` are not counts."""
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(NOT_AN_INT.format(who=who, name=name, got=describe(value)))
+            raise TypeError(NOT_AN_INT.format(who=who, name=name, got=describe(value), hint=""))
         if value < 0:
             raise ValueError(RANGE.format(who=who, name=name, expected="an int >= 0", value=value, hint=""))
 
@@ -252,7 +252,7 @@ def int_at_least(who: str, minimum: int, hint: str = "", **values) -> None:
             dtype is not None and jnp.issubdtype(dtype, jnp.integer)
         )
         if isinstance(value, (bool, np.bool_)) or not integral:
-            raise TypeError(NOT_AN_INT.format(who=who, name=name, got=describe(value)))
+            raise TypeError(NOT_AN_INT.format(who=who, name=name, got=describe(value), hint=hint))
         x = _concrete(value)
         if x is not None and x < minimum:
             raise ValueError(
@@ -469,9 +469,9 @@ NO_MULTI_OUTPUT_FUSION = (
     "once, when JAX starts its backend). Without it XLA copies the state before overwriting it and "
     "the step is several times slower than without one_pass."
 )
-NOT_A_BUFFER_SIZE = (
-    "{who}: buffer_size must be None (one buffer per group) or a positive int, the most elements a "
-    "buffer holds (per device block, when sharded), e.g. 2**22, got {got}."
+BUFFER_SIZE_HINT = (
+    " Pass None for one buffer per group, or the most elements a buffer may hold (per device "
+    "block, when sharded), e.g. 2**20."
 )
 OTHER_MESH = (
     "flatten: shard_state_over names one mesh, but some params are sharded over another; put "

@@ -309,11 +309,11 @@ def _is_full(filled: int, width: int, buffer_size: int | None) -> bool:
 
 
 def _buffer_size(buffer_size, who: str):
-    """``buffer_size`` checked: ``None`` or a positive int."""
-    if buffer_size is None or (isinstance(buffer_size, (int, np.integer))
-                               and not isinstance(buffer_size, bool) and buffer_size > 0):
-        return buffer_size
-    raise ValueError(_check.NOT_A_BUFFER_SIZE.format(who=who, got=_check.describe(buffer_size)))
+    """``buffer_size`` checked: ``None`` (one buffer per group) or an int >= 1."""
+    if buffer_size is None:
+        return None
+    _check.int_at_least(who, 1, _check.BUFFER_SIZE_HINT, buffer_size=buffer_size)
+    return int(buffer_size)
 
 
 def _cuts(leaf, shape):

@@ -217,11 +217,20 @@ def test_flatten_with_a_buffer_size_gives_the_per_leaf_results(make):
         assert_same_but_last_bits_of_scalars(a, b)
 
 
-@pytest.mark.parametrize("bad", [0, -4, 2.5, True, "4096"])
-def test_buffer_size_must_be_a_positive_int(bad):
-    with pytest.raises(ValueError, match=r"ravel_by_group: buffer_size must be None .* or a positive int"):
+@pytest.mark.parametrize("bad", [0, -4])
+def test_buffer_size_must_be_at_least_one(bad):
+    with pytest.raises(ValueError, match=r"ravel_by_group: buffer_size must be an int >= 1, got "
+                       rf"buffer_size={bad}\. Pass None for one buffer per group"):
         gx.ravel_by_group(params_tree(), buffer_size=bad)
-    with pytest.raises(ValueError, match=r"flatten: buffer_size must be None .* or a positive int"):
+    with pytest.raises(ValueError, match=r"flatten: buffer_size must be an int >= 1"):
+        gx.flatten(gx.sgd(0.1), buffer_size=bad)
+
+
+@pytest.mark.parametrize("bad", [2.5, True, "4096"])
+def test_buffer_size_must_be_an_int(bad):
+    with pytest.raises(TypeError, match=r"ravel_by_group: buffer_size must be an int, got .*Pass None for one buffer"):
+        gx.ravel_by_group(params_tree(), buffer_size=bad)
+    with pytest.raises(TypeError, match=r"flatten: buffer_size must be an int, got"):
         gx.flatten(gx.sgd(0.1), buffer_size=bad)
 
 
