@@ -6,7 +6,7 @@ TEST_ENV := .venv-test
 DEMO_ENV := .venv-demo
 BENCH_ENV := .venv-bench
 
-.PHONY: test demo bench clean
+.PHONY: test demo bench bench-pytorch clean
 
 $(TEST_ENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(TEST_ENV)
@@ -38,6 +38,14 @@ bench: $(BENCH_ENV)/.installed
 	$(BENCH_ENV)/bin/python benchmarks/compile_time.py
 	$(BENCH_ENV)/bin/python benchmarks/hlo_passes.py --time
 	$(BENCH_ENV)/bin/python benchmarks/step_time.py
+
+# PyTorch's Adam beside gradxform and Optax (adam_speed.py --pytorch). Optional and large, so not
+# in the benchmarks extra. RESULTS.md's figures are from 2.13.0's CPU build; on Linux, PyPI's torch
+# wheels are CUDA builds of several GB (for the CPU build alone, install torch first with
+# --index-url https://download.pytorch.org/whl/cpu).
+bench-pytorch: $(BENCH_ENV)/.installed
+	$(BENCH_ENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(BENCH_ENV)/bin/python benchmarks/adam_speed.py --workloads single,leaves,gpt2-25m --pytorch fused
 
 clean:
 	rm -rf $(TEST_ENV) $(DEMO_ENV) $(BENCH_ENV) build dist *.egg-info

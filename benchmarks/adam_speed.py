@@ -2,13 +2,15 @@
 
 One process, the same parameters and gradients, the variants timed in interleaved rounds. Each
 step is ``update`` then ``apply_updates`` (for the MLP, the loss's gradient too), jit-compiled
-with the parameters and state donated. The memory bandwidth of the machine is measured first,
-and each step time is set against the time an ideal one-pass Adam step would take at that
-bandwidth (read params, gradients and both moments, write params and both moments: 28 bytes
-per float32 element).
+with the parameters and state donated. A memory triad (``y <- a x + y`` on 256 MiB arrays) is
+timed in the same rounds, and each step's time is set, round by round, against the time an ideal
+one-pass Adam step would take at that round's bandwidth (read params, gradients and both
+moments, write params and both moments: 28 bytes per float32 element). With ``--pytorch``,
+PyTorch's ``torch.optim.Adam`` runs beside them (``pytorch_adam.py``).
 
     python benchmarks/adam_speed.py                                   # every workload and mode
     python benchmarks/adam_speed.py --workloads single,mlp --repeats 21
+    python benchmarks/adam_speed.py --workloads single --pytorch fused   # PyTorch's Adam beside them
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import jax.numpy as jnp  # noqa: E402
 import gradxform as gx  # noqa: E402
 
 import common  # noqa: E402
+import pytorch_adam  # noqa: E402
 
 LEARNING_RATE = 1e-3
 
@@ -154,12 +157,24 @@ class Row(NamedTuple):
     vs_optax: common.Summary | None  # gradxform / Optax time, per round
     speedup: common.Summary | None  # Optax / gradxform time, per round (grouped modes)
     agreement: float | None  # max |params - Optax params| / max |Optax params|
+    vs_pytorch: common.Summary | None  # gradxform / PyTorch time, per round (with --pytorch)
+    of_bound: common.Summary | None  # the round's bandwidth-bound time / the step's, per round
+
+
+class Measured(NamedTuple):
+    rows: list[Row]
+    bandwidth: common.Summary | None  # bytes per second of the triad timed in the same rounds
 
 
 def measure(name: str, modes: list[str], repeats: int, min_sample: float, control: bool,
-            buffer_size: int, one_pass: bool = False) -> list[Row]:
+            buffer_size: int, one_pass: bool = False, pytorch: tuple[str, ...] = (),
+            triad_elements: int = 1 << 26) -> Measured:
     """Time Optax per leaf, then each gradxform mode (after a second Optax runner, with
-    ``control``), interleaved; every ratio is per round against the first Optax runner."""
+    ``control``, and PyTorch's Adam in each of the ``pytorch`` variants, on workloads with given
+    gradients), interleaved; every ratio is per round against the first Optax runner, and
+    ``vs_pytorch`` against the first PyTorch runner. On workloads with given gradients a memory
+    triad of ``triad_elements`` runs in the same rounds: each round's bandwidth gives that
+    round's bound, and each step's fraction of it."""
     workload = WORKLOADS[name]
     shapes = workload.shapes()
     params0 = common.materialize(shapes, seed=0, std=0.1 if workload.train else 0.02)
@@ -173,34 +188,52 @@ def measure(name: str, modes: list[str], repeats: int, min_sample: float, contro
     labels = {"per-leaf": "gradxform, per leaf", "grouped-tree": "gradxform, grouped (flatten), tree params",
               "grouped-flat": "gradxform, grouped, flat params (ravel_by_group)",
               "grouped-flat-sized": f"gradxform, grouped, flat params, buffer_size={buffer_size:,}"}
+    if not workload.train:  # PyTorch runs the optimizer step alone, on given gradients
+        variants += [(f"PyTorch Adam, {v}", "pytorch", v) for v in pytorch]
     variants += [(labels[m] + suffix, "gradxform", m) for m in modes]
     runners, trees = [], []
     for label, library, mode in variants:
-        runner, tree = make_runner(label, library, mode, workload, params0, grads, data, buffer_size,
-                                   one_pass)
+        if library == "pytorch":
+            runner, tree = pytorch_adam.runner(label, mode, params0, grads, LEARNING_RATE)
+        else:
+            runner, tree = make_runner(label, library, mode, workload, params0, grads, data,
+                                       buffer_size, one_pass)
         runners.append(runner)
         trees.append(tree)
     del params0
+    if not workload.train:
+        runners.append(common.triad_runner(triad_elements))
     samples = common.interleaved(runners, repeats, min_sample)
+    bound_seconds = None
+    if not workload.train:
+        rates = [common.triad_bytes(triad_elements) / t for t in samples.pop()]
+        bound_seconds = [common.adam_bytes(common.element_count(shapes)) / r for r in rates]
 
     reference = jax.tree.leaves(trees[0]())
     scale = max(float(jnp.max(jnp.abs(b))) for b in reference)
+    first_pytorch = next((s for (_, library, _), s in zip(variants, samples) if library == "pytorch"),
+                         None)
     rows = []
     for i, ((label, library, mode), seconds, tree) in enumerate(zip(variants, samples, trees)):
+        vs_pytorch = (common.ratio_summary(seconds, first_pytorch)
+                      if library == "gradxform" and first_pytorch is not None else None)
+        of_bound = None if bound_seconds is None else common.ratio_summary(bound_seconds, seconds)
         if i == 0:
-            rows.append(Row(label, mode, common.summarize(seconds), None, None, None))
+            rows.append(Row(label, mode, common.summarize(seconds), None, None, None, None, of_bound))
             continue
         difference = max(
             float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(tree()), reference)
         )
-        shows_speedup = mode != "per-leaf" or library == "optax"  # grouped, or the control
+        shows_speedup = mode != "per-leaf" or library != "gradxform"  # grouped, control, PyTorch
         rows.append(Row(
             label, mode, common.summarize(seconds),
             common.ratio_summary(seconds, samples[0]),
             common.ratio_summary(samples[0], seconds) if shows_speedup else None,
             difference / scale,
+            vs_pytorch,
+            of_bound,
         ))
-    return rows
+    return Measured(rows, None if bound_seconds is None else common.summarize(rates))
 
 
 def main(argv=None) -> int:
@@ -221,6 +254,10 @@ def main(argv=None) -> int:
     parser.add_argument("--one-pass", action="store_true",
                         help=f"wrap every gradxform variant in gx.one_pass and run the process with "
                         f"XLA's CPU multi-output fusion ({MULTI_OUTPUT_FUSION}); Optax runs with it too")
+    parser.add_argument("--pytorch", default="",
+                        help="time PyTorch's torch.optim.Adam beside them, in these variants, "
+                        f"comma-separated, from {', '.join(pytorch_adam.VARIANTS)} (e.g. fused); "
+                        "only on the workloads with given gradients (not mlp)")
     parser.add_argument("--no-control", dest="control", action="store_false",
                         help="skip the control: by default a second Optax runner, on its own "
                         "buffers, shows how far apart two identical steps measure")
@@ -239,6 +276,12 @@ def main(argv=None) -> int:
             parser.error(f"unknown mode {m!r}; choose from {', '.join(MODES)}")
     if not workloads or args.repeats < 1:
         parser.error("need at least one workload and repeats >= 1")
+    pytorch = tuple(common.comma_list(args.pytorch))
+    for v in pytorch:
+        if v not in pytorch_adam.VARIANTS:
+            parser.error(f"unknown --pytorch variant {v!r}; choose from {', '.join(pytorch_adam.VARIANTS)}")
+    if pytorch and pytorch_adam.unavailable():
+        parser.error(f"--pytorch: {pytorch_adam.unavailable()}")
     if args.buffer_size < 1:
         parser.error(f"--buffer-size must be a positive number of elements, got {args.buffer_size}")
     reasons = available_modes()
@@ -246,7 +289,7 @@ def main(argv=None) -> int:
     modes = [m for m in modes if not reasons[m]]
 
     print("Adam: gradxform vs Optax, step time")
-    print(f"machine: {common.machine()}")
+    print(f"machine: {common.machine()}" + (f"; {pytorch_adam.version()}" if pytorch else ""))
     print(
         f"method: adam(learning_rate={LEARNING_RATE:g}) in both; jitted update + apply_updates "
         f"(mlp: + the loss's gradient) with params and state donated; {args.repeats} timed rounds, "
@@ -267,8 +310,8 @@ def main(argv=None) -> int:
     mib = args.bandwidth_elements * 4 / 2**20
     print(
         f"memory bandwidth (jitted triad y <- a x + y, 3 arrays of {mib:.0f} MiB): "
-        f"best {bandwidth.best / 1e9:.1f} GB/s, median {bandwidth.median / 1e9:.1f} GB/s; "
-        f"the bound below uses the best"
+        f"best {bandwidth.best / 1e9:.1f} GB/s, median {bandwidth.median / 1e9:.1f} GB/s before "
+        f"the steps; the bound below uses the same triad, timed in every round beside the steps"
     )
     print()
     # Pay JAX's one-time costs before measuring anything.
@@ -276,34 +319,42 @@ def main(argv=None) -> int:
                                     {"w": jnp.ones(8)}, {"w": jnp.ones(8)}, None)[0]], 1, 0.0)
 
     header = ["workload", "variant", "ms/step [quartiles]", "bound ms", "of bound",
-              "gx/optax time", "speedup optax/gx", "agreement"]
-    rows = []
+              "gx/optax time", "speedup optax/gx", "agreement"] + (["gx/pytorch time"] if pytorch else [])
+    rows, bandwidths = [], []
     for w in workloads:
         print(f"  timing {w} ...", file=sys.stderr, flush=True)
         n = common.element_count(WORKLOADS[w].shapes())
-        bound = common.adam_bytes(n) / bandwidth.best
-        for row in measure(w, modes, args.repeats, args.min_sample, args.control, args.buffer_size,
-                           args.one_pass):
+        measured = measure(w, modes, args.repeats, args.min_sample, args.control, args.buffer_size,
+                           args.one_pass, pytorch, args.bandwidth_elements)
+        if measured.bandwidth:
+            gbs = common.Summary(*(r / 1e9 for r in measured.bandwidth))
+            bandwidths.append(f"{w} {common.fmt(gbs, 1)}")
+            bound_ms = f"{common.adam_bytes(n) / measured.bandwidth.median * 1e3:.2f}"
+        for row in measured.rows:
             ms = common.Summary(*(1e3 * s for s in row.seconds))
-            train = WORKLOADS[w].train
             rows.append([
                 w, row.label, common.fmt(ms, 3 if ms.median < 1 else 2),
-                "n/a" if train else f"{bound * 1e3:.2f}",
-                "n/a" if train else f"{bound / row.seconds.median:.2f}",
+                bound_ms if row.of_bound else "n/a",
+                common.fmt(row.of_bound) if row.of_bound else "n/a",
                 common.fmt(row.vs_optax) if row.vs_optax else "-",
                 common.fmt(row.speedup) if row.speedup else "-",
                 "-" if row.agreement is None else f"{row.agreement:.1e}",
-            ])
+            ] + ([common.fmt(row.vs_pytorch) if row.vs_pytorch else "-"] if pytorch else []))
     print(common.render(header, rows, text_columns=2))
     print()
+    if bandwidths:
+        print(f"triad bandwidth in the timed rounds, GB/s, median [quartiles]: {'; '.join(bandwidths)}")
     print(
-        "bound ms: 28 bytes per float32 element (read p, g, m, v; write p, m, v) over the best "
-        "measured bandwidth; of bound = bound / median step time (1 = at the bandwidth bound). "
+        "bound ms: 28 bytes per float32 element (read p, g, m, v; write p, m, v) over the median "
+        "bandwidth of the triad timed in the same rounds; of bound: per round, the round's bound "
+        "over the step's time (1 = at the bandwidth bound). "
         "mlp: the step includes forward and backward passes, so no bound is given. "
         "gx/optax time: per-round ratio, below 1 = gradxform faster; speedup: Optax's time over "
         "gradxform's. agreement: max |params - Optax params| / max |Optax params| after the run "
         "(all variants took the same number of steps). The control runs Optax's step a second time "
         "on buffers of its own: its ratios are those of two identical steps, this machine's noise."
+        + (" gx/pytorch time: per-round ratio to the first PyTorch variant (speedup column: Optax's "
+           "time over PyTorch's, on its rows)." if pytorch else "")
     )
     return 0
 

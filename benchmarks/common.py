@@ -140,13 +140,23 @@ class Bandwidth(NamedTuple):
     elements: int  # size of each of the three arrays
 
 
+def _triad():
+    """``y <- a * x + y`` jitted, ``y`` donated so that it is updated in place, as an optimizer
+    step updates its params and state."""
+    return jax.jit(lambda x, y: 1.0001 * x + y, donate_argnums=1)
+
+
+def triad_bytes(elements: int) -> int:
+    """Bytes one triad step moves: reads ``x`` and ``y``, writes ``y`` (float32)."""
+    return 3 * 4 * elements
+
+
 def measure_bandwidth(elements: int = 1 << 26, samples: int = 15) -> Bandwidth:
     """The memory bandwidth a jitted triad ``y <- a * x + y`` reaches (reads 2 arrays, writes 1).
 
-    ``y`` is donated, so the kernel updates it in place, as an optimizer step updates its params
-    and state. The default arrays are 256 MiB each, far beyond any cache.
+    The default arrays are 256 MiB each, far beyond any cache.
     """
-    triad = jax.jit(lambda x, y: 1.0001 * x + y, donate_argnums=1)
+    triad = _triad()
     x = jnp.ones(elements, jnp.float32)
     y = jnp.zeros(elements, jnp.float32)
     y = jax.block_until_ready(triad(x, y))  # compile and touch every page
@@ -154,8 +164,20 @@ def measure_bandwidth(elements: int = 1 << 26, samples: int = 15) -> Bandwidth:
     for _ in range(samples):
         start = time.perf_counter()
         y = jax.block_until_ready(triad(x, y))
-        rates.append(3 * 4 * elements / (time.perf_counter() - start))
+        rates.append(triad_bytes(elements) / (time.perf_counter() - start))
     return Bandwidth(best=max(rates), median=statistics.median(rates), elements=elements)
+
+
+def triad_runner(elements: int = 1 << 26) -> "Runner":
+    """The triad of :func:`measure_bandwidth` as a runner of :func:`interleaved`: timed in the
+    same rounds as the steps, it gives each round's bandwidth (``triad_bytes / seconds``), so that
+    a step's fraction of the bandwidth bound is taken round by round, like the ratios. (On a
+    shared VM the best of 15 triads, taken before the steps, has ranged from 47 to 81 GB/s from
+    one process to the next.)"""
+    triad = _triad()
+    x = jnp.ones(elements, jnp.float32)
+    y = jax.block_until_ready(triad(x, jnp.zeros(elements, jnp.float32)))
+    return Runner("memory triad", lambda y: triad(x, y), [y], own_pace=True)
 
 
 def adam_bytes(elements: int, bytes_per_element: int = 4) -> int:
@@ -174,6 +196,7 @@ class Runner(NamedTuple):
     label: str
     step: Callable  # carry -> carry (the carry includes the donated params and state)
     carry: list  # a one-element list holding the current carry
+    own_pace: bool = False  # True: its samples take as many steps as it needs, not the others'
 
 
 def run_steps(runner: Runner, steps: int) -> float:
@@ -195,12 +218,16 @@ def interleaved(runners: Sequence[Runner], repeats: int, min_sample_seconds: flo
     sample to last ``min_sample_seconds``, so that every sample is a run of consecutive steps
     (a lone step after another runner's pays the CPU backend's thread wake-up: a 6 ms step
     measures 10-12 ms) and after the run all runners have taken the same number of steps.
-    A warm-up step per runner is not timed.
+    A runner with ``own_pace`` (a reference such as the memory triad, not a step being compared)
+    takes instead enough steps for its own sample to last ``min_sample_seconds``. A warm-up step
+    per runner is not timed.
     """
     for runner in runners:
         run_steps(runner, 1)
-    fastest = min(run_steps(runner, 1) for runner in runners)
-    steps = max(1, math.ceil(min_sample_seconds / fastest))
+    seconds = [run_steps(runner, 1) for runner in runners]
+    fastest = min(s for s, runner in zip(seconds, runners) if not runner.own_pace)
+    steps = [max(1, math.ceil(min_sample_seconds / (s if runner.own_pace else fastest)))
+             for s, runner in zip(seconds, runners)]
     samples = [[] for _ in runners]
     order = list(range(len(runners)))
     for r in range(repeats):
@@ -208,7 +235,7 @@ def interleaved(runners: Sequence[Runner], repeats: int, min_sample_seconds: flo
         if r % 2:
             rotated.reverse()
         for i in rotated:
-            samples[i].append(run_steps(runners[i], steps))
+            samples[i].append(run_steps(runners[i], steps[i]))
     return samples
 
 

@@ -142,21 +142,15 @@ def plain_step(optimizer, apply_updates) -> Callable:
 def one_pass_step(optimizer, apply_updates) -> Callable:
     """The same step, with the update recomputed for the params from barrier-hidden inputs.
 
-    ``gx.one_pass``'s formulation (``gradxform._one_pass``), written out here without its check
-    of XLA's options so that it can be counted and timed without multi-output fusion too.
-    Common-subexpression elimination would merge two identical updates; behind the barrier they
-    stay two computations reading the same buffers, which XLA's CPU multi-output fusion (when
-    switched on) merges into a single kernel writing params and state together.
+    ``gx.one_pass``'s formulation (``gradxform._one_pass``), with its check of XLA's options
+    off so that it can be counted and timed without multi-output fusion too. Common-subexpression
+    elimination would merge two identical updates; behind the barrier they stay two computations
+    reading the same buffers, which XLA's CPU multi-output fusion (when switched on) merges into
+    a single kernel writing params and state together.
     """
-    from gradxform._one_pass import _behind_barrier
+    import gradxform as gx
 
-    def step(params, state, grads):
-        _, new_state = optimizer.update(grads, state, params)
-        g, s, p = _behind_barrier((grads, state, params))
-        updates, _ = optimizer.update(g, s, p)
-        return apply_updates(params, updates), new_state
-
-    return step
+    return plain_step(gx.one_pass(optimizer, require_fusion=False), apply_updates)
 
 
 def configurations() -> list[tuple[str, Callable, Callable, str]]:

@@ -174,6 +174,14 @@ def not_both_zero(who: str, example: str, **values) -> None:
 
 
 NOT_AN_INT = "{who}: {name} must be an int, got {got}.{hint}"
+NOT_A_FLAG = "{who}: {name} must be True or False, got {got}."
+
+
+def flag(who: str, **values) -> None:
+    """A switch: exactly ``True`` or ``False`` (a NumPy bool too), not a truthy stand-in."""
+    for name, value in values.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(NOT_A_FLAG.format(who=who, name=name, got=describe(value)))
 
 
 def non_negative_int(who: str, **values) -> None:

@@ -39,7 +39,7 @@ PyTree = Any
 CPU_OPTION = "xla_cpu_use_multi_output_fusion"  # in XLA_FLAGS' --xla_backend_extra_options
 
 
-def one_pass(inner: Branch) -> GradientTransformation:
+def one_pass(inner: Branch, *, require_fusion: bool = True) -> GradientTransformation:
     r"""``inner`` with its update computed twice, so that XLA can make the step one pass.
 
     .. math::
@@ -54,17 +54,23 @@ def one_pass(inner: Branch) -> GradientTransformation:
     :mod:`gradxform._one_pass` for why this lets XLA write params and state in one kernel.
 
     Wrap the whole optimizer, and apply the updates in the same jitted function, so that the
-    params' kernel is part of the program XLA fuses. Measured on a 2-core CPU, both libraries
-    in one process with the option on (``benchmarks/adam_speed.py --one-pass``): Adam's step
-    took 0.68x the time of Optax's on one 16M-element tensor (82% of the memory-bandwidth
-    bound), 0.71x on a GPT-2-shaped 25M-parameter tree (0.68x with the params kept flat in
-    buffers of a million elements, :func:`ravel_by_group`). It gains nothing where kernels are
-    small (a 10k-parameter MLP) and loses on some recipes: of the aliases, SGD with momentum,
-    Adam, AdamW, Nadam, AdaMax, RMSprop and Adagrad become one kernel; AMSGrad and LAMB move a
-    little less; RAdam and LARS move more than without it (``benchmarks/RESULTS.md``).
+    params' kernel is part of the program XLA fuses. Measured on a 2-core AMD EPYC, both
+    libraries in one process with the option on (``benchmarks/adam_speed.py --one-pass``):
+    Adam's step took 0.86x the time of Optax's on one 16M-element tensor (0.82 of the
+    memory-bandwidth bound) and 0.72x on a GPT-2-shaped 25M-parameter tree with the params
+    kept flat in buffers of a million elements (:func:`ravel_by_group`). On a CPU with AVX-512,
+    ``--xla_cpu_prefer_vector_width=512`` in the same ``XLA_FLAGS`` made the 16M-element step
+    0.73x Optax's time, at the bound (0.99), and 1.07x PyTorch's fused Adam's. It gains nothing
+    where kernels are small (a 10k-parameter MLP) and loses on some recipes: of the aliases,
+    SGD with momentum, Adam, AdamW, Nadam, AdaMax, RMSprop and Adagrad become one kernel;
+    AMSGrad and LAMB move a little less; RAdam and LARS move more than without it
+    (``benchmarks/RESULTS.md``).
 
     Args:
         inner: a transformation, or a list of them applied in sequence.
+        require_fusion: refuse, when built, a CPU backend without multi-output fusion (the
+            default). ``False`` skips the check, to measure what the formulation costs without
+            the fusion (``benchmarks/hlo_passes.py``); the results are the same either way.
 
     Returns:
         A :class:`GradientTransformation` with ``inner``'s state.
@@ -72,7 +78,8 @@ def one_pass(inner: Branch) -> GradientTransformation:
     Raises:
         RuntimeError: on XLA's CPU backend, when ``XLA_FLAGS`` does not switch on its
             multi-output fusion (``--xla_backend_extra_options=xla_cpu_use_multi_output_fusion``,
-            set before JAX starts).
+            set before JAX starts), unless ``require_fusion=False``.
+        TypeError: if ``require_fusion`` is not a bool.
 
     Example (in a process started with that option)::
 
@@ -85,7 +92,9 @@ def one_pass(inner: Branch) -> GradientTransformation:
             return gx.apply_updates(params, updates), state
     """
     transform = _branch(inner, "one_pass")
-    _require_multi_output_fusion()
+    _check.flag("one_pass", require_fusion=require_fusion)
+    if require_fusion:
+        _require_multi_output_fusion()
 
     def update(updates, state, params=None, **extra_args):
         _, new_state = transform.update(updates, state, params, **extra_args)

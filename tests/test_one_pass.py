@@ -48,6 +48,25 @@ def test_one_pass_refuses_a_cpu_backend_without_multi_output_fusion(monkeypatch)
         gx.one_pass(gx.adam(1e-3))
 
 
+def test_require_fusion_false_builds_without_the_option_and_gives_the_same_results(monkeypatch):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    params = params_tree()
+    runs = []
+    for opt in (gx.one_pass(gx.adam(1e-2), require_fusion=False), gx.adam(1e-2)):
+        state, p = opt.init(params), params
+        for g in gradient_sequence(params, 3, seed=4):
+            u, state = opt.update(g, state, p)
+            p = gx.apply_updates(p, u)
+        runs.append((state, p))
+    assert_trees_equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("bad", [1, "no", None])
+def test_require_fusion_must_be_a_bool(bad, option_named):
+    with pytest.raises(TypeError, match=r"one_pass: require_fusion must be True or False, got"):
+        gx.one_pass(gx.adam(1e-3), require_fusion=bad)
+
+
 def test_one_pass_rejects_what_is_not_a_transformation(option_named):
     with pytest.raises(TypeError, match="one_pass"):
         gx.one_pass(lambda g: g)
