@@ -60,7 +60,7 @@ def one_pass(inner: Branch, *, require_fusion: bool = True) -> GradientTransform
     memory-bandwidth bound) and 0.72x on a GPT-2-shaped 25M-parameter tree with the params
     kept flat in buffers of a million elements (:func:`ravel_by_group`). On a CPU with AVX-512,
     ``--xla_cpu_prefer_vector_width=512`` in the same ``XLA_FLAGS`` made the 16M-element step
-    0.73x Optax's time, at the bound (0.99), and 1.07x PyTorch's fused Adam's. It gains nothing
+    0.73x Optax's time, at the bound (0.99), and 1.04-1.07x PyTorch's fused Adam's. It gains nothing
     where kernels are small (a 10k-parameter MLP) and loses on some recipes: of the aliases,
     SGD with momentum, Adam, AdamW, Nadam, AdaMax, RMSprop and Adagrad become one kernel;
     AMSGrad and LAMB move a little less; RAdam and LARS move more than without it
