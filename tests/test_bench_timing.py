@@ -1,0 +1,47 @@
+"""The benchmarks' interleaved timing (``benchmarks/common.py``): the steps being compared take the
+same number of steps per sample; a reference that keeps its own pace (the memory triad) takes as
+many as its own sample needs. Fake runners that sleep stand in for compiled steps."""
+import importlib.util
+import pathlib
+import time
+
+import jax.numpy as jnp
+
+_PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "common.py"
+_SPEC = importlib.util.spec_from_file_location("bench_common", _PATH)
+common = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(common)
+
+
+def counting_runner(label, seconds_per_step, own_pace=False):
+    """A runner whose carry counts its steps; each step sleeps ``seconds_per_step``."""
+
+    def step(count):
+        time.sleep(seconds_per_step)
+        return count + 1
+
+    return common.Runner(label, step, [0], own_pace=own_pace)
+
+
+def test_compared_runners_take_the_same_steps_and_an_own_pace_runner_its_own():
+    fast, slow = counting_runner("fast", 0.001), counting_runner("slow", 0.004)
+    reference = counting_runner("reference", 0.03, own_pace=True)
+    samples = common.interleaved([fast, slow, reference], repeats=3, min_sample_seconds=0.01)
+
+    assert [len(s) for s in samples] == [3, 3, 3]
+    assert fast.carry[0] == slow.carry[0]  # the same steps, sized on the fastest
+    assert fast.carry[0] >= 2 + 3 * 2  # two warm-up steps, then >= 2 per sample (< 5 ms each)
+    assert reference.carry[0] == 2 + 3 * 1  # a 30 ms step fills a 10 ms sample alone
+    assert min(samples[2]) > max(samples[0])  # seconds per step, not per sample
+
+
+def test_the_triad_runner_updates_its_array_in_place_and_paces_itself():
+    runner = common.triad_runner(elements=1024)
+    assert runner.own_pace
+    before = runner.carry[0]
+    common.run_steps(runner, 2)
+    after = runner.carry[0]
+    # y <- 1.0001 x + y from y = 1.0001 (the first step, at construction), x = 1: three steps in all
+    assert jnp.allclose(after, 3 * 1.0001)
+    assert before.is_deleted()  # donated: the step wrote into it
+    assert common.triad_bytes(1024) == 3 * 4 * 1024
