@@ -62,10 +62,11 @@ SMOKE_WORKLOADS = {
 }
 
 # The variants: (label, mode). "per-leaf" runs on the params tree as it is; "grouped-tree" wraps
-# gx.adam in gx.flatten (the params stay a tree, the state is a few buffers); "grouped-flat" keeps
-# the params themselves as gx.ravel_by_group buffers between steps; "grouped-flat-sized" too, with
-# the buffers cut at --buffer-size elements (ravel_by_group's buffer_size).
-MODES = ("per-leaf", "grouped-tree", "grouped-flat", "grouped-flat-sized")
+# gx.adam in gx.flatten (the params stay a tree, the state is a few buffers); "grouped-tree-sized"
+# too, with flatten's buffers cut at --buffer-size elements; "grouped-flat" keeps the params
+# themselves as gx.ravel_by_group buffers between steps; "grouped-flat-sized" too, with the
+# buffers cut at --buffer-size elements (ravel_by_group's buffer_size).
+MODES = ("per-leaf", "grouped-tree", "grouped-tree-sized", "grouped-flat", "grouped-flat-sized")
 DEFAULT_BUFFER_SIZE = 1 << 20  # the best of benchmarks/buffer_size.py's sweep here
 MLP_BATCH = 128
 
@@ -75,11 +76,17 @@ def available_modes() -> dict[str, str]:
     return {
         "per-leaf": "",
         "grouped-tree": "" if hasattr(gx, "flatten") else "this gradxform has no flatten",
+        "grouped-tree-sized": _takes_buffer_size("flatten"),
         "grouped-flat": "" if hasattr(gx, "ravel_by_group") else "this gradxform has no ravel_by_group",
-        "grouped-flat-sized": "" if "buffer_size" in inspect.signature(
-            getattr(gx, "ravel_by_group", lambda: None)).parameters
-        else "this gradxform's ravel_by_group has no buffer_size",
+        "grouped-flat-sized": _takes_buffer_size("ravel_by_group"),
     }
+
+
+def _takes_buffer_size(name: str) -> str:
+    """"" if gradxform's ``name`` takes a ``buffer_size``, else why not."""
+    if "buffer_size" in inspect.signature(getattr(gx, name, lambda: None)).parameters:
+        return ""
+    return f"this gradxform's {name} has no buffer_size"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,7 +118,8 @@ def make_runner(label: str, library: str, mode: str, workload: Workload, params0
     """Compile one variant's donated step and return a :class:`common.Runner` and a function
     giving its current params as a tree. ``one_pass`` wraps gradxform's optimizer in
     ``gx.one_pass`` (the process must have XLA's multi-output fusion on)."""
-    optimizer, apply = common.adam_variant("optax" if library == "optax" else mode, LEARNING_RATE)
+    optimizer, apply = common.adam_variant("optax" if library == "optax" else mode, LEARNING_RATE,
+                                           buffer_size)
     if one_pass and library != "optax":
         optimizer = gx.one_pass(optimizer)
 
@@ -186,6 +194,7 @@ def measure(name: str, modes: list[str], repeats: int, min_sample: float, contro
         variants.append(("Optax, per leaf, again (control)", "optax", "per-leaf"))
     suffix = ", one_pass" if one_pass else ""
     labels = {"per-leaf": "gradxform, per leaf", "grouped-tree": "gradxform, grouped (flatten), tree params",
+              "grouped-tree-sized": f"gradxform, grouped (flatten), tree params, buffer_size={buffer_size:,}",
               "grouped-flat": "gradxform, grouped, flat params (ravel_by_group)",
               "grouped-flat-sized": f"gradxform, grouped, flat params, buffer_size={buffer_size:,}"}
     if not workload.train:  # PyTorch runs the optimizer step alone, on given gradients
@@ -250,7 +259,7 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true",
                         help="tiny workloads, to check that the script runs; the figures mean nothing")
     parser.add_argument("--buffer-size", type=int, default=DEFAULT_BUFFER_SIZE,
-                        help=f"elements per buffer in the grouped-flat-sized mode (default {DEFAULT_BUFFER_SIZE})")
+                        help=f"elements per buffer in the -sized modes (default {DEFAULT_BUFFER_SIZE})")
     parser.add_argument("--one-pass", action="store_true",
                         help=f"wrap every gradxform variant in gx.one_pass and run the process with "
                         f"XLA's CPU multi-output fusion ({MULTI_OUTPUT_FUSION}); Optax runs with it too")

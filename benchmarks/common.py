@@ -103,14 +103,17 @@ def abstract(shapes: dict) -> dict:
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s, jnp.float32), shapes, is_leaf=is_shape)
 
 
-def adam_variant(variant: str, learning_rate: float):
+def adam_variant(variant: str, learning_rate: float, buffer_size: int | None = None):
     """``(optimizer, apply_updates)`` of Adam as a variant runs it: ``"optax"`` (Optax's, per
-    leaf), ``"grouped-tree"`` (``gx.flatten(gx.adam)``), or gradxform's plain ``gx.adam`` for
-    ``"per-leaf"`` and ``"grouped-flat"`` (whose params are already ``ravel_by_group`` buffers)."""
+    leaf), ``"grouped-tree"`` (``gx.flatten(gx.adam)``), ``"grouped-tree-sized"`` (the same with
+    ``buffer_size``), or gradxform's plain ``gx.adam`` for ``"per-leaf"`` and the grouped-flat
+    variants (whose params are already ``ravel_by_group`` buffers)."""
     if variant == "optax":
         return optax.adam(learning_rate), optax.apply_updates
     if variant == "grouped-tree":
         return gx.flatten(gx.adam(learning_rate)), gx.apply_updates
+    if variant == "grouped-tree-sized":
+        return gx.flatten(gx.adam(learning_rate), buffer_size=buffer_size), gx.apply_updates
     return gx.adam(learning_rate), gx.apply_updates
 
 
