@@ -24,12 +24,14 @@ import gradxform as gx
 import common
 
 LEARNING_RATE = 1e-3
-VARIANTS = ("optax", "per-leaf", "grouped-tree", "grouped-flat", "grouped-flat-sized")
-BUFFER_SIZE = 1 << 20  # the grouped-flat-sized variant's buffer_size, as in adam_speed.py
+VARIANTS = ("optax", "per-leaf", "grouped-tree", "grouped-tree-sized", "grouped-flat",
+            "grouped-flat-sized")
+BUFFER_SIZE = 1 << 20  # the -sized variants' buffer_size, as in adam_speed.py
 LABELS = {
     "optax": "Optax, per leaf",
     "per-leaf": "gradxform, per leaf",
     "grouped-tree": "gradxform, grouped (flatten), tree params",
+    "grouped-tree-sized": f"gradxform, grouped (flatten), tree params, buffer_size={BUFFER_SIZE:,}",
     "grouped-flat": "gradxform, grouped, flat params (ravel_by_group)",
     "grouped-flat-sized": f"gradxform, grouped, flat params, buffer_size={BUFFER_SIZE:,}",
 }
@@ -38,7 +40,7 @@ LABELS = {
 def compile_seconds(variant: str, count: int, size: int) -> float:
     """Seconds to trace, lower and compile one variant's step on ``count`` leaves of ``size``."""
     params = common.abstract(common.many_leaves(count, size))
-    optimizer, apply = common.adam_variant(variant, LEARNING_RATE)
+    optimizer, apply = common.adam_variant(variant, LEARNING_RATE, BUFFER_SIZE)
     if variant in ("grouped-flat", "grouped-flat-sized"):
         # The buffers' shapes, from ravel_by_group traced on the abstract leaves.
         sized = {"buffer_size": BUFFER_SIZE} if variant == "grouped-flat-sized" else {}
@@ -73,7 +75,8 @@ def main(argv=None) -> int:
             parser.error(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
     if not counts or min(counts) < 1 or args.repeats < 1 or "optax" not in variants:
         parser.error("need leaf counts >= 1, repeats >= 1, and the optax variant (the baseline)")
-    missing = {"grouped-tree": "flatten", "grouped-flat": "ravel_by_group", "grouped-flat-sized": "ravel_by_group"}
+    missing = {"grouped-tree": "flatten", "grouped-tree-sized": "flatten", "grouped-flat": "ravel_by_group",
+               "grouped-flat-sized": "ravel_by_group"}
     skipped = [f"{v} (this gradxform has no {missing[v]})" for v in variants
                if v in missing and not hasattr(gx, missing[v])]
     variants = [v for v in variants if not (v in missing and not hasattr(gx, missing[v]))]
