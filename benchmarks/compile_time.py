@@ -26,24 +26,27 @@ import common
 LEARNING_RATE = 1e-3
 VARIANTS = ("optax", "per-leaf", "grouped-tree", "grouped-tree-sized", "grouped-flat",
             "grouped-flat-sized")
-BUFFER_SIZE = 1 << 20  # the -sized variants' buffer_size, as in adam_speed.py
-LABELS = {
-    "optax": "Optax, per leaf",
-    "per-leaf": "gradxform, per leaf",
-    "grouped-tree": "gradxform, grouped (flatten), tree params",
-    "grouped-tree-sized": f"gradxform, grouped (flatten), tree params, buffer_size={BUFFER_SIZE:,}",
-    "grouped-flat": "gradxform, grouped, flat params (ravel_by_group)",
-    "grouped-flat-sized": f"gradxform, grouped, flat params, buffer_size={BUFFER_SIZE:,}",
-}
+BUFFER_SIZE = 1 << 20  # the -sized variants' default buffer_size, as in adam_speed.py
 
 
-def compile_seconds(variant: str, count: int, size: int) -> float:
+def label(variant: str, buffer_size: int) -> str:
+    return {
+        "optax": "Optax, per leaf",
+        "per-leaf": "gradxform, per leaf",
+        "grouped-tree": "gradxform, grouped (flatten), tree params",
+        "grouped-tree-sized": f"gradxform, grouped (flatten), tree params, buffer_size={buffer_size:,}",
+        "grouped-flat": "gradxform, grouped, flat params (ravel_by_group)",
+        "grouped-flat-sized": f"gradxform, grouped, flat params, buffer_size={buffer_size:,}",
+    }[variant]
+
+
+def compile_seconds(variant: str, count: int, size: int, buffer_size: int = BUFFER_SIZE) -> float:
     """Seconds to trace, lower and compile one variant's step on ``count`` leaves of ``size``."""
     params = common.abstract(common.many_leaves(count, size))
-    optimizer, apply = common.adam_variant(variant, LEARNING_RATE, BUFFER_SIZE)
+    optimizer, apply = common.adam_variant(variant, LEARNING_RATE, buffer_size)
     if variant in ("grouped-flat", "grouped-flat-sized"):
         # The buffers' shapes, from ravel_by_group traced on the abstract leaves.
-        sized = {"buffer_size": BUFFER_SIZE} if variant == "grouped-flat-sized" else {}
+        sized = {"buffer_size": buffer_size} if variant == "grouped-flat-sized" else {}
         params = jax.eval_shape(lambda tree: gx.ravel_by_group(tree, **sized)[0], params)
     state = jax.eval_shape(optimizer.init, params)
 
@@ -64,6 +67,8 @@ def main(argv=None) -> int:
                         help="float32 elements per leaf (default 4096)")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated, from {', '.join(VARIANTS)} (default: all)")
+    parser.add_argument("--buffer-size", type=int, default=BUFFER_SIZE,
+                        help=f"elements per buffer in the -sized variants (default {BUFFER_SIZE})")
     parser.add_argument("--repeats", type=int, default=1,
                         help="compilations per variant and leaf count; the median is reported (default 1)")
     args = parser.parse_args(argv)
@@ -75,6 +80,8 @@ def main(argv=None) -> int:
             parser.error(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
     if not counts or min(counts) < 1 or args.repeats < 1 or "optax" not in variants:
         parser.error("need leaf counts >= 1, repeats >= 1, and the optax variant (the baseline)")
+    if args.buffer_size < 1:
+        parser.error(f"--buffer-size must be a positive number of elements, got {args.buffer_size}")
     missing = {"grouped-tree": "flatten", "grouped-tree-sized": "flatten", "grouped-flat": "ravel_by_group",
                "grouped-flat-sized": "ravel_by_group"}
     skipped = [f"{v} (this gradxform has no {missing[v]})" for v in variants
@@ -98,15 +105,16 @@ def main(argv=None) -> int:
             order = variants if r % 2 == 0 else variants[::-1]
             for v in order:
                 print(f"  compiling {v} on {count} leaves ...", file=sys.stderr, flush=True)
-                seconds[v, count].append(compile_seconds(v, count, args.leaf_size))
+                seconds[v, count].append(compile_seconds(v, count, args.leaf_size, args.buffer_size))
 
     header = ["variant"] + [f"{c} leaves" for c in counts]
-    rows = [[LABELS[v]] + [f"{statistics.median(seconds[v, c]):.2f}" for c in counts] for v in variants]
+    rows = [[label(v, args.buffer_size)] + [f"{statistics.median(seconds[v, c]):.2f}" for c in counts]
+            for v in variants]
     print("Compile time in seconds (median)")
     print(common.render(header, rows))
     print()
     print("Ratio to Optax (below 1 = gradxform compiles faster)")
-    rows = [[LABELS[v]] + [
+    rows = [[label(v, args.buffer_size)] + [
         f"{statistics.median(seconds[v, c]) / statistics.median(seconds['optax', c]):.2f}" for c in counts
     ] for v in variants if v != "optax"]
     print(common.render(header, rows))
