@@ -15,7 +15,6 @@ PyTorch's ``torch.optim.Adam`` runs beside them (``pytorch_adam.py``).
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
 from typing import Callable, NamedTuple
@@ -69,24 +68,6 @@ SMOKE_WORKLOADS = {
 MODES = ("per-leaf", "grouped-tree", "grouped-tree-sized", "grouped-flat", "grouped-flat-sized")
 DEFAULT_BUFFER_SIZE = 1 << 20  # the best of benchmarks/buffer_size.py's sweep here
 MLP_BATCH = 128
-
-
-def available_modes() -> dict[str, str]:
-    """Each mode and why it cannot run in this gradxform, or "" if it can."""
-    return {
-        "per-leaf": "",
-        "grouped-tree": "" if hasattr(gx, "flatten") else "this gradxform has no flatten",
-        "grouped-tree-sized": _takes_buffer_size("flatten"),
-        "grouped-flat": "" if hasattr(gx, "ravel_by_group") else "this gradxform has no ravel_by_group",
-        "grouped-flat-sized": _takes_buffer_size("ravel_by_group"),
-    }
-
-
-def _takes_buffer_size(name: str) -> str:
-    """"" if gradxform's ``name`` takes a ``buffer_size``, else why not."""
-    if "buffer_size" in inspect.signature(getattr(gx, name, lambda: None)).parameters:
-        return ""
-    return f"this gradxform's {name} has no buffer_size"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,13 +174,9 @@ def measure(name: str, modes: list[str], repeats: int, min_sample: float, contro
     if control:  # the same step on buffers of its own: what noise alone makes of a ratio
         variants.append(("Optax, per leaf, again (control)", "optax", "per-leaf"))
     suffix = ", one_pass" if one_pass else ""
-    labels = {"per-leaf": "gradxform, per leaf", "grouped-tree": "gradxform, grouped (flatten), tree params",
-              "grouped-tree-sized": f"gradxform, grouped (flatten), tree params, buffer_size={buffer_size:,}",
-              "grouped-flat": "gradxform, grouped, flat params (ravel_by_group)",
-              "grouped-flat-sized": f"gradxform, grouped, flat params, buffer_size={buffer_size:,}"}
     if not workload.train:  # PyTorch runs the optimizer step alone, on given gradients
         variants += [(f"PyTorch Adam, {v}", "pytorch", v) for v in pytorch]
-    variants += [(labels[m] + suffix, "gradxform", m) for m in modes]
+    variants += [(common.variant_label(m, buffer_size) + suffix, "gradxform", m) for m in modes]
     runners, trees = [], []
     for label, library, mode in variants:
         if library == "pytorch":
@@ -293,7 +270,7 @@ def main(argv=None) -> int:
         parser.error(f"--pytorch: {pytorch_adam.unavailable()}")
     if args.buffer_size < 1:
         parser.error(f"--buffer-size must be a positive number of elements, got {args.buffer_size}")
-    reasons = available_modes()
+    reasons = {m: common.variant_unavailable(m) for m in MODES}
     skipped = [f"{m} ({reasons[m]})" for m in modes if reasons[m]]
     modes = [m for m in modes if not reasons[m]]
 

@@ -2,6 +2,7 @@
 interleaved timing, and plain-text tables. Not a benchmark itself."""
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import platform
@@ -115,6 +116,40 @@ def adam_variant(variant: str, learning_rate: float, buffer_size: int | None = N
     if variant == "grouped-tree-sized":
         return gx.flatten(gx.adam(learning_rate), buffer_size=buffer_size), gx.apply_updates
     return gx.adam(learning_rate), gx.apply_updates
+
+
+_VARIANT_LABELS = {
+    "optax": "Optax, per leaf",
+    "per-leaf": "gradxform, per leaf",
+    "grouped-tree": "gradxform, grouped (flatten), tree params",
+    "grouped-tree-sized": "gradxform, grouped (flatten), tree params",
+    "grouped-flat": "gradxform, grouped, flat params (ravel_by_group)",
+    "grouped-flat-sized": "gradxform, grouped, flat params",
+}
+_VARIANT_NEEDS = {  # the gradxform function a variant needs, and whether with buffer_size
+    "grouped-tree": ("flatten", False),
+    "grouped-tree-sized": ("flatten", True),
+    "grouped-flat": ("ravel_by_group", False),
+    "grouped-flat-sized": ("ravel_by_group", True),
+}
+
+
+def variant_label(variant: str, buffer_size: int | None = None) -> str:
+    """How the tables name an :func:`adam_variant`; the ``-sized`` ones with their ``buffer_size``."""
+    sized = f", buffer_size={buffer_size:,}" if variant.endswith("-sized") else ""
+    return _VARIANT_LABELS[variant] + sized
+
+
+def variant_unavailable(variant: str) -> str:
+    """Why this gradxform cannot run an :func:`adam_variant`, or "" if it can."""
+    if variant not in _VARIANT_NEEDS:
+        return ""
+    name, sized = _VARIANT_NEEDS[variant]
+    if not hasattr(gx, name):
+        return f"this gradxform has no {name}"
+    if sized and "buffer_size" not in inspect.signature(getattr(gx, name)).parameters:
+        return f"this gradxform's {name} has no buffer_size"
+    return ""
 
 
 # ---------------------------------------------------------------------------------------------

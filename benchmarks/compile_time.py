@@ -29,17 +29,6 @@ VARIANTS = ("optax", "per-leaf", "grouped-tree", "grouped-tree-sized", "grouped-
 BUFFER_SIZE = 1 << 20  # the -sized variants' default buffer_size, as in adam_speed.py
 
 
-def label(variant: str, buffer_size: int) -> str:
-    return {
-        "optax": "Optax, per leaf",
-        "per-leaf": "gradxform, per leaf",
-        "grouped-tree": "gradxform, grouped (flatten), tree params",
-        "grouped-tree-sized": f"gradxform, grouped (flatten), tree params, buffer_size={buffer_size:,}",
-        "grouped-flat": "gradxform, grouped, flat params (ravel_by_group)",
-        "grouped-flat-sized": f"gradxform, grouped, flat params, buffer_size={buffer_size:,}",
-    }[variant]
-
-
 def compile_seconds(variant: str, count: int, size: int, buffer_size: int = BUFFER_SIZE) -> float:
     """Seconds to trace, lower and compile one variant's step on ``count`` leaves of ``size``."""
     params = common.abstract(common.many_leaves(count, size))
@@ -82,11 +71,8 @@ def main(argv=None) -> int:
         parser.error("need leaf counts >= 1, repeats >= 1, and the optax variant (the baseline)")
     if args.buffer_size < 1:
         parser.error(f"--buffer-size must be a positive number of elements, got {args.buffer_size}")
-    missing = {"grouped-tree": "flatten", "grouped-tree-sized": "flatten", "grouped-flat": "ravel_by_group",
-               "grouped-flat-sized": "ravel_by_group"}
-    skipped = [f"{v} (this gradxform has no {missing[v]})" for v in variants
-               if v in missing and not hasattr(gx, missing[v])]
-    variants = [v for v in variants if not (v in missing and not hasattr(gx, missing[v]))]
+    skipped = [f"{v} ({common.variant_unavailable(v)})" for v in variants if common.variant_unavailable(v)]
+    variants = [v for v in variants if not common.variant_unavailable(v)]
 
     print("Adam: gradxform vs Optax, compile time against the number of leaves")
     print(f"machine: {common.machine()}")
@@ -108,13 +94,13 @@ def main(argv=None) -> int:
                 seconds[v, count].append(compile_seconds(v, count, args.leaf_size, args.buffer_size))
 
     header = ["variant"] + [f"{c} leaves" for c in counts]
-    rows = [[label(v, args.buffer_size)] + [f"{statistics.median(seconds[v, c]):.2f}" for c in counts]
+    rows = [[common.variant_label(v, args.buffer_size)] + [f"{statistics.median(seconds[v, c]):.2f}" for c in counts]
             for v in variants]
     print("Compile time in seconds (median)")
     print(common.render(header, rows))
     print()
     print("Ratio to Optax (below 1 = gradxform compiles faster)")
-    rows = [[label(v, args.buffer_size)] + [
+    rows = [[common.variant_label(v, args.buffer_size)] + [
         f"{statistics.median(seconds[v, c]) / statistics.median(seconds['optax', c]):.2f}" for c in counts
     ] for v in variants if v != "optax"]
     print(common.render(header, rows))
