@@ -95,10 +95,12 @@ def mlp_data(shapes: dict):
 
 
 def make_runner(label: str, library: str, mode: str, workload: Workload, params0, grads, data,
-                buffer_size: int | None = None, one_pass: bool = False):
+                buffer_size: int | None = None, one_pass: bool = False,
+                compiler_options: dict | None = None):
     """Compile one variant's donated step and return a :class:`common.Runner` and a function
     giving its current params as a tree. ``one_pass`` wraps gradxform's optimizer in
-    ``gx.one_pass`` (the process must have XLA's multi-output fusion on)."""
+    ``gx.one_pass`` (the process must have XLA's multi-output fusion on); ``compiler_options``
+    are passed to ``jax.jit``, for this step alone."""
     optimizer, apply = common.adam_variant("optax" if library == "optax" else mode, LEARNING_RATE,
                                            buffer_size)
     if one_pass and library != "optax":
@@ -131,10 +133,12 @@ def make_runner(label: str, library: str, mode: str, workload: Workload, params0
             return apply(params, updates), state
 
     if workload.train:
-        compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state).compile()
+        compiled = jax.jit(step, donate_argnums=(0, 1),
+                           compiler_options=compiler_options).lower(params, state).compile()
         runner = common.Runner(label, lambda c: compiled(*c), [(params, state)])
     else:
-        compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
+        compiled = jax.jit(step, donate_argnums=(0, 1),
+                           compiler_options=compiler_options).lower(params, state, grads).compile()
         runner = common.Runner(label, lambda c: compiled(c[0], c[1], grads), [(params, state)])
     return runner, lambda: to_tree(runner.carry[0][0])
 
@@ -157,13 +161,16 @@ class Measured(NamedTuple):
 
 def measure(name: str, modes: list[str], repeats: int, min_sample: float, control: bool,
             buffer_size: int, one_pass: bool = False, pytorch: tuple[str, ...] = (),
-            triad_elements: int = 1 << 26) -> Measured:
+            triad_elements: int = 1 << 26, copies: int = 1,
+            compiler_options: dict | None = None) -> Measured:
     """Time Optax per leaf, then each gradxform mode (after a second Optax runner, with
     ``control``, and PyTorch's Adam in each of the ``pytorch`` variants, on workloads with given
     gradients), interleaved; every ratio is per round against the first Optax runner, and
     ``vs_pytorch`` against the first PyTorch runner. On workloads with given gradients a memory
     triad of ``triad_elements`` runs in the same rounds: each round's bandwidth gives that
-    round's bound, and each step's fraction of it."""
+    round's bound, and each step's fraction of it. With ``copies`` > 1 every variant runs as
+    that many runners on buffers of their own, and a round's time is their mean
+    (:func:`common.mean_of_copies`). ``compiler_options`` go to every JAX step's ``jax.jit``."""
     workload = WORKLOADS[name]
     shapes = workload.shapes()
     params0 = common.materialize(shapes, seed=0, std=0.1 if workload.train else 0.02)
@@ -179,13 +186,14 @@ def measure(name: str, modes: list[str], repeats: int, min_sample: float, contro
     variants += [(common.variant_label(m, buffer_size) + suffix, "gradxform", m) for m in modes]
     runners, trees = [], []
     for label, library, mode in variants:
-        if library == "pytorch":
-            runner, tree = pytorch_adam.runner(label, mode, params0, grads, LEARNING_RATE)
-        else:
-            runner, tree = make_runner(label, library, mode, workload, params0, grads, data,
-                                       buffer_size, one_pass)
-        runners.append(runner)
-        trees.append(tree)
+        for _ in range(copies):
+            if library == "pytorch":
+                runner, tree = pytorch_adam.runner(label, mode, params0, grads, LEARNING_RATE)
+            else:
+                runner, tree = make_runner(label, library, mode, workload, params0, grads, data,
+                                           buffer_size, one_pass, compiler_options)
+            runners.append(runner)
+        trees.append(tree)  # the last copy's: all copies take the same steps
     del params0
     if not workload.train:
         runners.append(common.triad_runner(triad_elements))
@@ -194,6 +202,7 @@ def measure(name: str, modes: list[str], repeats: int, min_sample: float, contro
     if not workload.train:
         rates = [common.triad_bytes(triad_elements) / t for t in samples.pop()]
         bound_seconds = [common.adam_bytes(common.element_count(shapes)) / r for r in rates]
+    samples = common.mean_of_copies(samples, copies)
 
     reference = jax.tree.leaves(trees[0]())
     scale = max(float(jnp.max(jnp.abs(b))) for b in reference)
@@ -247,6 +256,14 @@ def main(argv=None) -> int:
     parser.add_argument("--no-control", dest="control", action="store_false",
                         help="skip the control: by default a second Optax runner, on its own "
                         "buffers, shows how far apart two identical steps measure")
+    parser.add_argument("--copies", type=int, default=1,
+                        help="runners per variant, each on buffers of its own; a round's time is "
+                        "their mean (default 1; 3 steadies steps of tens of microseconds, whose "
+                        "runners can differ by 5-15%% for a whole run)")
+    parser.add_argument("--vector-width", type=int, default=None,
+                        help="compile every JAX step (both libraries; not the triad) with "
+                        "jax.jit(..., compiler_options={'xla_cpu_prefer_vector_width': N}), N in "
+                        "bits: 512 on a CPU with AVX-512 (XLA's CPU default is 256)")
     args = parser.parse_args(argv)
     if args.smoke:
         WORKLOADS.update(SMOKE_WORKLOADS)
@@ -262,6 +279,12 @@ def main(argv=None) -> int:
             parser.error(f"unknown mode {m!r}; choose from {', '.join(MODES)}")
     if not workloads or args.repeats < 1:
         parser.error("need at least one workload and repeats >= 1")
+    if args.copies < 1:
+        parser.error(f"--copies must be at least 1, got {args.copies}")
+    if args.vector_width not in (None, 128, 256, 512):
+        parser.error(f"--vector-width must be 128, 256 or 512 bits, got {args.vector_width}")
+    compiler_options = ({"xla_cpu_prefer_vector_width": args.vector_width}
+                        if args.vector_width else None)
     pytorch = tuple(common.comma_list(args.pytorch))
     for v in pytorch:
         if v not in pytorch_adam.VARIANTS:
@@ -281,6 +304,8 @@ def main(argv=None) -> int:
         f"(mlp: + the loss's gradient) with params and state donated; {args.repeats} timed rounds, "
         f"the variants interleaved in rotating order, each sample >= {args.min_sample:g} s of "
         f"consecutive steps"
+        + (f"; {args.copies} runners per variant, a round's time their mean" if args.copies > 1 else "")
+        + (f"; every step compiled with compiler_options={compiler_options}" if compiler_options else "")
         + (f"; gradxform's optimizers wrapped in gx.one_pass, XLA_FLAGS={os.environ.get('XLA_FLAGS')}"
            if args.one_pass else "")
     )
@@ -311,7 +336,8 @@ def main(argv=None) -> int:
         print(f"  timing {w} ...", file=sys.stderr, flush=True)
         n = common.element_count(WORKLOADS[w].shapes())
         measured = measure(w, modes, args.repeats, args.min_sample, args.control, args.buffer_size,
-                           args.one_pass, pytorch, args.bandwidth_elements)
+                           args.one_pass, pytorch, args.bandwidth_elements, args.copies,
+                           compiler_options)
         if measured.bandwidth:
             gbs = common.Summary(*(r / 1e9 for r in measured.bandwidth))
             bandwidths.append(f"{w} {common.fmt(gbs, 1)}")

@@ -277,6 +277,24 @@ def interleaved(runners: Sequence[Runner], repeats: int, min_sample_seconds: flo
     return samples
 
 
+def mean_of_copies(samples: Sequence[Sequence[float]], copies: int) -> list[list[float]]:
+    """Each variant's seconds per round, averaged over its ``copies`` runners.
+
+    ``samples`` is :func:`interleaved`'s result for runners laid out variant by variant, each
+    variant as ``copies`` consecutive runners: the same step compiled and run on buffers of its
+    own. On steps of tens of microseconds a runner's own buffers can keep it 5-15% faster or
+    slower than an identical runner for a whole run (``benchmarks/RESULTS.md``); the mean over
+    copies averages that out, where one runner per variant would report it as a difference.
+    """
+    if copies < 1 or len(samples) % copies:
+        raise ValueError(f"mean_of_copies: {len(samples)} runners do not form groups of "
+                         f"copies={copies}")
+    return [
+        [statistics.fmean(round_) for round_ in zip(*samples[start:start + copies])]
+        for start in range(0, len(samples), copies)
+    ]
+
+
 class Summary(NamedTuple):
     median: float
     low: float  # lower quartile

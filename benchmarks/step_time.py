@@ -64,6 +64,7 @@ WORKLOADS: dict[str, Callable[[], dict]] = {
     "leaves": common.many_leaves,
     "gpt2-124m": common.gpt2_124m,
     "gpt2-25m": common.gpt2_25m,
+    "mlp": common.mlp_shapes,
 }
 materialize, describe = common.materialize, common.describe
 
@@ -105,11 +106,14 @@ class Measurement(NamedTuple):
 
 
 def measure(
-    libraries: Sequence[Library], shapes: dict, repeats: int, compile_repeats: int
+    libraries: Sequence[Library], shapes: dict, repeats: int, compile_repeats: int,
+    copies: int = 1,
 ) -> Measurement:
     """Time ``libraries`` -- gradxform, Optax, and optionally Optax again as a control -- on
     ``shapes``: each compiles its step ``compile_repeats`` times (the order rotating; the last
-    compilation is the one timed), then all run in interleaved rounds."""
+    compilation is the one timed), then all run in interleaved rounds, each library as
+    ``copies`` runners on buffers of their own whose mean is a round's time
+    (:func:`common.mean_of_copies`)."""
     params0 = materialize(shapes, seed=0, std=0.02)
     grads = materialize(shapes, seed=1, std=1e-3)
 
@@ -123,18 +127,20 @@ def measure(
             compiled[i] = step, state
     runners = [
         common.Runner(library.label, lambda carry, step=step: step(*carry, grads),
-                      [(copy(params0), state)])
+                      [(copy(params0), copy(state))])
         for library, (step, state) in zip(libraries, compiled)
+        for _ in range(copies)
     ]
     del params0, compiled
-    seconds = common.interleaved(runners, repeats, MIN_SAMPLE_SECONDS)
+    seconds = common.mean_of_copies(common.interleaved(runners, repeats, MIN_SAMPLE_SECONDS),
+                                    copies)
 
-    ours, theirs = (jax.tree.leaves(runner.carry[0][0]) for runner in runners[:2])
+    ours, theirs = (jax.tree.leaves(runner.carry[0][0]) for runner in runners[:2 * copies:copies])
     difference = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(ours, theirs))
     scale = max(float(jnp.max(jnp.abs(b))) for b in theirs)
     return Measurement(
         step_ratio=common.ratio_summary(seconds[0], seconds[1]),
-        control_ratio=common.ratio_summary(seconds[2], seconds[1]) if len(runners) > 2 else None,
+        control_ratio=common.ratio_summary(seconds[2], seconds[1]) if len(seconds) > 2 else None,
         compile_seconds=(statistics.median(compile_seconds[0]),
                          statistics.median(compile_seconds[1])),
         agreement=difference / scale,
@@ -185,6 +191,11 @@ def main(argv=None) -> int:
         help="skip the control: by default Optax's step runs a second time, on its own buffers, "
         "and its ratio to the first shows how far apart two identical steps measure",
     )
+    parser.add_argument(
+        "--copies", type=int, default=1,
+        help="runners per library, each on buffers of its own; a round's time is their mean "
+        "(default 1; 3 steadies steps of tens of microseconds, as on mlp)",
+    )
     args = parser.parse_args(argv)
 
     known = {a.name: a for a in ALIASES}
@@ -197,6 +208,8 @@ def main(argv=None) -> int:
             parser.error(f"unknown workload {workload!r}; choose from {', '.join(WORKLOADS)}")
     if not names or not workloads or args.repeats < 1 or args.compile_repeats < 1:
         parser.error("need at least one alias, one workload, and repeats >= 1")
+    if args.copies < 1:
+        parser.error(f"--copies must be at least 1, got {args.copies}")
 
     print("gradxform vs Optax: step time and compile time")
     print(f"machine: {machine()}")
@@ -207,6 +220,8 @@ def main(argv=None) -> int:
         f"{MIN_SAMPLE_SECONDS:g} s; "
         f"{args.compile_repeats} compilation(s) each, the last one timed"
         + ("; control: Optax's step a second time, on its own buffers" if args.control else "")
+        + (f"; each library as {args.copies} runners, a round's time their mean"
+           if args.copies > 1 else "")
     )
     for workload in workloads:
         summary = WORKLOADS[workload].__doc__.splitlines()[0].rstrip(".")
@@ -237,7 +252,7 @@ def main(argv=None) -> int:
         for workload in workloads:
             print(f"  timing {alias.name} on {workload} ...", file=sys.stderr, flush=True)
             results[alias.name, workload] = measure(
-                libraries, WORKLOADS[workload](), args.repeats, args.compile_repeats
+                libraries, WORKLOADS[workload](), args.repeats, args.compile_repeats, args.copies
             )
     print(
         "Step time, gradxform / Optax: median over rounds [quartiles]; "

@@ -100,9 +100,10 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         extra_args["step"] = state.step
-        parts = _hyper.unpack(state.parts, state.hyperparams)
+        records: list = []
+        parts = _hyper.unpack(state.parts, state.hyperparams, records)
         updates, parts = sequence.update(updates, parts, params, **extra_args)
-        parts, bank = _hyper.pack(parts)
+        parts, bank = _hyper.pack(parts, previous=(state.hyperparams, records))
         return updates, ChainState(step=_step.increment(state.step), parts=parts, hyperparams=bank)
 
     return GradientTransformation(init, update)

@@ -1,13 +1,18 @@
 r"""Hyperparameters as values in the state: readable, settable without recompiling, schedulable.
 
 Every numeric hyperparameter of a primitive is given as a number or a schedule (a function of
-the step). The primitive's state keeps, for each, a :class:`Hyperparameter`: the value in force
-at the latest step and whether :func:`set_hyperparams` has overridden it. At each update
+the step). The primitive's state keeps, for each, a :class:`Hyperparameter`: the number given
+(or the schedule's value at the latest step), the value :func:`set_hyperparams` set, and whether
+that value overrides the given one. At each update
 
 .. math::  h_t = \begin{cases} h^{set} & \text{if overridden} \\
                                s(t) \text{ or the number given} & \text{otherwise,} \end{cases}
 
-chosen with ``jnp.where``: setting a value changes data, never the compiled program. A form a
+chosen with ``jnp.where``: setting a value changes data, never the compiled program. A
+hyperparameter given as a number is never rewritten by an update, so a step hands its record
+back as it came (for a chain, the whole bank: no kernel writes it, and no copy is made to keep
+the old bank readable while the new one is written); only a schedule's value is written each
+step. A form a
 primitive derives from a hyperparameter (``1 - decay``) is computed from the Python number in
 double precision and rounded once, as Optax computes it, so keeping hyperparameters in the state
 does not change results (unlike Optax's ``inject_hyperparams``: Optax issue #583). Values are
@@ -29,15 +34,24 @@ PyTree = Any
 
 
 class Hyperparameter(NamedTuple):
-    value: jax.Array  # float32 scalar (float64 under x64): the value in force at the latest step
-    overridden: jax.Array  # bool scalar: set by set_hyperparams; replaces the number or schedule
+    """One hyperparameter's record; :meth:`in_force` is its value at the latest step."""
+
+    given: jax.Array  # float32 scalar (float64 under x64): the number, or the schedule's value
+    override: jax.Array  # same dtype: the value set with set_hyperparams
+    overridden: jax.Array  # bool scalar: whether ``override`` replaces the number or schedule
+
+    def in_force(self) -> jax.Array:
+        return jnp.where(self.overridden, self.override, self.given)
 
 
 class SharedHyperparameter(NamedTuple):
     """A :class:`Hyperparameter` named with :func:`hyperparameter`: one name, set everywhere at once."""
 
-    value: jax.Array  # as Hyperparameter.value
+    given: jax.Array  # as Hyperparameter.given
+    override: jax.Array  # as Hyperparameter.override
     overridden: jax.Array  # as Hyperparameter.overridden
+
+    in_force = Hyperparameter.in_force
 
 
 _STORED = (Hyperparameter, SharedHyperparameter)
@@ -125,17 +139,15 @@ class Values:
         key, derive = self._declared.keys[arg], self._declared.derive.get(arg, lambda x: x)
         stored = self._stored[key]
         default = fn(derive(self._given(key)))
-        return jnp.where(stored.overridden, fn(derive(stored.value)), jnp.asarray(default, dtype()))
+        return jnp.where(stored.overridden, fn(derive(stored.override)), jnp.asarray(default, dtype()))
 
     def record(self) -> dict:
-        """The hyperparameters to keep in the state: the values in force, the override flags."""
-        return {key: type(stored)(value=self._base(key), overridden=stored.overridden)
+        """The hyperparameters to keep in the state: a number's record as it came (the very
+        object, so that :func:`pack` can hand back the bank it came from), a schedule's with the
+        value at this step."""
+        return {key: stored._replace(given=jnp.asarray(self._given(key), dtype()))
+                if callable(self._declared.given[key]) else stored
                 for key, stored in self._stored.items()}
-
-    def _base(self, key: str) -> jax.Array:
-        """The value in force of the stored hyperparameter itself (not a derived form)."""
-        stored = self._stored[key]
-        return jnp.where(stored.overridden, stored.value, jnp.asarray(self._given(key), dtype()))
 
 
 class Declared(NamedTuple):
@@ -147,13 +159,12 @@ class Declared(NamedTuple):
     derive: dict  # argument name -> the form used (one_minus), where it is not the value itself
 
     def init(self) -> dict:
-        return {
-            key: (SharedHyperparameter if key in self.shared else Hyperparameter)(
-                value=jnp.asarray(given(jnp.zeros([], jnp.int32)) if callable(given) else given, dtype()),
-                overridden=jnp.zeros([], bool),
-            )
-            for key, given in self.given.items()
-        }
+        records = {}
+        for key, given in self.given.items():
+            value = jnp.asarray(given(jnp.zeros([], jnp.int32)) if callable(given) else given, dtype())
+            stored = SharedHyperparameter if key in self.shared else Hyperparameter
+            records[key] = stored(given=value, override=value, overridden=jnp.zeros([], bool))
+        return records
 
     def at(self, stored: dict, extra_args: dict, who: str) -> Values:
         scheduled = any(callable(g) for g in self.given.values())
@@ -183,14 +194,14 @@ def declare(**values) -> Declared:
 
 
 class HyperparameterBank(NamedTuple):
-    """Every hyperparameter of a chain's links, packed: one array instead of two per value.
+    """Every hyperparameter of a chain's links, packed: one array instead of three per value.
 
     Each array is one more buffer for a jitted step to pass in and out, a fixed cost of a few
-    microseconds that shows on small models; Adam's seven stored values would otherwise add 14.
+    microseconds that shows on small models; Adam's seven stored values would otherwise add 21.
     The links' states hold a :class:`Slot` where each value was.
     """
 
-    # (k, 2) float32 (float64 under x64): row i is slot i's (value, overridden as 0 or 1)
+    # (k, 3) float32 (float64 under x64): row i is slot i's (given, override, overridden as 0/1)
     entries: jax.Array
 
 
@@ -211,12 +222,16 @@ def _packs(node) -> bool:
     return getattr(node, "packs_hyperparameters", False) is True
 
 
-def pack(parts: PyTree) -> tuple[PyTree, HyperparameterBank | None]:
+def pack(parts: PyTree, previous: tuple[HyperparameterBank | None, list] | None = None
+         ) -> tuple[PyTree, HyperparameterBank | None]:
     """``parts`` with each stored hyperparameter replaced by a slot, and the bank.
 
     The slots hold no arrays (the state stays plain data); the i-th slot in the tree's order
     is the bank's i-th entry. Nested chains keep their own banks. ``None`` stands for the bank
-    of a tree with no hyperparameters (no arrays to carry).
+    of a tree with no hyperparameters (no arrays to carry). ``previous`` is a bank and the
+    records :func:`unpack` made from it: where the records found hold those very arrays (no
+    update rewrote one: no schedule), that bank is returned as it is, so that a jitted step
+    passes it through instead of computing a new one.
     """
     found: list = []
 
@@ -229,9 +244,19 @@ def pack(parts: PyTree) -> tuple[PyTree, HyperparameterBank | None]:
     slotted = jax.tree.map(take, parts, is_leaf=lambda n: isinstance(n, _STORED) or _packs(n))
     if not found:
         return parts, None
-    pairs = [jnp.stack([jnp.asarray(h.value, dtype()), jnp.asarray(h.overridden, dtype())], -1)
-             for h in found]
-    return slotted, HyperparameterBank(entries=_stacked_rows(pairs))
+    if previous is not None and _same_arrays(found, previous[1]):
+        return slotted, previous[0]
+    rows = [jnp.stack([jnp.asarray(h.given, dtype()), jnp.asarray(h.override, dtype()),
+                       jnp.asarray(h.overridden, dtype())], -1)
+            for h in found]
+    return slotted, HyperparameterBank(entries=_stacked_rows(rows))
+
+
+def _same_arrays(records: list, unpacked: list) -> bool:
+    """Whether ``records`` hold the very arrays of ``unpacked``, record by record, in order."""
+    return len(records) == len(unpacked) and all(
+        a is b for record, before in zip(records, unpacked) for a, b in zip(record, before)
+    )
 
 
 def _stacked_rows(rows: list) -> jax.Array:
@@ -249,27 +274,33 @@ def _stacked_rows(rows: list) -> jax.Array:
     return out
 
 
-def unpack(parts: PyTree, bank: HyperparameterBank | None) -> PyTree:
-    """The inverse of :func:`pack`: each :class:`Slot` replaced by its stored hyperparameter."""
+def unpack(parts: PyTree, bank: HyperparameterBank | None, records: list | None = None) -> PyTree:
+    """The inverse of :func:`pack`: each :class:`Slot` replaced by its stored hyperparameter.
+
+    ``records``, where a list is given, receives the records made, in slot order (for
+    :func:`pack`'s ``previous``).
+    """
     if bank is None:
         return parts
     order = iter(range(bank.entries.shape[-2]))
+    made = [] if records is None else records
 
     def fill(node):
         if type(node) not in _STORED_IN:
             return node
-        value, overridden = _entry(bank.entries, next(order))
-        return _STORED_IN[type(node)](value, overridden)
+        made.append(_STORED_IN[type(node)](*_entry(bank.entries, next(order))))
+        return made[-1]
 
     return jax.tree.map(fill, parts, is_leaf=lambda n: type(n) in _STORED_IN or _packs(n))
 
 
 def _entry(entries, i: int) -> tuple:
-    """Slot i's value and override flag, also from a ``jax.eval_shape`` template."""
+    """Slot i's given value, override and override flag, also from a ``jax.eval_shape`` template."""
     if isinstance(entries, jax.ShapeDtypeStruct):
         shape = entries.shape[:-2]
-        return jax.ShapeDtypeStruct(shape, entries.dtype), jax.ShapeDtypeStruct(shape, bool)
-    return entries[..., i, 0], entries[..., i, 1] != 0
+        value = jax.ShapeDtypeStruct(shape, entries.dtype)
+        return value, value, jax.ShapeDtypeStruct(shape, bool)
+    return entries[..., i, 0], entries[..., i, 1], entries[..., i, 2] != 0
 
 
 def _map_packing_states(state: PyTree, fn: Callable) -> PyTree:
@@ -400,7 +431,7 @@ def hyperparams(state: PyTree) -> dict[str, jax.Array]:
         ['b1', 'b2', 'eps', 'eps_root', 'learning_rate']
     """
     found = _find(unpacked_state(state))
-    return {name: entry.stored.value for name, entry in zip(_names(found), found)}
+    return {name: entry.stored.in_force() for name, entry in zip(_names(found), found)}
 
 
 def set_hyperparams(
@@ -441,9 +472,10 @@ def set_hyperparams(
             if names[i] != name:
                 continue
             if value is None:
-                new = type(entry.stored)(entry.stored.value, jnp.zeros([], bool))
+                new = entry.stored._replace(overridden=jnp.zeros([], bool))
             else:
-                new = type(entry.stored)(jnp.asarray(value, dtype()), jnp.ones([], bool))
+                new = entry.stored._replace(override=jnp.asarray(value, dtype()),
+                                            overridden=jnp.ones([], bool))
             state = _find(state)[i].setter(new)
     return packed_state(state)
 

@@ -396,7 +396,7 @@ def _shared_values(state):
     is_shared = lambda x: isinstance(x, gx.SharedHyperparameter)  # noqa: E731
     # a chain packs them into one bank (put them back) and is one node of the JAX tree (open it)
     state = gx._chain_state.expanded(gx._hyper.unpacked_state(state))
-    return sorted(float(x.value) for x in jax.tree.leaves(state, is_leaf=is_shared) if is_shared(x))
+    return sorted(float(x.in_force()) for x in jax.tree.leaves(state, is_leaf=is_shared) if is_shared(x))
 
 
 def test_scale_by_rms_shares_decay_with_every_primitive_that_uses_it():

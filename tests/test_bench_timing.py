@@ -6,6 +6,7 @@ import pathlib
 import time
 
 import jax.numpy as jnp
+import pytest
 
 _PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "common.py"
 _SPEC = importlib.util.spec_from_file_location("bench_common", _PATH)
@@ -45,3 +46,16 @@ def test_the_triad_runner_updates_its_array_in_place_and_paces_itself():
     assert jnp.allclose(after, 3 * 1.0001)
     assert before.is_deleted()  # donated: the step wrote into it
     assert common.triad_bytes(1024) == 3 * 4 * 1024
+
+
+def test_mean_of_copies_averages_each_variants_runners_round_by_round():
+    samples = [[1.0, 2.0], [3.0, 4.0], [10.0, 20.0], [30.0, 40.0]]  # 2 variants x 2 copies
+    assert common.mean_of_copies(samples, copies=2) == [[2.0, 3.0], [20.0, 30.0]]
+    assert common.mean_of_copies(samples, copies=1) == samples
+
+
+def test_mean_of_copies_rejects_runners_that_do_not_form_whole_groups():
+    with pytest.raises(ValueError, match="3 runners do not form groups of copies=2"):
+        common.mean_of_copies([[1.0], [2.0], [3.0]], copies=2)
+    with pytest.raises(ValueError, match="copies=0"):
+        common.mean_of_copies([[1.0]], copies=0)

@@ -181,6 +181,31 @@ def test_set_learning_rate_changes_the_next_steps_without_recompiling():
     assert not np.array_equal(unchanged["w"], after[0]["w"])
 
 
+def test_none_hands_a_number_back_at_once_and_a_second_set_overrides_again():
+    optimizer = gx.adam(0.1)
+    params = _params(jnp.float64)
+    state = gx.set_hyperparams(optimizer.init(params), learning_rate=0.01)
+    _, params, state = _run(optimizer, 2, jnp.float64, params, state)
+    released = gx.set_hyperparams(state, learning_rate=None)
+    assert float(gx.hyperparams(released)["learning_rate"]) == 0.1  # before any further step
+    again = gx.set_hyperparams(released, learning_rate=0.02)
+    assert float(gx.hyperparams(again)["learning_rate"]) == 0.02
+    history, _, _ = _run(optimizer, 3, jnp.float64, params, released, start=2)
+    expected, _, _ = _run(optimizer, 3, jnp.float64, params,
+                          gx.set_hyperparams(state, learning_rate=0.1), start=2)
+    jax.tree.map(np.testing.assert_array_equal, history, expected)
+
+
+def test_an_update_hands_back_a_bank_without_schedules_as_it_came():
+    params = _params(jnp.float64)
+    grads = _grads(params, {k: v[0] for k, v in NOISE.items()})
+    state = gx.set_hyperparams(gx.adam(0.1).init(params), b1=0.8)
+    _, new = gx.adam(0.1).update(grads, state, params)
+    assert new.hyperparams.entries is state.hyperparams.entries  # nothing to rewrite
+    _, scheduled = gx.adam(SCHEDULE).update(grads, gx.adam(SCHEDULE).init(params), params)
+    assert float(gx.hyperparams(scheduled)["learning_rate"]) == pytest.approx(float(SCHEDULE(0)))
+
+
 def test_set_b1_and_b2_act_as_building_adam_with_them():
     # b1 is shared by the momentum and its bias correction: setting it changes both, and the
     # derived 1 - b1 is computed in float64 exactly as a Python constant would be.

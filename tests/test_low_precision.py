@@ -217,8 +217,9 @@ def test_state_memory_of_adam_state_is_twice_the_params_plus_hyperparameters():
     wide = gx.state_memory(optimizer.init(params))
     moments = 2 * 2080 * 4
     # the step (int32) and the hyperparameter bank: b1 and b2 twice (momentum and its bias
-    # correction), eps, eps_root, learning rate: 7 values and 7 override flags, as floats
-    hyperparameters = 7 * 2 * jnp.dtype(float).itemsize
+    # correction), eps, eps_root, learning rate: 7 given values, 7 overrides and 7 override
+    # flags, as floats
+    hyperparameters = 7 * 3 * jnp.dtype(float).itemsize
     assert wide.total == moments + 4 + hyperparameters
     narrow = gx.state_memory(gx.adam(1e-3, mu_dtype=BF16, nu_dtype=BF16).init(params))
     assert narrow.by_dtype["bfloat16"] == moments // 2

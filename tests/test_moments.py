@@ -352,5 +352,5 @@ def test_each_hyperparameter_of_the_moment_follows_a_schedule(case):
 
 def test_interpolated_momentum_keeps_float_hyperparameters_beside_a_bfloat16_momentum():
     state = gx.interpolated_momentum(0.9, 0.999, dtype=jnp.bfloat16).init({"w": jnp.zeros(2)})
-    assert state.hyperparams["b2"].value.dtype == jnp.result_type(float)
-    assert float(state.hyperparams["b2"].value) == 0.999  # bfloat16 would round it to 1
+    assert state.hyperparams["b2"].given.dtype == jnp.result_type(float)
+    assert float(state.hyperparams["b2"].in_force()) == 0.999  # bfloat16 would round it to 1
