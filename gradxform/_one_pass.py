@@ -18,6 +18,9 @@ XLA's CPU backend builds multi-output fusions only when told to, through a proce
 
     XLA_FLAGS=--xla_backend_extra_options=xla_cpu_use_multi_output_fusion
 
+(``jax.jit``'s ``compiler_options`` cannot carry it: they set XLA's debug options one field at a
+time, and this one is an entry of the map field ``xla_backend_extra_options``, which they refuse.)
+
 Without it the formulation backfires (XLA copies the moments before overwriting them, and the
 step took 3.5-4x as long), so :func:`one_pass` refuses to run on a CPU backend started without
 it. Other backends are not checked: their XLA builds multi-output fusions by default, but no
@@ -59,8 +62,10 @@ def one_pass(inner: Branch, *, require_fusion: bool = True) -> GradientTransform
     Adam's step took 0.86x the time of Optax's on one 16M-element tensor (0.82 of the
     memory-bandwidth bound) and 0.72x on a GPT-2-shaped 25M-parameter tree with the params
     kept flat in buffers of a million elements (:func:`ravel_by_group`). On a CPU with AVX-512,
-    ``--xla_cpu_prefer_vector_width=512`` in the same ``XLA_FLAGS`` made the 16M-element step
-    0.73x Optax's time, at the bound (0.99), and 1.04-1.07x PyTorch's fused Adam's. It gains nothing
+    512-bit vectors (``--xla_cpu_prefer_vector_width=512`` in the same ``XLA_FLAGS``, or for the
+    step alone ``jax.jit(step, compiler_options={"xla_cpu_prefer_vector_width": 512})``) made
+    the 16M-element step 0.71-0.73x Optax's time, at the bound (0.98-0.99), and 1.04-1.12x
+    PyTorch's fused Adam's; with flat GPT-2-shaped params, 1.00x PyTorch's. It gains nothing
     where kernels are small (a 10k-parameter MLP) and loses on some recipes: of the aliases,
     SGD with momentum, Adam, AdamW, Nadam, AdaMax, RMSprop and Adagrad become one kernel;
     AMSGrad and LAMB move a little less; RAdam and LARS move more than without it

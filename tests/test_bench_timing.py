@@ -59,3 +59,25 @@ def test_mean_of_copies_rejects_runners_that_do_not_form_whole_groups():
         common.mean_of_copies([[1.0], [2.0], [3.0]], copies=2)
     with pytest.raises(ValueError, match="copies=0"):
         common.mean_of_copies([[1.0]], copies=0)
+
+
+def test_fixed_costs_extra_scalars_ride_along_untouched_and_change_no_update():
+    import sys
+
+    import optax
+
+    sys.path.insert(0, str(_PATH.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_fixed_cost", _PATH.parent / "fixed_cost.py")
+        fixed_cost = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(fixed_cost)
+    finally:
+        sys.path.remove(str(_PATH.parent))
+    params, grads = {"w": jnp.arange(3.0)}, {"w": jnp.array([0.5, -1.0, 2.0])}
+    plain, padded = optax.adagrad(0.1), fixed_cost.with_scalars(optax.adagrad(0.1), 2)
+    state = padded.init(params)
+    assert len(state[1]) == 2 and all(s.shape == () for s in state[1])
+    updates, new_state = padded.update(grads, state, params)
+    expected, _ = plain.update(grads, plain.init(params), params)
+    assert jnp.array_equal(updates["w"], expected["w"])
+    assert new_state[1] is state[1]
