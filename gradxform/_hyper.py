@@ -1,9 +1,9 @@
 r"""Hyperparameters as values in the state: readable, settable without recompiling, schedulable.
 
 Every numeric hyperparameter of a primitive is given as a number or a schedule (a function of
-the step). The primitive's state keeps, for each, a :class:`Hyperparameter`: the number given
-(or the schedule's value at the latest step), the value :func:`set_hyperparams` set, and whether
-that value overrides the given one. At each update
+the step). The primitive's state keeps, for each, a :class:`Hyperparameter`: one array holding
+the number given (or the schedule's value at the latest step), the value :func:`set_hyperparams`
+set, and whether that value overrides the given one. At each update
 
 .. math::  h_t = \begin{cases} h^{set} & \text{if overridden} \\
                                s(t) \text{ or the number given} & \text{otherwise,} \end{cases}
@@ -12,10 +12,9 @@ chosen with ``jnp.where``: setting a value changes data, never the compiled prog
 hyperparameter given as a number is never rewritten by an update, so a step hands its record
 back as it came (for a chain, the whole bank: no kernel writes it, and no copy is made to keep
 the old bank readable while the new one is written); only a schedule's value is written each
-step. A form a
-primitive derives from a hyperparameter (``1 - decay``) is computed from the Python number in
-double precision and rounded once, as Optax computes it, so keeping hyperparameters in the state
-does not change results (unlike Optax's ``inject_hyperparams``: Optax issue #583). Values are
+step. A form a primitive derives from a hyperparameter (``1 - decay``) is computed from the
+Python number in double precision and rounded once, as Optax computes it, so keeping
+hyperparameters in the state does not change results (unlike Optax's ``inject_hyperparams``: Optax issue #583). Values are
 stored in float32 (float64 under x64) whatever the params' dtype, so bfloat16 params never round
 ``b2 = 0.999`` to 1.
 """
@@ -33,26 +32,58 @@ from ._types import ScalarOrSchedule
 PyTree = Any
 
 
+def record_row(given, override, overridden) -> jax.Array:
+    """A record's one array: ``[given, override, overridden as 0 or 1]`` in :func:`dtype`."""
+    return jnp.stack([jnp.asarray(given, dtype()), jnp.asarray(override, dtype()),
+                      jnp.asarray(overridden, dtype())], -1)
+
+
 class Hyperparameter(NamedTuple):
-    """One hyperparameter's record; :meth:`in_force` is its value at the latest step."""
+    """One hyperparameter's record, kept as one array (one buffer, not three).
 
-    given: jax.Array  # float32 scalar (float64 under x64): the number, or the schedule's value
-    override: jax.Array  # same dtype: the value set with set_hyperparams
-    overridden: jax.Array  # bool scalar: whether ``override`` replaces the number or schedule
+    ``row`` is ``[given, override, overridden]``, read as the properties ``given`` (the number
+    given, or the schedule's value at the latest step), ``override`` (the value set with
+    :func:`set_hyperparams`) and ``overridden`` (bool: whether ``override`` replaces the number
+    or schedule); ``in_force()`` is the value at the latest step.
+    """
 
-    def in_force(self) -> jax.Array:
-        return jnp.where(self.overridden, self.override, self.given)
+    row: jax.Array  # (3,) float32 (float64 under x64)
 
 
 class SharedHyperparameter(NamedTuple):
     """A :class:`Hyperparameter` named with :func:`hyperparameter`: one name, set everywhere at once."""
 
-    given: jax.Array  # as Hyperparameter.given
-    override: jax.Array  # as Hyperparameter.override
-    overridden: jax.Array  # as Hyperparameter.overridden
+    row: jax.Array  # as Hyperparameter.row
 
-    in_force = Hyperparameter.in_force
 
+def _given(record) -> jax.Array:
+    return record.row[..., 0]
+
+
+def _override(record) -> jax.Array:
+    return record.row[..., 1]
+
+
+def _overridden(record) -> jax.Array:
+    return record.row[..., 2] != 0
+
+
+def _in_force(record) -> jax.Array:
+    return jnp.where(record.overridden, record.override, record.given)
+
+
+def _with_fields(record, **fields):
+    """The record with some of ``given``, ``override``, ``overridden`` replaced."""
+    current = {"given": record.given, "override": record.override, "overridden": record.overridden}
+    return type(record)(record_row(**{**current, **fields}))
+
+
+for _record in (Hyperparameter, SharedHyperparameter):
+    _record.given = property(_given)  # type: ignore[attr-defined]
+    _record.override = property(_override)  # type: ignore[attr-defined]
+    _record.overridden = property(_overridden)  # type: ignore[attr-defined]
+    _record.in_force = _in_force  # type: ignore[attr-defined]
+    _record.with_fields = _with_fields  # type: ignore[attr-defined]
 
 _STORED = (Hyperparameter, SharedHyperparameter)
 
@@ -145,7 +176,7 @@ class Values:
         """The hyperparameters to keep in the state: a number's record as it came (the very
         object, so that :func:`pack` can hand back the bank it came from), a schedule's with the
         value at this step."""
-        return {key: stored._replace(given=jnp.asarray(self._given(key), dtype()))
+        return {key: stored.with_fields(given=self._given(key))
                 if callable(self._declared.given[key]) else stored
                 for key, stored in self._stored.items()}
 
@@ -163,7 +194,7 @@ class Declared(NamedTuple):
         for key, given in self.given.items():
             value = jnp.asarray(given(jnp.zeros([], jnp.int32)) if callable(given) else given, dtype())
             stored = SharedHyperparameter if key in self.shared else Hyperparameter
-            records[key] = stored(given=value, override=value, overridden=jnp.zeros([], bool))
+            records[key] = stored(record_row(value, value, False))
         return records
 
     def at(self, stored: dict, extra_args: dict, who: str) -> Values:
@@ -194,14 +225,15 @@ def declare(**values) -> Declared:
 
 
 class HyperparameterBank(NamedTuple):
-    """Every hyperparameter of a chain's links, packed: one array instead of three per value.
+    """Every hyperparameter of a chain's links, packed: one array instead of one per value.
 
-    Each array is one more buffer for a jitted step to pass in and out, a fixed cost of a few
-    microseconds that shows on small models; Adam's seven stored values would otherwise add 21.
+    Each array is one more buffer for a jitted step to pass in and out, a fixed cost of about a
+    microsecond that shows on small models (``benchmarks/fixed_cost.py``); Adam's seven stored
+    values would otherwise add seven.
     The links' states hold a :class:`Slot` where each value was.
     """
 
-    # (k, 3) float32 (float64 under x64): row i is slot i's (given, override, overridden as 0/1)
+    # (k, 3) float32 (float64 under x64): row i is slot i's record row (given, override, overridden)
     entries: jax.Array
 
 
@@ -246,16 +278,13 @@ def pack(parts: PyTree, previous: tuple[HyperparameterBank | None, list] | None 
         return parts, None
     if previous is not None and _same_arrays(found, previous[1]):
         return slotted, previous[0]
-    rows = [jnp.stack([jnp.asarray(h.given, dtype()), jnp.asarray(h.override, dtype()),
-                       jnp.asarray(h.overridden, dtype())], -1)
-            for h in found]
-    return slotted, HyperparameterBank(entries=_stacked_rows(rows))
+    return slotted, HyperparameterBank(entries=_stacked_rows([h.row for h in found]))
 
 
 def _same_arrays(records: list, unpacked: list) -> bool:
     """Whether ``records`` hold the very arrays of ``unpacked``, record by record, in order."""
     return len(records) == len(unpacked) and all(
-        a is b for record, before in zip(records, unpacked) for a, b in zip(record, before)
+        record.row is before.row for record, before in zip(records, unpacked)
     )
 
 
@@ -288,19 +317,17 @@ def unpack(parts: PyTree, bank: HyperparameterBank | None, records: list | None 
     def fill(node):
         if type(node) not in _STORED_IN:
             return node
-        made.append(_STORED_IN[type(node)](*_entry(bank.entries, next(order))))
+        made.append(_STORED_IN[type(node)](_entry(bank.entries, next(order))))
         return made[-1]
 
     return jax.tree.map(fill, parts, is_leaf=lambda n: type(n) in _STORED_IN or _packs(n))
 
 
-def _entry(entries, i: int) -> tuple:
-    """Slot i's given value, override and override flag, also from a ``jax.eval_shape`` template."""
+def _entry(entries, i: int):
+    """Slot i's row, also from a ``jax.eval_shape`` template."""
     if isinstance(entries, jax.ShapeDtypeStruct):
-        shape = entries.shape[:-2]
-        value = jax.ShapeDtypeStruct(shape, entries.dtype)
-        return value, value, jax.ShapeDtypeStruct(shape, bool)
-    return entries[..., i, 0], entries[..., i, 1], entries[..., i, 2] != 0
+        return jax.ShapeDtypeStruct(entries.shape[:-2] + entries.shape[-1:], entries.dtype)
+    return entries[..., i, :]
 
 
 def _map_packing_states(state: PyTree, fn: Callable) -> PyTree:
@@ -472,10 +499,9 @@ def set_hyperparams(
             if names[i] != name:
                 continue
             if value is None:
-                new = entry.stored._replace(overridden=jnp.zeros([], bool))
+                new = entry.stored.with_fields(overridden=False)
             else:
-                new = entry.stored._replace(override=jnp.asarray(value, dtype()),
-                                            overridden=jnp.ones([], bool))
+                new = entry.stored.with_fields(override=value, overridden=True)
             state = _find(state)[i].setter(new)
     return packed_state(state)
 

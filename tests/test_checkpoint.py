@@ -230,14 +230,14 @@ def test_adam_state_into_sgd_names_the_differing_state_types():
     message = _mismatch(gx.sgd(1e-2).init(PARAMS), gx.state_to_dict(gx.adam(1e-2).init(PARAMS)))
     assert "saved RatioState at parts/0, this optimizer has EmptyState" in message
     assert "unexpected in the saved state" in message
-    assert "parts/0/numerator (tuple, 8 arrays)" in message
+    assert "parts/0/numerator (tuple, 4 arrays)" in message
 
 
 def test_adam_state_into_adamw_names_the_shifted_parts():
     message = _mismatch(gx.adamw(1e-2).init(PARAMS), gx.state_to_dict(gx.adam(1e-2).init(PARAMS)))
     assert "saved ScaleByLearningRateState at parts/1, this optimizer has WeightDecayState" in message
     assert "missing from the saved state:\n    parts/1/hyperparams/weight_decay" in message
-    assert "parts/2 (ScaleByLearningRateState, 3 arrays)" in message
+    assert "parts/2 (ScaleByLearningRateState, 1 array)" in message
 
 
 def test_a_state_saved_with_another_mask_names_the_masked_paths():
@@ -267,7 +267,7 @@ def test_an_older_layout_missing_a_field_names_it():
     saved = gx.state_to_dict(gx.adam(1e-2).init(PARAMS))
     del saved["state"]["parts"]["0"]["numerator"]["0"]["hyperparams"]
     message = _mismatch(gx.adam(1e-2).init(PARAMS), saved)
-    assert "missing from the saved state:\n    parts/0/numerator/0/hyperparams (dict, 3 arrays)" in message
+    assert "missing from the saved state:\n    parts/0/numerator/0/hyperparams (dict, 1 array)" in message
 
 
 def test_an_older_layout_with_a_renamed_field_and_type_names_both():

@@ -206,6 +206,19 @@ def test_an_update_hands_back_a_bank_without_schedules_as_it_came():
     assert float(gx.hyperparams(scheduled)["learning_rate"]) == pytest.approx(float(SCHEDULE(0)))
 
 
+def test_a_record_outside_a_chain_is_one_array_and_an_update_hands_it_back():
+    params = _params(jnp.float64)
+    grads = _grads(params, {k: v[0] for k, v in NOISE.items()})
+    primitive = gx.scale_by_learning_rate(0.1)  # not in a chain: its record is not in a bank
+    state = primitive.init(params)
+    assert len(jax.tree.leaves(state)) == 1  # [given, override, overridden] in one buffer
+    _, new = primitive.update(grads, state, params)
+    assert new.hyperparams["learning_rate"].row is state.hyperparams["learning_rate"].row
+    pinned = gx.set_hyperparams(state, learning_rate=0.5)
+    assert float(gx.hyperparams(pinned)["learning_rate"]) == 0.5
+    assert float(pinned.hyperparams["learning_rate"].given) == 0.1
+
+
 def test_set_b1_and_b2_act_as_building_adam_with_them():
     # b1 is shared by the momentum and its bias correction: setting it changes both, and the
     # derived 1 - b1 is computed in float64 exactly as a Python constant would be.
