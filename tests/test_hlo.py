@@ -120,6 +120,33 @@ def test_a_bank_of_more_than_eight_hyperparameters_is_written_by_one_kernel(name
     assert 1 <= len(written) <= 2  # its rewrite, and the copy that keeps the old bank readable
 
 
+WRAPPED = {
+    "flatten": lambda: gx.flatten(gx.adam(1e-3)),
+    "one_pass": lambda: gx.one_pass(gx.adam(1e-3), require_fusion=False),
+    "chain in chain": lambda: gx.chain(gx.clip_by_global_norm(1.0), gx.adam(1e-3)),
+    "named_chain": lambda: gx.named_chain(("clip", gx.clip_by_global_norm(1.0)), ("adam", gx.adam(1e-3))),
+}
+
+
+def _hyperparameter_shapes(optimizer) -> set[str]:
+    """HLO shapes (``f32[7,3]``) of the state's arrays that hold hyperparameters."""
+    state = jax.eval_shape(optimizer.init, {"a": jnp.zeros(64), "b": jnp.zeros((8, 8))})
+    return {
+        f"{jnp.dtype(leaf.dtype).name.replace('float', 'f')}[{','.join(map(str, leaf.shape))}]"
+        for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]
+        if "hyperparams" in jax.tree_util.keystr(path)
+    }
+
+
+@pytest.mark.parametrize("name", sorted(WRAPPED))
+def test_wrapped_banks_and_records_without_schedules_are_written_by_no_kernel(name):
+    optimizer = WRAPPED[name]()
+    held = _hyperparameter_shapes(optimizer)
+    shapes = _kernels(optimizer, gx.apply_updates)
+    assert held and shapes  # the state holds hyperparameters; the step's kernels were found
+    assert not [s for s in shapes if s.split("{")[0] in held]
+
+
 @pytest.mark.parametrize("name", ["sgd", "rmsprop", "adam", "nadam"])
 def test_a_bank_without_schedules_is_passed_through_by_no_kernel(name):
     optimizer = getattr(gx, name)(1e-3)
