@@ -14,9 +14,9 @@ back as it came (for a chain, the whole bank: no kernel writes it, and no copy i
 the old bank readable while the new one is written); only a schedule's value is written each
 step. A form a primitive derives from a hyperparameter (``1 - decay``) is computed from the
 Python number in double precision and rounded once, as Optax computes it, so keeping
-hyperparameters in the state does not change results (unlike Optax's ``inject_hyperparams``: Optax issue #583). Values are
-stored in float32 (float64 under x64) whatever the params' dtype, so bfloat16 params never round
-``b2 = 0.999`` to 1.
+hyperparameters in the state does not change results (unlike Optax's ``inject_hyperparams``:
+Optax issue #583). Values are stored in float32 (float64 under x64) whatever the params' dtype,
+so bfloat16 params never round ``b2 = 0.999`` to 1.
 """
 from __future__ import annotations
 
@@ -39,15 +39,33 @@ def record_row(given, override, overridden) -> jax.Array:
 
 
 class Hyperparameter(NamedTuple):
-    """One hyperparameter's record, kept as one array (one buffer, not three).
+    """One hyperparameter's record, kept as one array (one buffer, not three)."""
 
-    ``row`` is ``[given, override, overridden]``, read as the properties ``given`` (the number
-    given, or the schedule's value at the latest step), ``override`` (the value set with
-    :func:`set_hyperparams`) and ``overridden`` (bool: whether ``override`` replaces the number
-    or schedule); ``in_force()`` is the value at the latest step.
-    """
+    row: jax.Array  # (3,) float32 (float64 under x64): [given, override, overridden as 0 or 1]
 
-    row: jax.Array  # (3,) float32 (float64 under x64)
+    @property
+    def given(self) -> jax.Array:
+        """The number given, or the schedule's value at the latest step."""
+        return self.row[..., 0]
+
+    @property
+    def override(self) -> jax.Array:
+        """The value set with :func:`set_hyperparams`."""
+        return self.row[..., 1]
+
+    @property
+    def overridden(self) -> jax.Array:
+        """Whether ``override`` replaces the number or schedule (bool)."""
+        return self.row[..., 2] != 0
+
+    def in_force(self) -> jax.Array:
+        """The value at the latest step."""
+        return jnp.where(self.overridden, self.override, self.given)
+
+    def with_fields(self, **fields):
+        """The record with some of ``given``, ``override``, ``overridden`` replaced."""
+        current = {"given": self.given, "override": self.override, "overridden": self.overridden}
+        return type(self)(record_row(**{**current, **fields}))
 
 
 class SharedHyperparameter(NamedTuple):
@@ -55,35 +73,12 @@ class SharedHyperparameter(NamedTuple):
 
     row: jax.Array  # as Hyperparameter.row
 
+    given = Hyperparameter.given
+    override = Hyperparameter.override
+    overridden = Hyperparameter.overridden
+    in_force = Hyperparameter.in_force
+    with_fields = Hyperparameter.with_fields
 
-def _given(record) -> jax.Array:
-    return record.row[..., 0]
-
-
-def _override(record) -> jax.Array:
-    return record.row[..., 1]
-
-
-def _overridden(record) -> jax.Array:
-    return record.row[..., 2] != 0
-
-
-def _in_force(record) -> jax.Array:
-    return jnp.where(record.overridden, record.override, record.given)
-
-
-def _with_fields(record, **fields):
-    """The record with some of ``given``, ``override``, ``overridden`` replaced."""
-    current = {"given": record.given, "override": record.override, "overridden": record.overridden}
-    return type(record)(record_row(**{**current, **fields}))
-
-
-for _record in (Hyperparameter, SharedHyperparameter):
-    _record.given = property(_given)  # type: ignore[attr-defined]
-    _record.override = property(_override)  # type: ignore[attr-defined]
-    _record.overridden = property(_overridden)  # type: ignore[attr-defined]
-    _record.in_force = _in_force  # type: ignore[attr-defined]
-    _record.with_fields = _with_fields  # type: ignore[attr-defined]
 
 _STORED = (Hyperparameter, SharedHyperparameter)
 
