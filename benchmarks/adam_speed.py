@@ -186,14 +186,16 @@ def measure(name: str, modes: list[str], repeats: int, min_sample: float, contro
     variants += [(common.variant_label(m, buffer_size) + suffix, "gradxform", m) for m in modes]
     runners, trees = [], []
     for label, library, mode in variants:
-        for _ in range(copies):
-            if library == "pytorch":
-                runner, tree = pytorch_adam.runner(label, mode, params0, grads, LEARNING_RATE)
-            else:
-                runner, tree = make_runner(label, library, mode, workload, params0, grads, data,
-                                           buffer_size, one_pass, compiler_options)
-            runners.append(runner)
-        trees.append(tree)  # the last copy's: all copies take the same steps
+        if library == "pytorch":  # its tensors live in the runner's closure: build each copy
+            made = [pytorch_adam.runner(label, mode, params0, grads, LEARNING_RATE)
+                    for _ in range(copies)]
+            runners += [runner for runner, _ in made]
+            trees.append(made[0][1])
+        else:
+            runner, tree = make_runner(label, library, mode, workload, params0, grads, data,
+                                       buffer_size, one_pass, compiler_options)
+            runners += common.runner_copies(runner, copies)
+            trees.append(tree)  # the first copy's: all copies take the same steps
     del params0
     if not workload.train:
         runners.append(common.triad_runner(triad_elements))

@@ -277,6 +277,15 @@ def interleaved(runners: Sequence[Runner], repeats: int, min_sample_seconds: flo
     return samples
 
 
+def runner_copies(runner: Runner, copies: int) -> list[Runner]:
+    """``runner`` and ``copies - 1`` more of the same compiled step, each carrying its own copy of
+    the arrays (the step donates them, so no two runners may share one)."""
+    return [runner] + [
+        runner._replace(carry=[jax.block_until_ready(jax.tree.map(jnp.copy, runner.carry[0]))])
+        for _ in range(copies - 1)
+    ]
+
+
 def mean_of_copies(samples: Sequence[Sequence[float]], copies: int) -> list[list[float]]:
     """Each variant's seconds per round, averaged over its ``copies`` runners.
 

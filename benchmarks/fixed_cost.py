@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-import jax
 import jax.numpy as jnp
 import optax
 
 import gradxform as gx
 
 import common
+import step_time
 
 LEARNING_RATE = 1e-3
 
@@ -40,20 +40,12 @@ def with_scalars(inner: optax.GradientTransformation, count: int) -> optax.Gradi
     return optax.GradientTransformation(init, update)
 
 
-def runners(label: str, optimizer, apply_updates, params, grads, copies: int) -> list:
+def runners(library: step_time.Library, params, grads, copies: int) -> list:
     """``copies`` runners of one compiled, donated update step, each on buffers of its own."""
-    state = optimizer.init(params)
-
-    def step(params, state, grads):
-        updates, state = optimizer.update(grads, state, params)
-        return apply_updates(params, updates), state
-
-    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
-    return [
-        common.Runner(label, lambda carry: compiled(*carry, grads),
-                      [(jax.tree.map(jnp.copy, params), jax.tree.map(jnp.copy, state))])
-        for _ in range(copies)
-    ]
+    compiled, state, _ = step_time.compile_step(library, params, grads)
+    runner = common.Runner(library.label, lambda carry: compiled(*carry, grads),
+                           [(step_time.copy(params), state)])
+    return common.runner_copies(runner, copies)
 
 
 def measure(alias: str, repeats: int, copies: int) -> list[tuple[str, common.Summary]]:
@@ -63,17 +55,19 @@ def measure(alias: str, repeats: int, copies: int) -> list[tuple[str, common.Sum
     grads = common.materialize(shapes, seed=1, std=1e-3)
     theirs = getattr(optax, alias)
     variants = [
-        ("Optax", theirs(LEARNING_RATE), optax.apply_updates),
-        ("Optax, again (control)", theirs(LEARNING_RATE), optax.apply_updates),
-        ("Optax + 1 scalar", with_scalars(theirs(LEARNING_RATE), 1), optax.apply_updates),
-        ("Optax + 2 scalars", with_scalars(theirs(LEARNING_RATE), 2), optax.apply_updates),
-        ("gradxform", getattr(gx, alias)(LEARNING_RATE), gx.apply_updates),
+        step_time.Library("Optax", lambda: theirs(LEARNING_RATE), optax.apply_updates),
+        step_time.Library("Optax, again (control)", lambda: theirs(LEARNING_RATE), optax.apply_updates),
+        step_time.Library("Optax + 1 scalar", lambda: with_scalars(theirs(LEARNING_RATE), 1),
+                          optax.apply_updates),
+        step_time.Library("Optax + 2 scalars", lambda: with_scalars(theirs(LEARNING_RATE), 2),
+                          optax.apply_updates),
+        step_time.Library("gradxform", lambda: getattr(gx, alias)(LEARNING_RATE), gx.apply_updates),
     ]
-    timed = [r for label, opt, apply in variants
-             for r in runners(label, opt, apply, params, grads, copies)]
-    samples = common.mean_of_copies(common.interleaved(timed, repeats, 0.05), copies)
-    return [(label, common.ratio_summary(s, samples[0]))
-            for (label, _, _), s in zip(variants[1:], samples[1:])]
+    timed = [r for library in variants for r in runners(library, params, grads, copies)]
+    samples = common.mean_of_copies(common.interleaved(timed, repeats, step_time.MIN_SAMPLE_SECONDS),
+                                    copies)
+    return [(library.label, common.ratio_summary(s, samples[0]))
+            for library, s in zip(variants[1:], samples[1:])]
 
 
 def main(argv=None) -> int:

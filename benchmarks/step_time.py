@@ -126,10 +126,12 @@ def measure(
             compile_seconds[i].append(seconds)
             compiled[i] = step, state
     runners = [
-        common.Runner(library.label, lambda carry, step=step: step(*carry, grads),
-                      [(copy(params0), copy(state))])
+        copy_
         for library, (step, state) in zip(libraries, compiled)
-        for _ in range(copies)
+        for copy_ in common.runner_copies(
+            common.Runner(library.label, lambda carry, step=step: step(*carry, grads),
+                          [(copy(params0), state)]),
+            copies)
     ]
     del params0, compiled
     seconds = common.mean_of_copies(common.interleaved(runners, repeats, MIN_SAMPLE_SECONDS),

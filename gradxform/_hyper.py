@@ -165,7 +165,8 @@ class Values:
         key, derive = self._declared.keys[arg], self._declared.derive.get(arg, lambda x: x)
         stored = self._stored[key]
         default = fn(derive(self._given(key)))
-        return jnp.where(stored.overridden, fn(derive(stored.override)), jnp.asarray(default, dtype()))
+        return jnp.where(stored.overridden, fn(derive(stored.override)),
+                         jnp.asarray(default, dtype()))
 
     def record(self) -> dict:
         """The hyperparameters to keep in the state: a number's record as it came (the very
@@ -187,9 +188,9 @@ class Declared(NamedTuple):
     def init(self) -> dict:
         records = {}
         for key, given in self.given.items():
-            value = jnp.asarray(given(jnp.zeros([], jnp.int32)) if callable(given) else given, dtype())
-            stored = SharedHyperparameter if key in self.shared else Hyperparameter
-            records[key] = stored(record_row(value, value, False))
+            value = given(_step.zero()) if callable(given) else given
+            record_type = SharedHyperparameter if key in self.shared else Hyperparameter
+            records[key] = record_type(record_row(value, value, False))
         return records
 
     def at(self, stored: dict, extra_args: dict, who: str) -> Values:

@@ -81,3 +81,16 @@ def test_fixed_costs_extra_scalars_ride_along_untouched_and_change_no_update():
     expected, _ = plain.update(grads, plain.init(params), params)
     assert jnp.array_equal(updates["w"], expected["w"])
     assert new_state[1] is state[1]
+
+
+def test_runner_copies_share_the_step_but_not_the_arrays():
+    runner = common.Runner("double", lambda carry: (carry[0] * 2,), [(jnp.arange(3.0),)])
+    copies = common.runner_copies(runner, 3)
+    assert copies[0] is runner and len(copies) == 3
+    assert all(c.step is runner.step and c.label == "double" for c in copies)
+    originals = [c.carry[0][0] for c in copies]
+    assert len({id(a) for a in originals}) == 3  # a donated step may not share a buffer
+    assert all(jnp.array_equal(a, jnp.arange(3.0)) for a in originals)
+    common.run_steps(copies[1], 2)
+    assert jnp.array_equal(copies[1].carry[0][0], jnp.arange(3.0) * 4)
+    assert jnp.array_equal(copies[0].carry[0][0], jnp.arange(3.0))  # its own carry untouched
