@@ -133,7 +133,9 @@ def flatten(
     allocator every step, and touching its pages cost 24,607 page faults a step on a
     25M-parameter GPT-2-shaped tree (0.25x Optax's step), while buffers of 1 MiB are
     reused without a fault (0.99x). Compile time with tree params grows with the number of
-    leaves, since XLA's CPU compiler spends milliseconds on each slice of a large buffer; with
+    leaves: XLA's CPU compiler spends about 10 ms on each distinct kernel, and a slice at each
+    offset of a buffer is one (buffers of one size repeat the same offsets, so smaller buffers
+    mean fewer), and the check that ``inner`` is leaf-wise traces it once on the whole tree. With
     ``buffer_size=2**18`` it was 3.0 s at 1000 leaves and 8.4 s at 3000 (Optax per leaf: 4.4 s
     and 18.6 s; one buffer: 11.7 s at 1000). With flat params it stays under 0.3 s.
 
