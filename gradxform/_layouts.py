@@ -128,7 +128,7 @@ def flatten(
     To keep the params flat between steps too, and pay nothing per leaf in the step, see
     :func:`ravel_by_group`. With params left as a tree, each step gathers the gradients into
     fresh buffers and slices the updates back out: a gain for many small leaves (2.4x Optax's
-    step on a 6-leaf MLP, 1.2-1.5x on 2000 leaves of 4096). On a CPU, give large trees a
+    step on a 6-leaf MLP, 1.1-1.5x on 2000 leaves of 4096). On a CPU, give large trees a
     ``buffer_size`` (``2**18`` did best here): a fresh buffer of 100 MB is mapped anew by the
     allocator every step, and touching its pages cost 24,607 page faults a step on a
     25M-parameter GPT-2-shaped tree (0.25x Optax's step), while buffers of 1 MiB are
