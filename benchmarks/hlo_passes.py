@@ -142,7 +142,7 @@ def plain_step(optimizer, apply_updates) -> Callable:
 def one_pass_step(optimizer, apply_updates) -> Callable:
     """The same step, with the update recomputed for the params from barrier-hidden inputs.
 
-    ``gx.one_pass``'s formulation (``gradxform._one_pass``), with its check of XLA's options
+    ``gx.one_pass``'s formulation (``gradxform.grouped.one_pass``), with its check of XLA's options
     off so that it can be counted and timed without multi-output fusion too. Common-subexpression
     elimination would merge two identical updates; behind the barrier they stay two computations
     reading the same buffers, which XLA's CPU multi-output fusion (when switched on) merges into

@@ -1,7 +1,7 @@
-"""``python -m gradxform`` runs the ``gradxform`` command: see :mod:`gradxform._compare`."""
+"""``python -m gradxform`` runs the ``gradxform`` command: see :mod:`gradxform.compare.cli`."""
 import sys
 
-from gradxform._compare import main
+from gradxform.compare.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,7 +18,7 @@ QUADRATIC = PROBLEMS[0]
 
 def _states_of(state, state_type):
     """Every sub-state of ``state_type`` inside a (nested) optimizer state, in order."""
-    nodes = jax.tree.leaves(gx._chain_state.expanded(state), is_leaf=lambda x: isinstance(x, state_type))
+    nodes = jax.tree.leaves(gx.core.chain_state.expanded(state), is_leaf=lambda x: isinstance(x, state_type))
     return [node for node in nodes if isinstance(node, state_type)]
 
 

@@ -395,7 +395,7 @@ def _shared_values(state):
     """The values of every SharedHyperparameter in ``state``, sorted."""
     is_shared = lambda x: isinstance(x, gx.SharedHyperparameter)  # noqa: E731
     # a chain packs them into one bank (put them back) and is one node of the JAX tree (open it)
-    state = gx._chain_state.expanded(gx._hyper.unpacked_state(state))
+    state = gx.core.chain_state.expanded(gx.core.hyperparams.unpacked_state(state))
     return sorted(float(x.in_force()) for x in jax.tree.leaves(state, is_leaf=is_shared) if is_shared(x))
 
 

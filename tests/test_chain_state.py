@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform._chain_state import ExpandedChainState, expanded
+from gradxform.core.chain_state import ExpandedChainState, expanded
 
 PARAMS = {"dense": {"kernel": jnp.ones((3, 2)), "bias": jnp.zeros(2)}, "scale": jnp.ones(())}
 

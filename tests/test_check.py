@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform import _check
+from gradxform.core import check as _check
 
 PARAMS = {"w": jnp.ones((2, 2)), "b": jnp.zeros(())}
 NAN, INF = float("nan"), float("inf")

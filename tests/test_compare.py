@@ -8,8 +8,16 @@ import textwrap
 import numpy as np
 import pytest
 
-from gradxform import _compare, _compare_lineup, _compare_report, _compare_run, _problems
-from gradxform._compare import main
+from gradxform.compare import cli as _compare
+
+from gradxform.compare import lineup as _compare_lineup
+
+from gradxform.compare import report as _compare_report
+
+from gradxform.compare import run as _compare_run
+
+from gradxform.compare import problems as _problems
+from gradxform.compare.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -1,4 +1,4 @@
-"""L-BFGS (gradxform._lbfgs) and the line searches (gradxform._linesearch).
+"""L-BFGS (gradxform.transforms.lbfgs) and the line searches (gradxform.transforms.linesearch).
 
 Evidence: the two-loop recursion is Nocedal & Wright's Algorithm 7.4 (a NumPy version written
 from the book, and the dense BFGS inverse-Hessian recursion it stands for); the zoom line search
@@ -16,7 +16,7 @@ import pytest
 import scipy.optimize
 
 import gradxform as gx
-from gradxform._lbfgs import two_loop_recursion
+from gradxform.transforms.lbfgs import two_loop_recursion
 
 GTOL = 1e-8  # stop when every gradient entry is this small (SciPy's pgtol)
 INT32_MAX = 2**31 - 1

@@ -18,7 +18,7 @@ from registry import REGISTRY
 from wrapper_trees import assert_trees_equal, gradient_sequence
 
 import gradxform as gx
-from gradxform import _one_pass
+from gradxform.grouped import one_pass as _one_pass
 
 OPTION = "--xla_backend_extra_options=xla_cpu_use_multi_output_fusion"
 

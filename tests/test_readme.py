@@ -9,7 +9,7 @@ import jax
 import pytest
 
 import gradxform
-from gradxform import _compare_lineup
+from gradxform.compare import lineup as _compare_lineup
 
 ROOT = pathlib.Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

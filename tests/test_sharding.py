@@ -312,7 +312,7 @@ def test_zero1_gives_the_unsplit_results_bit_for_bit_op_by_op(results):
 
 
 def test_zero1_under_jit_agrees_with_the_unsplit_run_to_the_last_bit(results):
-    # Two compiled programs: XLA may reassociate divisions differently in each (gradxform._layouts).
+    # Two compiled programs: XLA may reassociate divisions differently in each (gradxform.grouped.layouts).
     assert results["zero_vs_unsplit_jit"] <= 4e-16
 
 

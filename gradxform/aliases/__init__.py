@@ -1,0 +1,22 @@
+"""Every optimizer, each a visible recipe of primitives."""
+from .recipes import adadelta as adadelta
+from .recipes import adagrad as adagrad
+from .recipes import adam as adam
+from .recipes import adamax as adamax
+from .recipes import adamw as adamw
+from .recipes import aggmo as aggmo
+from .recipes import amsgrad as amsgrad
+from .recipes import lamb as lamb
+from .recipes import lars as lars
+from .recipes import lbfgs as lbfgs
+from .recipes import lion as lion
+from .recipes import nadam as nadam
+from .recipes import nadamw as nadamw
+from .recipes import noisy_sgd as noisy_sgd
+from .recipes import qhadam as qhadam
+from .recipes import radam as radam
+from .recipes import rmsprop as rmsprop
+from .recipes import scale_by_adam as scale_by_adam
+from .recipes import scale_by_amsgrad as scale_by_amsgrad
+from .recipes import sgd as sgd
+from .recipes import swats as swats

@@ -1,0 +1,1 @@
+"""The ``gradxform compare`` command line; the library never imports this package."""

@@ -1,0 +1,1 @@
+"""The protocol, the combinators, the step counter, hyperparameters and tree helpers."""

@@ -1,0 +1,24 @@
+"""Schedules: pure functions of the step count, accepted anywhere a hyperparameter is."""
+from .functions import constant_schedule as constant_schedule
+from .functions import cosine_decay_schedule as cosine_decay_schedule
+from .functions import cosine_onecycle_momentum_schedule as cosine_onecycle_momentum_schedule
+from .functions import cosine_onecycle_schedule as cosine_onecycle_schedule
+from .functions import cosine_restarts_schedule as cosine_restarts_schedule
+from .functions import cyclic_schedule as cyclic_schedule
+from .functions import exponential_decay as exponential_decay
+from .functions import inverse_time_decay as inverse_time_decay
+from .functions import join_schedules as join_schedules
+from .functions import linear_onecycle_momentum_schedule as linear_onecycle_momentum_schedule
+from .functions import linear_onecycle_schedule as linear_onecycle_schedule
+from .functions import linear_schedule as linear_schedule
+from .functions import multistep_schedule as multistep_schedule
+from .functions import piecewise_constant_schedule as piecewise_constant_schedule
+from .functions import piecewise_interpolate_schedule as piecewise_interpolate_schedule
+from .functions import polynomial_schedule as polynomial_schedule
+from .functions import sgdr_schedule as sgdr_schedule
+from .functions import step_decay_schedule as step_decay_schedule
+from .functions import warmup_constant_schedule as warmup_constant_schedule
+from .functions import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
+from .functions import warmup_exponential_decay_schedule as warmup_exponential_decay_schedule
+from .functions import warmup_inverse_sqrt_schedule as warmup_inverse_sqrt_schedule
+from .functions import warmup_stable_decay_schedule as warmup_stable_decay_schedule

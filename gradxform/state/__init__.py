@@ -1,0 +1,1 @@
+"""Tools that read whole optimizer states: checkpoints, memory, hyperparameters and diagnostics."""

@@ -1,0 +1,1 @@
+"""Primitives, by family: each does one thing to the update."""

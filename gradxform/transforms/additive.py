@@ -1,0 +1,150 @@
+"""Terms added to the update: decoupled weight decay and annealed gradient noise."""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..core import check as _check
+from ..core import hyperparams as _hyper
+from ..core import step as _step
+from ..core import tree as _tree
+from ..core.combinators import GradientTransformation
+
+PyTree = Any
+Mask = Union[PyTree, Callable[[PyTree], PyTree]]
+
+PARAMS_REQUIRED = (
+    "{who}: update() needs params (the current parameters) to decay them, got params=None. "
+    "Call update(grads, state, params)."
+)
+
+
+class WeightDecayState(NamedTuple):
+    hyperparams: dict  # {"rate"}, or {} for a constant rate of 0: gradxform.Hyperparameter scalars
+
+
+def weight_decay(rate: float, mask: Optional[Mask] = None) -> GradientTransformation:
+    r"""Add the parameters, scaled, to the update (decoupled weight decay).
+
+    .. math::  u_t = g_t + \lambda_t\,\theta_{t-1}
+
+    Chained before :func:`scale_by_learning_rate` this is AdamW's decay
+    :math:`-\alpha_t \lambda_t \theta`. Optax calls it ``add_decayed_weights``. The state keeps
+    :math:`\lambda_t` as the hyperparameter ``"rate"``. A rate given as the Python number 0
+    (named with :func:`gradxform.hyperparameter` or not) leaves updates as they are without
+    reading the params, as Optax does, and so has no hyperparameter to set; to start at 0 and
+    set it later, pass a schedule, e.g. ``lambda step: 0.0``.
+
+    Args:
+        rate: :math:`\lambda_t`, ``>= 0``; a number or a schedule.
+        mask: a tree of bools shaped like the params (or a function of the params returning
+            one); leaves marked ``False`` are not decayed. ``None`` decays every leaf. For
+            example ``mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`` spares biases and
+            norm scales.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`WeightDecayState`.
+
+    References:
+        Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
+        https://arxiv.org/abs/1711.05101
+    """
+    _check.non_negative("weight_decay", rate=rate)
+    constant = _hyper.value_of(rate)  # the number inside a gradxform.hyperparameter(...) name
+    skip = isinstance(constant, (int, float)) and constant == 0  # no params read (as Optax)
+    hyper = _hyper.declare() if skip else _hyper.declare(rate=rate)
+
+    def init(params):
+        return WeightDecayState(hyperparams=hyper.init())
+
+    def update(updates, state, params=None, **extra_args):
+        if skip:
+            return updates, state
+        if params is None:
+            raise ValueError(PARAMS_REQUIRED.format(who="weight_decay"))
+        h = hyper.at(state.hyperparams, extra_args, "weight_decay")
+        rate_t = h("rate")
+        decayed = jax.tree.map(lambda g, p: g + _tree.times(p, rate_t), updates, params)
+        new_state = WeightDecayState(hyperparams=h.record())
+        if mask is None:
+            return decayed, new_state
+        keep = mask(params) if callable(mask) else mask
+        _check.same_structure("weight_decay", mask=keep, params=params)
+        return jax.tree.map(lambda m, d, g: d if m else g, keep, decayed, updates), new_state
+
+    return GradientTransformation(init, update)
+
+
+class AddNoiseState(NamedTuple):
+    # uint32 key data (jax.random.key_data), not a typed key, so that the state serializes with
+    # any checkpointer (Flax's to_bytes cannot write typed keys); split once per update.
+    rng_key: jax.Array
+    hyperparams: dict  # {"eta", "gamma"}: gradxform.Hyperparameter scalars
+
+
+def add_noise(eta: float = 0.01, gamma: float = 0.55, key: Any = 0) -> GradientTransformation:
+    r"""Add Gaussian noise whose variance decays with the step count (annealed gradient noise).
+
+    .. math::  u_t = g_t + \sigma_t\,\xi_t, \qquad \xi_t \sim \mathcal{N}(0, I), \qquad
+               \sigma_t^2 = \frac{\eta}{(1 + s)^{\gamma}}
+
+    where :math:`s` is the step count read from :func:`gradxform.chain` (0 on the first update),
+    so the first update has variance :math:`\eta`. The key is split once per update, and its
+    second half split again into one key per leaf, exactly as Optax 0.2.8's ``add_noise`` does:
+    the same key draws the same noise in both libraries. Complex leaves get complex normal noise
+    (variance split evenly between the real and imaginary parts).
+
+    Args:
+        eta: :math:`\eta`, the variance on the first update; ``>= 0``; a number or a schedule.
+        gamma: :math:`\gamma`, the annealing exponent; ``>= 0`` (the paper uses 0.55); a number
+            or a schedule.
+        key: an int seed, or a JAX PRNG key (typed ``jax.random.key`` or raw
+            ``jax.random.PRNGKey``). The same key gives the same noise.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`AddNoiseState`.
+
+    References:
+        Neelakantan, Vilnis, Le, Sutskever, Kaiser, Kurach & Martens, "Adding Gradient Noise
+        Improves Learning for Very Deep Networks", arXiv 2015, Section 2.
+        https://arxiv.org/abs/1511.06807
+    """
+    _check.non_negative("add_noise", eta=eta, gamma=gamma)
+    initial_key = _as_key(key, "add_noise")
+    hyper = _hyper.declare(eta=eta, gamma=gamma)
+
+    def init(params):
+        _check.inexact_leaves("add_noise", params)
+        return AddNoiseState(rng_key=jax.random.key_data(initial_key), hyperparams=hyper.init())
+
+    def update(updates, state, params=None, **extra_args):
+        h = hyper.at(state.hyperparams, extra_args, "add_noise")
+        t = _step.as_float(_step.one_based(_step.read(extra_args, "add_noise")))
+        std = jnp.sqrt(h("eta").astype(t.dtype) / t ** h("gamma").astype(t.dtype))
+        rng_key, sample_key = jax.random.split(jax.random.wrap_key_data(state.rng_key))
+        leaves, treedef = jax.tree.flatten(updates)
+        leaf_keys = jax.random.split(sample_key, len(leaves))
+        noisy = [
+            g + std.astype(g.dtype) * jax.random.normal(k, g.shape, g.dtype)
+            for g, k in zip(leaves, leaf_keys)
+        ]
+        new_state = AddNoiseState(jax.random.key_data(rng_key), h.record())
+        return jax.tree.unflatten(treedef, noisy), new_state
+
+    return GradientTransformation(init, update)
+
+
+def _as_key(key, who: str) -> jax.Array:
+    """A typed PRNG key from an int seed, a typed key or a raw ``uint32[2]`` key."""
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        return jax.random.key(int(key))
+    if isinstance(key, (jax.Array, np.ndarray)):
+        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
+            return key
+        if key.dtype == jnp.uint32 and key.shape == (2,):
+            return jax.random.wrap_key_data(jnp.asarray(key))
+    raise TypeError(_check.NOT_A_KEY.format(who=who, got=_check.describe(key)))

@@ -1,0 +1,367 @@
+"""Running moments of the updates: momentum, mean of squares, bias correction, AMSGrad's max."""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..core import check as _check
+from ..core import hyperparams as _hyper
+from ..core import step as _step
+from ..core import tree as _tree
+from ..core.combinators import GradientTransformation
+from ..core.types import Schedule
+
+PyTree = Any
+
+
+class ScaleByMomentumState(NamedTuple):
+    mu: PyTree  # running (weighted) sum of updates; params' tree, in `dtype` or the params' dtype
+    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
+
+
+def scale_by_momentum(
+    decay: float = 0.9, nesterov: bool = False, ema: bool = False, dtype: Any = None
+) -> GradientTransformation:
+    r"""Replace each update by a momentum of past updates.
+
+    Heavy-ball form (``ema=False``, Polyak 1964; Optax's ``trace``):
+
+    .. math::  \mu_t = g_t + \beta\,\mu_{t-1}, \qquad u_t = \mu_t
+
+    Exponential-moving-average form (``ema=True``, Adam's first moment):
+
+    .. math::  \mu_t = (1-\beta)\,g_t + \beta\,\mu_{t-1}, \qquad u_t = \mu_t
+
+    Nesterov form (``nesterov=True``, Sutskever et al. 2013) looks one step ahead with the same
+    recurrence: :math:`u_t = g_t + \beta\,\mu_t` (heavy-ball) or
+    :math:`u_t = (1-\beta)\,g_t + \beta\,\mu_t` (EMA).
+
+    Args:
+        decay: :math:`\beta`, the weight kept from the previous momentum; in ``[0, 1)``.
+        nesterov: output the look-ahead :math:`u_t` above instead of :math:`\mu_t`.
+        ema: weight the new update by :math:`1-\beta` (a running mean) instead of 1 (a running sum).
+        dtype: dtype in which :math:`\mu` is stored; ``None`` keeps the params' dtype.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`ScaleByMomentumState`.
+
+    References:
+        Polyak, "Some methods of speeding up the convergence of iteration methods", USSR
+        Computational Mathematics and Mathematical Physics, 1964.
+        Sutskever, Martens, Dahl & Hinton, "On the importance of initialization and momentum in
+        deep learning", ICML 2013.
+    """
+    _check.decay("scale_by_momentum", decay=decay)
+    hyper = _hyper.declare(decay=decay)
+
+    def init(params):
+        _check.inexact_leaves("scale_by_momentum", params)
+        return ScaleByMomentumState(mu=_tree.zeros_like(params, dtype), hyperparams=hyper.init())
+
+    def update(updates, state, params=None, **extra_args):
+        _check.same_structure("scale_by_momentum", updates=updates, state=state.mu)
+        h = hyper.at(state.hyperparams, extra_args, "scale_by_momentum")
+        beta, weight = h("decay"), (h("decay", lambda b: 1 - b) if ema else 1.0)
+
+        def accumulate(g, m):
+            return _tree.blend(g, m, weight, beta)
+
+        mu = jax.tree.map(accumulate, updates, state.mu)
+        out = jax.tree.map(accumulate, updates, mu) if nesterov else mu
+        # Stored in the state's own dtype (``dtype`` or the params'), so the state's type is stable.
+        return out, ScaleByMomentumState(_tree.cast_like(mu, state.mu), h.record())
+
+    return GradientTransformation(init, update)
+
+
+class MeanOfSquaresState(NamedTuple):
+    nu: PyTree  # running mean of squared updates; params' tree, in `dtype` or the params' dtype
+    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
+
+
+def mean_of_squares(
+    decay: float = 0.999, initial_value: float = 0.0, dtype: Any = None
+) -> GradientTransformation:
+    r"""Replace each update by a running mean of its square (Adam's second moment).
+
+    .. math::  \nu_t = (1-\beta)\,|g_t|^2 + \beta\,\nu_{t-1}, \qquad \nu_0 = \nu_{init}, \qquad u_t = \nu_t
+
+    With a storage ``dtype`` narrower than the updates' (bfloat16 beside float32 gradients),
+    :math:`\nu_t` is computed in the wider dtype, output unrounded, and stored rounded to
+    ``dtype``: this step's update uses the exact mean, the next step starts from the rounded
+    one (Optax's convention for ``mu_dtype``).
+
+    Args:
+        decay: :math:`\beta`, the weight kept from the previous mean; in ``[0, 1)``.
+        initial_value: :math:`\nu_{init}`, the mean before the first update; ``>= 0``
+            (RMSprop's ``initial_scale``: Optax and PyTorch use 0, TensorFlow 1).
+        dtype: dtype in which :math:`\nu` is stored; ``None`` keeps the params' dtype.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`MeanOfSquaresState`.
+
+    References:
+        Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Algorithm 1.
+    """
+    _check.decay("mean_of_squares", decay=decay)
+    _check.non_negative("mean_of_squares", initial_value=initial_value)
+    hyper = _hyper.declare(decay=decay)
+
+    def init(params):
+        _check.inexact_leaves("mean_of_squares", params)
+        return MeanOfSquaresState(_tree.full_like(params, initial_value, dtype), hyper.init())
+
+    def update(updates, state, params=None, **extra_args):
+        _check.same_structure("mean_of_squares", updates=updates, state=state.nu)
+        h = hyper.at(state.hyperparams, extra_args, "mean_of_squares")
+        beta, weight = h("decay"), h("decay", lambda b: 1 - b)
+        # |g|^2 is real; for complex params nu keeps their complex dtype (as Optax's does).
+        nu = jax.tree.map(lambda g, v: _tree.blend(_tree.abs_sq(g), v, weight, beta), updates, state.nu)
+        return nu, MeanOfSquaresState(_tree.cast_like(nu, state.nu), h.record())
+
+    return GradientTransformation(init, update)
+
+
+class BiasCorrectionState(NamedTuple):
+    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
+
+
+def bias_correction(decay: float, step_offset: int = 0) -> GradientTransformation:
+    r"""Undo the bias toward zero of a running mean started at zero.
+
+    .. math::  u_t = m_t / (1 - \beta^{\,t + k}), \qquad t = 1, 2, \dots
+
+    where :math:`t` is the one-based step count read from :func:`gradxform.chain`. The
+    correction is computed in float32 (or float64 under x64) and the division in the update's
+    dtype, so bfloat16 state stays bfloat16 without rounding :math:`\beta^t` to 1.
+
+    Args:
+        decay: :math:`\beta`, the decay of the running mean being corrected; in ``[0, 1)``.
+        step_offset: :math:`k`; Nadam's look-ahead momentum uses ``1`` (Dozat 2016).
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`BiasCorrectionState`.
+
+    References:
+        Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Section 3.
+    """
+    _check.decay("bias_correction", decay=decay)
+    _check.non_negative_int("bias_correction", step_offset=step_offset)
+    hyper = _hyper.declare(decay=decay)
+
+    def init(params):
+        return BiasCorrectionState(hyperparams=hyper.init())
+
+    def update(updates, state, params=None, **extra_args):
+        h = hyper.at(state.hyperparams, extra_args, "bias_correction")
+        t = _step.advance(_step.read(extra_args, "bias_correction"), 1 + step_offset)
+        correction = 1 - h("decay") ** _step.as_float(t)
+        out = jax.tree.map(lambda m: m / correction.astype(m.dtype), updates)
+        return out, BiasCorrectionState(hyperparams=h.record())
+
+    return GradientTransformation(init, update)
+
+
+class AmsgradMaxState(NamedTuple):
+    nu_max: PyTree  # running elementwise maximum of the updates; params' tree, `dtype` or params'
+
+
+def amsgrad_max(dtype: Any = None) -> GradientTransformation:
+    r"""Replace each update by the running elementwise maximum of all updates so far.
+
+    .. math::  \hat\nu_t = \max(\hat\nu_{t-1}, \nu_t), \qquad \hat\nu_0 = 0, \qquad u_t = \hat\nu_t
+
+    Placed after :func:`bias_correction` in the denominator it is Optax's AMSGrad; placed before,
+    PyTorch's (``amsgrad=True``), which matches Reddi et al.'s max over raw second moments.
+
+    The maximum is taken in the dtype the stored maximum and the update promote to and output
+    as it is; it is stored rounded to ``dtype``.
+
+    Args:
+        dtype: dtype in which :math:`\hat\nu` is stored; ``None`` keeps the params' dtype.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`AmsgradMaxState`.
+
+    References:
+        Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018, Algorithm 2.
+    """
+
+    def init(params):
+        _check.inexact_leaves("amsgrad_max", params)
+        return AmsgradMaxState(nu_max=_tree.zeros_like(params, dtype))
+
+    def update(updates, state, params=None, **extra_args):
+        _check.same_structure("amsgrad_max", updates=updates, state=state.nu_max)
+        nu_max = jax.tree.map(lambda m, v: jnp.maximum(*_tree.promoted(m, v)), state.nu_max, updates)
+        return nu_max, AmsgradMaxState(nu_max=_tree.cast_like(nu_max, state.nu_max))
+
+    return GradientTransformation(init, update)
+
+
+class InterpolatedMomentumState(NamedTuple):
+    mu: PyTree  # running mean of updates; params' tree, in `dtype` or the params' dtype
+    hyperparams: dict  # {"b1", "b2"}: gradxform.Hyperparameter scalars
+
+
+def interpolated_momentum(
+    b1: float = 0.9, b2: float = 0.99, dtype: Any = None
+) -> GradientTransformation:
+    r"""Replace each update by its interpolation with the previous momentum (Lion's direction).
+
+    The output mixes the new update into the momentum with one weight, the momentum is then
+    updated with another:
+
+    .. math::
+        u_t = (1-\beta_1)\,g_t + \beta_1\,\mu_{t-1}, \qquad
+        \mu_t = (1-\beta_2)\,g_t + \beta_2\,\mu_{t-1}
+
+    Followed by :func:`sign` it is Lion's update direction (Optax's ``scale_by_lion``).
+
+    Args:
+        b1: :math:`\beta_1`, the weight of the previous momentum in the output; in ``[0, 1]``.
+        b2: :math:`\beta_2`, the weight kept from the previous momentum; in ``[0, 1)``.
+        dtype: dtype in which :math:`\mu` is stored; ``None`` keeps the params' dtype.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`InterpolatedMomentumState`.
+
+    References:
+        Chen et al., "Symbolic Discovery of Optimization Algorithms", NeurIPS 2023, Program 1.
+        https://arxiv.org/abs/2302.06675
+    """
+    _check.unit_interval("interpolated_momentum", b1=b1)
+    _check.decay("interpolated_momentum", b2=b2)
+    hyper = _hyper.declare(b1=b1, b2=b2)
+
+    def mix(g, m, weight_g, weight_m):
+        # (1 - b) g + b m term by term, each product in its own leaf's dtype (a bfloat16 one
+        # computed in float32 and rounded once), then added in the promoted dtype.
+        return jnp.add(*_tree.promoted(_tree.times(g, weight_g), _tree.times(m, weight_m)))
+
+    def init(params):
+        _check.inexact_leaves("interpolated_momentum", params)
+        return InterpolatedMomentumState(mu=_tree.zeros_like(params, dtype), hyperparams=hyper.init())
+
+    def update(updates, state, params=None, **extra_args):
+        _check.same_structure("interpolated_momentum", updates=updates, state=state.mu)
+        h = hyper.at(state.hyperparams, extra_args, "interpolated_momentum")
+        b1_t, b2_t = h("b1"), h("b2")
+        one_minus_b1, one_minus_b2 = h("b1", lambda b: 1 - b), h("b2", lambda b: 1 - b)
+        out = jax.tree.map(lambda g, m: mix(g, m, one_minus_b1, b1_t), updates, state.mu)
+        mu = jax.tree.map(lambda g, m: mix(g, m, one_minus_b2, b2_t), updates, state.mu)
+        return out, InterpolatedMomentumState(_tree.cast_like(mu, state.mu), h.record())
+
+    return GradientTransformation(init, update)
+
+
+class InfinityMomentState(NamedTuple):
+    nu: PyTree  # weighted infinity norm of past updates; params' tree, in `dtype` or the params'
+    hyperparams: dict  # {"decay", "eps"}: gradxform.Hyperparameter scalars
+
+
+def infinity_moment(
+    decay: float = 0.999, eps: float = 1e-8, dtype: Any = None
+) -> GradientTransformation:
+    r"""Replace each update by an exponentially weighted maximum of its magnitude (AdaMax's moment).
+
+    .. math::  \nu_t = \max(|g_t| + \epsilon,\; \beta\,\nu_{t-1}), \qquad \nu_0 = 0, \qquad u_t = \nu_t
+
+    The limit :math:`p \to \infty` of a running mean of :math:`|g|^p`, raised to :math:`1/p`; it
+    needs no bias correction. :math:`\epsilon` sits inside the maximum, as in Optax (Kingma & Ba
+    add it nowhere), so the moment is never zero and AdaMax can divide by it. Complex updates
+    use their modulus.
+
+    Args:
+        decay: :math:`\beta`, the weight kept from the previous maximum; in ``[0, 1)``.
+        eps: :math:`\epsilon`, added to each magnitude; ``>= 0``.
+        dtype: dtype in which :math:`\nu` is stored; ``None`` keeps the params' dtype. A
+            narrower one is widened to the updates' dtype for the maximum and rounded only
+            when stored.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`InfinityMomentState`.
+
+    References:
+        Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Section 7.1
+        (AdaMax), Algorithm 2. https://arxiv.org/abs/1412.6980
+    """
+    _check.decay("infinity_moment", decay=decay)
+    _check.non_negative("infinity_moment", eps=eps)
+    hyper = _hyper.declare(decay=decay, eps=eps)
+
+    def weighted_max(g, u, beta, eps_t):
+        # max(|g| + eps, decay * u) term by term, each in its own leaf's dtype (as Optax's
+        # scale_by_adamax); |g| is real, u keeps complex params' dtype.
+        magnitude = jnp.abs(g)
+        dtype = _tree.compute_dtype(magnitude.dtype)
+        magnitude = (magnitude.astype(dtype) + eps_t.astype(dtype)).astype(magnitude.dtype)
+        # A moment stored narrower than the updates (bfloat16 beside float32) is decayed in the
+        # wider dtype, so that only the stored value is rounded.
+        u = u.astype(_tree.result_dtype(magnitude, u))
+        return jnp.maximum(*_tree.promoted(magnitude, _tree.times(u, beta)))
+
+    def init(params):
+        _check.inexact_leaves("infinity_moment", params)
+        return InfinityMomentState(nu=_tree.zeros_like(params, dtype), hyperparams=hyper.init())
+
+    def update(updates, state, params=None, **extra_args):
+        _check.same_structure("infinity_moment", updates=updates, state=state.nu)
+        h = hyper.at(state.hyperparams, extra_args, "infinity_moment")
+        beta, eps_t = h("decay"), h("eps")
+        nu = jax.tree.map(lambda g, u: weighted_max(g, u, beta, eps_t), updates, state.nu)
+        return nu, InfinityMomentState(_tree.cast_like(nu, state.nu), h.record())
+
+    return GradientTransformation(init, update)
+
+
+class ScheduledBiasCorrectionState(NamedTuple):
+    product: jax.Array  # float scalar (float32, float64 under x64): prod of the schedule over past updates
+
+
+def scheduled_bias_correction(
+    schedule: Schedule, step_offset: int = 0
+) -> GradientTransformation:
+    r"""Undo the bias toward zero of a running mean whose decay follows a schedule.
+
+    .. math::  u_t = m_t \Big/ \Big(1 - \prod_{i=1}^{t+k} \beta_i\Big), \qquad t = 1, 2, \dots
+
+    where :math:`\beta_i` is ``schedule(i - 1)`` (schedules take the zero-based step count read
+    from :func:`gradxform.chain`). The state keeps the running product
+    :math:`\prod_{i \le t} \beta_i` over the updates seen so far, as PyTorch's NAdam does;
+    the :math:`k` look-ahead factors are read from the schedule. With a constant schedule
+    :math:`\beta` this is :func:`bias_correction` (up to rounding of :math:`\beta^t`). The product
+    is kept in float32 (float64 under x64); the division is in the update's dtype.
+
+    Args:
+        schedule: :math:`\beta_i`, a pure function of the step count; values in ``[0, 1)``.
+        step_offset: :math:`k`, an int ``>= 0``; Nadam's look-ahead momentum uses ``1``.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`ScheduledBiasCorrectionState`.
+
+    References:
+        Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 Workshop, Algorithm 2.
+        https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ
+    """
+    _check.is_callable("scheduled_bias_correction", schedule=schedule)
+    _check.non_negative_int("scheduled_bias_correction", step_offset=step_offset)
+
+    def init(params):
+        _check.inexact_leaves("scheduled_bias_correction", params)
+        return ScheduledBiasCorrectionState(product=jnp.ones([], jnp.result_type(float)))
+
+    def update(updates, state, params=None, **extra_args):
+        step = _step.read(extra_args, "scheduled_bias_correction")
+        dtype = state.product.dtype
+        product = state.product * jnp.asarray(schedule(step), dtype)  # prod_{i <= t}
+        ahead = product
+        for k in range(1, step_offset + 1):
+            ahead = ahead * jnp.asarray(schedule(_step.advance(step, k)), dtype)  # prod_{i <= t + k}
+        correction = 1 - ahead
+        out = jax.tree.map(lambda m: m / correction.astype(m.dtype), updates)
+        return out, ScheduledBiasCorrectionState(product=product)
+
+    return GradientTransformation(init, update)

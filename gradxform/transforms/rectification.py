@@ -1,0 +1,173 @@
+"""Factors that depend only on the step count: RAdam's variance rectification and scheduled weights.
+
+RAdam multiplies Adam's step by a rectification term :math:`r_t` once the variance of the
+adaptive learning rate is tractable, and takes a plain momentum step before that. In a recipe
+that is :func:`scale_by_rectification` in the numerator and a :func:`gradxform.conditional` on
+:func:`variance_is_tractable` choosing the denominator, :func:`ones` standing in for it early on.
+Nadam with Dozat's momentum schedule weights its two terms by the schedule,
+:func:`scale_by_schedule`.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..core import check as _check
+from ..core import hyperparams as _hyper
+from ..core import step as _step
+from ..core.combinators import EmptyState, GradientTransformation
+
+Schedule = Callable[[jax.Array], jax.Array]
+
+LENGTH_BELOW_FOUR_HINT = (
+    " The rectification term sqrt((rho_t - 4)(rho_t - 2) ...) is not real for 2 < rho_t < 4;"
+    " Liu et al. use 4, Optax and the authors' code 5."
+)
+
+
+def _no_state(params):
+    return EmptyState()
+
+
+def scale_by_schedule(schedule: Schedule, step_offset: int = 0) -> GradientTransformation:
+    r"""Multiply every update by a schedule's value at the current step: :math:`u_t = s(k_t)\,g_t`.
+
+    :math:`k_t` is the step count from :func:`gradxform.chain` (0 on the first update) plus
+    ``step_offset``, so ``step_offset=1`` reads the schedule one step ahead (Nadam's
+    :math:`\mu_{t+1}`). The value is cast to each update's dtype. Optax calls the
+    ``step_offset=0`` case ``scale_by_schedule`` too. Stateless.
+
+    Args:
+        schedule: :math:`s`, a pure function of the step count returning a scalar.
+        step_offset: an int ``>= 0`` added to the step before calling the schedule.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`~gradxform.EmptyState`.
+    """
+    _check.is_callable("scale_by_schedule", schedule=schedule)
+    _check.non_negative_int("scale_by_schedule", step_offset=step_offset)
+
+    def update(updates, state, params=None, **extra_args):
+        step = _step.advance(_step.read(extra_args, "scale_by_schedule"), step_offset)
+        value = schedule(step)
+        return jax.tree.map(lambda g: jnp.asarray(value, g.dtype) * g, updates), state
+
+    return GradientTransformation(_no_state, update)
+
+
+def _sma_limit(decay):
+    """Liu et al.'s rho_inf, the length of the simple moving average an EMA of ``decay`` approaches."""
+    return 2.0 / (1.0 - decay) - 1.0
+
+
+def _sma_length(decay, rho_inf, step):
+    """Liu et al.'s rho_t, the length of the simple moving average that the EMA approximates."""
+    t = _step.as_float(_step.one_based(step))
+    decay_t = decay**t
+    return rho_inf - 2 * t * decay_t / (1 - decay_t)  # Optax's expression, term for term
+
+
+def variance_is_tractable(
+    decay: float = 0.999, threshold: float = 5.0
+) -> Callable[[jax.Array], jax.Array]:
+    r"""The predicate of RAdam's switch: whether :math:`\rho_t \ge` ``threshold`` at this step.
+
+    .. math::
+        \rho_\infty = \frac{2}{1-\beta} - 1, \qquad
+        \rho_t = \rho_\infty - \frac{2\,t\,\beta^t}{1-\beta^t}, \qquad t = 1, 2, \dots
+
+    :math:`\rho_t` is the length of the simple moving average that an EMA of decay
+    :math:`\beta` approximates after :math:`t` steps; the variance of the adaptive learning rate
+    is finite only for :math:`\rho_t > 4`. The comparison is ``>=``, as in Optax; Liu et al.'s
+    Algorithm 2 writes :math:`\rho_t > 4`. Pass the result to :func:`gradxform.conditional`.
+
+    The predicate is a plain function of the step, not a transformation: it has no state, so
+    ``decay`` and ``threshold`` are fixed when it is built. :func:`gradxform.set_hyperparams`
+    does not reach them (setting RAdam's ``b2`` changes its moments and
+    :func:`scale_by_rectification`, not where the switch falls); a schedule is followed.
+
+    Args:
+        decay: :math:`\beta`, the decay of the second moment (Adam's ``b2``); in ``[0, 1)``; a
+            number, a schedule, or a :func:`gradxform.hyperparameter`-named one (its value is
+            read).
+        threshold: the least :math:`\rho_t` at which the adaptive step is used; ``>= 4``
+            (Liu et al. use 4, Optax and the authors' code 5); a number or a schedule.
+
+    Returns:
+        A pure, jit-safe function ``step -> bool`` of the step count (0 on the first update).
+
+    References:
+        Liu, Jiang, He, Chen, Liu, Gao & Han, "On the Variance of the Adaptive Learning Rate and
+        Beyond", ICLR 2020, Algorithm 2. https://arxiv.org/abs/1908.03265
+    """
+    _check.decay("variance_is_tractable", decay=decay)
+    _check.at_least("variance_is_tractable", 4, LENGTH_BELOW_FOUR_HINT, threshold=threshold)
+    decay, threshold = _hyper.value_of(decay), _hyper.value_of(threshold)
+
+    def predicate(step):
+        beta = decay(step) if callable(decay) else decay
+        limit = threshold(step) if callable(threshold) else threshold
+        return _sma_length(beta, _sma_limit(beta), step) >= limit
+
+    return predicate
+
+
+class ScaleByRectificationState(NamedTuple):
+    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
+
+
+def scale_by_rectification(decay: float = 0.999) -> GradientTransformation:
+    r"""Multiply every update by RAdam's rectification term :math:`r_t`.
+
+    .. math::
+        r_t = \sqrt{\frac{(\rho_t - 4)(\rho_t - 2)\,\rho_\infty}
+                         {(\rho_\infty - 4)(\rho_\infty - 2)\,\rho_t}}, \qquad u_t = r_t\,g_t
+
+    with :math:`\rho_t, \rho_\infty` as in :func:`variance_is_tractable`. :math:`r_t` is real
+    only where :math:`\rho_t \ge 4` (NaN in between 2 and 4), so RAdam applies it inside
+    ``conditional(variance_is_tractable(decay, threshold), scale_by_rectification(decay),
+    identity())``. Computed in float32 (float64 under x64), cast to each update's dtype.
+
+    Args:
+        decay: :math:`\beta`, the decay of the second moment (Adam's ``b2``); in ``[0, 1)``; a
+            number or a schedule.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`ScaleByRectificationState`.
+
+    References:
+        Liu, Jiang, He, Chen, Liu, Gao & Han, "On the Variance of the Adaptive Learning Rate and
+        Beyond", ICLR 2020, Algorithm 2. https://arxiv.org/abs/1908.03265
+    """
+    _check.decay("scale_by_rectification", decay=decay)
+    hyper = _hyper.declare(decay=decay)
+
+    def init(params):
+        return ScaleByRectificationState(hyperparams=hyper.init())
+
+    def update(updates, state, params=None, **extra_args):
+        h = hyper.at(state.hyperparams, extra_args, "scale_by_rectification")
+        # rho_inf and (rho_inf - 4)(rho_inf - 2) from the Python number in double precision,
+        # rounded once, as Optax's Python arithmetic gives them.
+        rho_inf = h("decay", _sma_limit)
+        rho_inf_factors = h("decay", lambda b: (_sma_limit(b) - 4.0) * (_sma_limit(b) - 2.0))
+        rho = _sma_length(h("decay"), rho_inf, _step.read(extra_args, "scale_by_rectification"))
+        r = jnp.sqrt((rho - 4.0) * (rho - 2.0) * rho_inf / (rho_inf_factors * rho))
+        out = jax.tree.map(lambda g: r.astype(g.dtype) * g, updates)
+        return out, ScaleByRectificationState(hyperparams=h.record())
+
+    return GradientTransformation(init, update)
+
+
+def ones() -> GradientTransformation:
+    r"""Replace every update by ones, :math:`u_t = 1`, in the update's shape and dtype. Stateless.
+
+    The denominator of RAdam's plain momentum step, before the variance is tractable.
+    """
+
+    def update(updates, state, params=None, **extra_args):
+        return jax.tree.map(jnp.ones_like, updates), state
+
+    return GradientTransformation(_no_state, update)

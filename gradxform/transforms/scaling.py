@@ -1,0 +1,75 @@
+"""Multiplying updates by a constant or by a (scheduled) learning rate."""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Union
+
+import jax
+
+from ..core import check as _check
+from ..core import hyperparams as _hyper
+from ..core import tree as _tree
+from ..core.combinators import GradientTransformation
+from ..core.types import Hyper
+
+Schedule = Callable[[jax.Array], jax.Array]
+ScalarOrSchedule = Union[float, jax.Array, Schedule]
+
+
+class ScaleState(NamedTuple):
+    hyperparams: dict  # {"step_size"}: gradxform.Hyperparameter scalars
+
+
+def scale(step_size: ScalarOrSchedule) -> GradientTransformation:
+    r"""Multiply every update by a constant (or scheduled) factor: :math:`u_t = \alpha_t\,g_t`.
+
+    Args:
+        step_size: :math:`\alpha_t`, any finite number, or a schedule.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`ScaleState`.
+    """
+    _check.finite("scale", step_size=step_size)
+    return _scale_by("scale", ScaleState, step_size=step_size)
+
+
+class ScaleByLearningRateState(NamedTuple):
+    hyperparams: dict  # {"learning_rate"}: gradxform.Hyperparameter scalars
+
+
+def scale_by_learning_rate(
+    learning_rate: Hyper, *, flip_sign: bool = True
+) -> GradientTransformation:
+    r"""Multiply every update by the negative learning rate: :math:`u_t = -\alpha_t\,g_t`.
+
+    A schedule is called with the step count from :func:`gradxform.chain` (0 on the first
+    update). The state keeps the learning rate in force, readable with
+    :func:`gradxform.hyperparams` and changeable with :func:`gradxform.set_hyperparams`.
+
+    Args:
+        learning_rate: :math:`\alpha_t`, a number ``>= 0`` or a schedule ``step -> value``.
+        flip_sign: multiply by :math:`-\alpha_t` (descent, the default) or by :math:`+\alpha_t`.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`ScaleByLearningRateState`.
+    """
+    _check.learning_rate("scale_by_learning_rate", learning_rate=learning_rate)
+    return _scale_by(
+        "scale_by_learning_rate", ScaleByLearningRateState, -1 if flip_sign else 1,
+        learning_rate=learning_rate,
+    )
+
+
+def _scale_by(who: str, state_type, sign: int = 1, **factor) -> GradientTransformation:
+    """Multiply updates by ``sign`` times the one hyperparameter in ``factor``."""
+    hyper = _hyper.declare(**factor)
+    (arg,) = factor
+
+    def init(params):
+        return state_type(hyperparams=hyper.init())
+
+    def update(updates, state, params=None, **extra_args):
+        h = hyper.at(state.hyperparams, extra_args, who)
+        rate = h(arg, lambda a: sign * a)
+        return jax.tree.map(lambda g: _tree.times(g, rate), updates), state_type(h.record())
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,134 @@
+"""Switching, once and for good, from an adaptive branch to an SGD branch (SWATS's switch).
+
+Unlike :func:`gradxform.conditional`, whose choice is a function of the step count, the switch
+here depends on the updates seen so far, so its phase, its running estimate of the SGD learning
+rate and the rate itself live in the state as arrays: the choice is a ``jnp.where``, it jits, and
+a checkpoint resumes in the right phase.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..core import check as _check
+from ..core import hyperparams as _hyper
+from ..core import step as _step
+from ..core import tree as _tree
+from ..core.combinators import Branch, GradientTransformation, _branch
+
+PyTree = Any
+
+
+class SwitchToSgdState(NamedTuple):
+    switched: jax.Array  # bool scalar: True once the SGD phase has begun
+    rate_average: jax.Array  # float32 scalar: lambda_k, running mean of projected rates (biased)
+    learning_rate: jax.Array  # float32 scalar: Lambda, the SGD phase's learning rate; 0 until then
+    adaptive: PyTree  # the adaptive branch's state; frozen once switched
+    sgd: PyTree  # the SGD branch's state; held at its init value until switched
+    hyperparams: dict  # {"decay", "eps"}: gradxform.Hyperparameter scalars
+
+
+def switch_to_sgd(
+    adaptive: Branch, sgd: Branch, decay: float = 0.999, eps: float = 1e-9
+) -> GradientTransformation:
+    r"""Run ``adaptive`` until the SGD learning rate it implies settles, then ``sgd`` at that rate.
+
+    In the adaptive phase the output is the adaptive branch's step :math:`p_k` (a full step,
+    learning rate and sign included). Projecting the gradient step :math:`-\gamma_k g_k` onto
+    :math:`p_k` gives the SGD rate that would move as far along :math:`p_k`, and its running
+    mean estimates a rate for the whole run:
+
+    .. math::
+        \gamma_k = \frac{p_k^\top p_k}{-p_k^\top g_k}, \qquad
+        \lambda_k = \beta\,\lambda_{k-1} + (1-\beta)\,\gamma_k
+        \qquad (\text{only where } p_k^\top g_k \ne 0)
+
+    The switch happens after the step :math:`k` at which
+
+    .. math::
+        k > 1 \quad\text{and}\quad
+        \left|\frac{\lambda_k}{1-\beta^k} - \gamma_k\right| < \epsilon,
+        \qquad \Lambda = \frac{\lambda_k}{1-\beta^k}
+
+    and from the next step on the output is :math:`u_k = \Lambda\,S(g_k)`, with :math:`S` the
+    SGD branch. The inner products run over every leaf (the parameters as one vector, as in
+    Algorithm 1), so the switch is global. Each branch's state advances only in its own phase:
+    the adaptive state is frozen after the switch and the SGD branch starts from its initial
+    state (a momentum of zero). Both branches are evaluated at every step and the choice is a
+    ``jnp.where``. :math:`k` is the one-based step count from :func:`gradxform.chain`.
+    :math:`\lambda_k` and :math:`\Lambda` are kept as float32 scalars; :math:`\beta` and
+    :math:`\epsilon` are hyperparameters in the state (:func:`gradxform.hyperparams`).
+
+    Args:
+        adaptive: the branch giving the step :math:`p_k` of the first phase (e.g. Adam followed
+            by :func:`scale_by_learning_rate`).
+        sgd: the branch :math:`S` whose output, times :math:`\Lambda`, is the step of the second
+            phase (e.g. heavy-ball momentum followed by ``scale_by_learning_rate(1 - b1)``).
+        decay: :math:`\beta`, the weight kept from the previous :math:`\lambda`; in ``[0, 1)``
+            (SWATS uses Adam's :math:`\beta_2`), or a schedule of the step count.
+        eps: :math:`\epsilon`, the tolerance of the switch criterion; ``>= 0`` (0 never switches),
+            or a schedule.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`SwitchToSgdState`.
+
+    References:
+        Keskar & Socher, "Improving Generalization Performance by Switching from Adam to SGD",
+        arXiv:1712.07628, 2017, Algorithm 1. https://arxiv.org/abs/1712.07628
+    """
+    _check.decay("switch_to_sgd", decay=decay)
+    _check.non_negative("switch_to_sgd", eps=eps)
+    hyper = _hyper.declare(decay=decay, eps=eps)
+    first, second = _branch(adaptive, "switch_to_sgd"), _branch(sgd, "switch_to_sgd")
+
+    def init(params):
+        rate = jnp.zeros([], jnp.float32)
+        return SwitchToSgdState(
+            switched=jnp.zeros([], bool),
+            rate_average=rate,
+            learning_rate=rate,
+            adaptive=first.init(params),
+            sgd=second.init(params),
+            hyperparams=hyper.init(),
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        k = _step.one_based(_step.read(extra_args, "switch_to_sgd"))
+        h = hyper.at(state.hyperparams, extra_args, "switch_to_sgd")
+        beta, one_minus_beta, tolerance = h("decay"), h("decay", lambda b: 1 - b), h("eps")
+        step, adaptive_state = first.update(updates, state.adaptive, params, **extra_args)
+        direction, sgd_state = second.update(updates, state.sgd, params, **extra_args)
+
+        # gamma in the inner products' precision, then float32 like lambda and Lambda whatever the
+        # params (as in JAX without x64): steps in float32 make it no more precise than that.
+        dtype = state.rate_average.dtype
+        p_dot_g, p_dot_p = _tree.vdot(step, updates), _tree.vdot(step, step)
+        projects = jnp.logical_and(~state.switched, p_dot_g != 0)
+        gamma = (p_dot_p / jnp.where(projects, -p_dot_g, jnp.ones_like(p_dot_g))).astype(dtype)
+        average = jnp.where(
+            projects,
+            beta.astype(dtype) * state.rate_average + one_minus_beta.astype(dtype) * gamma,
+            state.rate_average,
+        )
+        estimate = average / (1 - beta ** _step.as_float(k)).astype(dtype)
+        switch_now = projects & (k > 1) & (jnp.abs(estimate - gamma) < tolerance.astype(dtype))
+        rate = jnp.where(switch_now, estimate, state.learning_rate)
+
+        in_sgd = state.switched
+        out = jax.tree.map(
+            lambda p, s: jnp.where(in_sgd, state.learning_rate.astype(s.dtype) * s, p),
+            step, direction,
+        )
+        new_state = SwitchToSgdState(
+            switched=in_sgd | switch_now,
+            rate_average=average,
+            learning_rate=rate,
+            adaptive=_tree.where(in_sgd, state.adaptive, adaptive_state),
+            sgd=_tree.where(in_sgd, sgd_state, state.sgd),
+            hyperparams=h.record(),
+        )
+        return out, new_state
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,104 @@
+"""Layer-wise trust ratio: scaling each leaf's update by its parameter's norm over its own norm.
+
+LARS and LAMB chain it after their direction (momentum, Adam) and before the learning rate, so
+that every layer moves by a step proportional to its weights, whatever the scale of its gradient.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+import jax
+import jax.numpy as jnp
+
+from ..core import check as _check
+from ..core import hyperparams as _hyper
+from .additive import PARAMS_REQUIRED
+from ..core.combinators import GradientTransformation
+
+PyTree = Any
+Mask = Union[PyTree, Callable[[PyTree], PyTree]]
+
+
+class ScaleByTrustRatioState(NamedTuple):
+    hyperparams: dict  # {"min_norm", "trust_coefficient", "eps"}: gradxform.Hyperparameter scalars
+
+
+def scale_by_trust_ratio(
+    min_norm: float = 0.0,
+    trust_coefficient: float = 1.0,
+    eps: float = 0.0,
+    *,
+    mask: Optional[Mask] = None,
+) -> GradientTransformation:
+    r"""Scale each leaf's update by the trust ratio of its parameter's norm to the update's norm.
+
+    .. math::
+        r = \eta\,\frac{\max(\|\theta\|, n_{min})}{\max(\|g_t\|, n_{min}) + \epsilon}, \qquad
+        u_t = r\,g_t
+
+    with both norms taken over one leaf (a layer's weight matrix, a bias vector). Where either
+    (clipped) norm is zero, :math:`r = 1`: a zero parameter or a zero update is left as it is.
+    The norms are clipped as by Optax's ``safe_norm``, so gradients through the
+    update stay finite at zero.
+
+    Args:
+        min_norm: :math:`n_{min}`, the least value either norm is given; ``>= 0`` (0: no floor),
+            or a schedule of the step count.
+        trust_coefficient: :math:`\eta`, a multiplier of the ratio; LARS uses ``1e-3``; ``> 0``,
+            or a schedule.
+        eps: :math:`\epsilon`, added to the update's norm; ``>= 0``, or a schedule.
+        mask: a tree of bools shaped like the params (or a function of the params returning
+            one); leaves marked ``False`` pass unscaled. ``None`` scales every leaf. LARS uses it
+            to spare biases and normalization scales.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`ScaleByTrustRatioState`.
+
+    References:
+        You, Gitman & Ginsburg, "Large Batch Training of Convolutional Networks", 2017.
+        https://arxiv.org/abs/1708.03888
+        You et al., "Large Batch Optimization for Deep Learning: Training BERT in 76 minutes",
+        ICLR 2020. https://arxiv.org/abs/1904.00962
+    """
+    _check.non_negative("scale_by_trust_ratio", min_norm=min_norm, eps=eps)
+    _check.positive("scale_by_trust_ratio", trust_coefficient=trust_coefficient)
+    hyper = _hyper.declare(min_norm=min_norm, trust_coefficient=trust_coefficient, eps=eps)
+
+    def init(params):
+        return ScaleByTrustRatioState(hyperparams=hyper.init())
+
+    def update(updates, state, params=None, **extra_args):
+        if params is None:
+            raise ValueError(PARAMS_REQUIRED.format(who="scale_by_trust_ratio"))
+        h = hyper.at(state.hyperparams, extra_args, "scale_by_trust_ratio")
+        floor, coefficient, eps_t = h("min_norm"), h("trust_coefficient"), h("eps")
+
+        def scale_leaf(g, p):
+            # Each scalar in its norm's dtype, as Optax's Python numbers take it.
+            param_norm = _safe_norm(p, floor)
+            update_norm = _safe_norm(g, floor)
+            ratio = coefficient.astype(param_norm.dtype) * param_norm / (
+                update_norm + eps_t.astype(update_norm.dtype)
+            )
+            either_zero = jnp.logical_or(param_norm == 0.0, update_norm == 0.0)
+            ratio = jnp.where(either_zero, jnp.ones_like(ratio), ratio)
+            return g * ratio.astype(g.dtype)
+
+        new_state = ScaleByTrustRatioState(hyperparams=h.record())
+        scaled = jax.tree.map(scale_leaf, updates, params)
+        if mask is None:
+            return scaled, new_state
+        keep = mask(params) if callable(mask) else mask
+        _check.same_structure("scale_by_trust_ratio", mask=keep, params=params)
+        return jax.tree.map(lambda m, s, g: s if m else g, keep, scaled, updates), new_state
+
+    return GradientTransformation(init, update)
+
+
+def _safe_norm(x, min_norm):
+    """:math:`\\max(\\|x\\|_2, n_{min})`, with a finite gradient at zero (Optax's ``safe_norm``)."""
+    norm = jnp.linalg.norm(x, keepdims=True)
+    floor = min_norm.astype(norm.dtype)
+    small = norm <= floor
+    masked_norm = jnp.linalg.norm(jnp.where(small, jnp.ones_like(x), x))
+    return jnp.where(jnp.squeeze(small), floor, masked_norm)

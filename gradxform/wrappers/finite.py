@@ -1,0 +1,129 @@
+"""Safety against non-finite updates: skip a step with a NaN or Inf, or zero the NaNs."""
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ..core import check as _check
+from ..core import step as _step
+from .conditionality import zeros_like_output
+from ..core.combinators import Branch, GradientTransformation, _branch
+
+PyTree = Any
+
+
+class ApplyIfFiniteState(NamedTuple):
+    notfinite_count: jax.Array  # int32: non-finite updates skipped in a row; 0 after an applied one
+    last_finite: jax.Array  # bool: whether the latest update was all finite
+    total_notfinite: jax.Array  # int32: non-finite updates seen since init (saturating)
+    inner_state: PyTree  # the inner transformation's state; untouched by skipped updates
+
+    def diagnostics(self) -> dict:
+        """Non-finite updates skipped in a row and in all."""
+        return {"notfinite_count": self.notfinite_count, "total_notfinite": self.total_notfinite}
+
+
+def apply_if_finite(inner: Branch, max_consecutive_errors: int) -> GradientTransformation:
+    r"""Skip any update that holds a NaN or an Inf: return zeros and leave ``inner``'s state as it was.
+
+    A skipped update never reaches ``inner``: it is not computed (a :func:`jax.lax.cond`), so a
+    NaN gradient cannot enter its moments. After ``max_consecutive_errors`` skips in a row, the
+    next non-finite update is applied anyway, as Optax does, on the view that a run stuck on
+    non-finite gradients should fail visibly rather than stall silently; then the count of
+    consecutive skips starts again from 0, so a further non-finite update is skipped again.
+    (Optax keeps counting instead, so it applies every non-finite update after the first
+    ``max_consecutive_errors`` until a finite one arrives.) ``total_notfinite`` counts every
+    non-finite update, skipped or applied.
+
+    Args:
+        inner: a transformation, or a list of them applied in sequence.
+        max_consecutive_errors: how many non-finite updates in a row are skipped before one is
+            applied; an int ``>= 0`` (0 never skips).
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`ApplyIfFiniteState`.
+
+    Example:
+        >>> import jax.numpy as jnp, gradxform as gx
+        >>> opt = gx.apply_if_finite(gx.adam(0.1), max_consecutive_errors=3)
+        >>> state = opt.init(jnp.zeros(2))
+        >>> updates, state = opt.update(jnp.array([1.0, jnp.nan]), state)
+        >>> updates.tolist(), state.notfinite_count.item(), state.total_notfinite.item()
+        ([0.0, 0.0], 1, 1)
+    """
+    _check.int_at_least(
+        "apply_if_finite", 0,
+        " 0 never skips; 3 skips up to 3 non-finite updates in a row.",
+        max_consecutive_errors=max_consecutive_errors,
+    )
+    transform = _branch(inner, "apply_if_finite")
+
+    def init(params):
+        return ApplyIfFiniteState(
+            notfinite_count=_step.zero(),
+            last_finite=jnp.array(True),
+            total_notfinite=_step.zero(),
+            inner_state=transform.init(params),
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        finite = all_finite(updates)
+        skipped_in_a_row = _step.increment(state.notfinite_count)
+        apply_anyway = skipped_in_a_row > max_consecutive_errors
+        accept = jnp.logical_or(finite, apply_anyway)
+
+        def apply(_):
+            return transform.update(updates, state.inner_state, params, **extra_args)
+
+        def skip(_):
+            return zeros_like_output(apply), state.inner_state
+
+        updates, inner_state = lax.cond(accept, apply, skip, None)
+        return updates, ApplyIfFiniteState(
+            notfinite_count=jnp.where(accept, _step.zero(), skipped_in_a_row),
+            last_finite=finite,
+            total_notfinite=jnp.where(
+                finite, state.total_notfinite, _step.increment(state.total_notfinite)
+            ),
+            inner_state=inner_state,
+        )
+
+    return GradientTransformation(init, update)
+
+
+def all_finite(tree: PyTree) -> jax.Array:
+    """A bool scalar: whether every entry of every leaf is finite (neither NaN nor ±Inf)."""
+    checks = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+    return functools.reduce(jnp.logical_and, checks, jnp.array(True))
+
+
+class ZeroNansState(NamedTuple):
+    found_nan: PyTree  # params' tree of bool scalars: whether that leaf held a NaN last update
+
+
+def zero_nans() -> GradientTransformation:
+    r"""Replace every NaN in the updates by 0 and record, per leaf, whether there was one.
+
+    .. math::  u_i = \begin{cases} 0 & g_i \text{ is NaN} \\ g_i & \text{otherwise} \end{cases}
+
+    Infinities are left as they are (as in Optax's ``zero_nans``); :func:`apply_if_finite`
+    handles both.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`ZeroNansState`.
+    """
+
+    def init(params):
+        return ZeroNansState(found_nan=jax.tree.map(lambda p: jnp.array(False), params))
+
+    def update(updates, state, params=None, **extra_args):
+        _check.same_structure("zero_nans", updates=updates, state=state.found_nan)
+        found_nan = jax.tree.map(lambda g: jnp.any(jnp.isnan(g)), updates)
+        out = jax.tree.map(lambda g: jnp.where(jnp.isnan(g), jnp.zeros_like(g), g), updates)
+        return out, ZeroNansState(found_nan=found_nan)
+
+    return GradientTransformation(init, update)
