@@ -18,7 +18,11 @@ from ..core import check as _check
 from ..core import step as _step
 from ..transforms.adaptive import scale_by_adadelta_units, scale_by_rms, sum_of_squares
 from ..transforms.additive import Mask, add_noise
-from ..core.combinators import Branch, GradientTransformation, chain, conditional, identity, parallel_sum, ratio
+from ..core import recipe as _recipe
+from ..core.chain import chain
+from ..core.combinators import conditional, parallel_sum, ratio
+from ..core.link import Branch
+from ..core.protocol import GradientTransformation, identity
 from ..core.hyperparams import one_minus, shared
 from ..transforms.elementwise import sign, sqrt_plus_eps, square
 from ..transforms.moments import (
@@ -45,6 +49,7 @@ PyTree = Any
 # ---------------------------------------------------------------------------------------------
 
 
+@_recipe.factory
 def adam(
     learning_rate: ScalarOrSchedule,
     b1: float = 0.9,
@@ -117,6 +122,7 @@ def adam(
     )
 
 
+@_recipe.factory
 def scale_by_adam(
     b1: float = 0.9,
     b2: float = 0.999,
@@ -172,6 +178,7 @@ def scale_by_adam(
     )
 
 
+@_recipe.factory
 def scale_by_amsgrad(
     b1: float = 0.9,
     b2: float = 0.999,
@@ -216,6 +223,7 @@ def scale_by_amsgrad(
     return chain(ratio(first, second + [sqrt_plus_eps(eps, eps_root)]))  # sqrt(. + eps_root) + eps
 
 
+@_recipe.factory
 def adamw(
     learning_rate: ScalarOrSchedule,
     b1: float = 0.9,
@@ -296,6 +304,7 @@ def adamw(
     )
 
 
+@_recipe.factory
 def nadamw(
     learning_rate: ScalarOrSchedule,
     b1: float = 0.9,
@@ -361,6 +370,7 @@ def nadamw(
     )
 
 
+@_recipe.factory
 def adamax(
     learning_rate: ScalarOrSchedule,
     b1: float = 0.9,
@@ -427,6 +437,7 @@ def _dozat_momentum(b1: float, momentum_decay: float):
     return mu
 
 
+@_recipe.factory
 def nadam(
     learning_rate: ScalarOrSchedule,
     b1: float = 0.9,
@@ -524,6 +535,7 @@ def nadam(
     )
 
 
+@_recipe.factory
 def amsgrad(
     learning_rate: ScalarOrSchedule,
     b1: float = 0.9,
@@ -606,6 +618,7 @@ def amsgrad(
     )
 
 
+@_recipe.factory
 def radam(
     learning_rate: ScalarOrSchedule,
     b1: float = 0.9,
@@ -695,6 +708,7 @@ def radam(
     )
 
 
+@_recipe.factory
 def qhadam(
     learning_rate: ScalarOrSchedule,
     b1: float = 0.995,
@@ -769,6 +783,7 @@ def qhadam(
 # ---------------------------------------------------------------------------------------------
 
 
+@_recipe.factory
 def sgd(
     learning_rate: ScalarOrSchedule,
     momentum: Optional[float] = None,
@@ -819,6 +834,7 @@ def sgd(
     )
 
 
+@_recipe.factory
 def noisy_sgd(
     learning_rate: ScalarOrSchedule, eta: float = 0.01, gamma: float = 0.55, key: Any = 0
 ) -> GradientTransformation:
@@ -861,6 +877,7 @@ def noisy_sgd(
     )
 
 
+@_recipe.factory
 def adagrad(
     learning_rate: ScalarOrSchedule,
     initial_accumulator_value: float = 0.1,
@@ -922,6 +939,7 @@ def adagrad(
     )
 
 
+@_recipe.factory
 def adadelta(
     learning_rate: ScalarOrSchedule = 1.0,
     rho: float = 0.9,
@@ -991,6 +1009,7 @@ def adadelta(
     )
 
 
+@_recipe.factory
 def rmsprop(
     learning_rate: ScalarOrSchedule,
     decay: float = 0.9,
@@ -1085,6 +1104,7 @@ def _momentum_args(who: str, momentum, nesterov: bool) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@_recipe.factory
 def aggmo(
     learning_rate: ScalarOrSchedule, betas: Sequence[float] = (0.0, 0.9, 0.99)
 ) -> GradientTransformation:
@@ -1140,6 +1160,7 @@ def aggmo(
     )
 
 
+@_recipe.factory
 def swats(
     learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-9
 ) -> GradientTransformation:
@@ -1213,6 +1234,7 @@ def swats(
     )
 
 
+@_recipe.factory
 def lion(
     learning_rate: ScalarOrSchedule,
     b1: float = 0.9,
@@ -1270,6 +1292,7 @@ def lion(
     )
 
 
+@_recipe.factory
 def lamb(
     learning_rate: ScalarOrSchedule,
     b1: float = 0.9,
@@ -1342,6 +1365,7 @@ def lamb(
     )
 
 
+@_recipe.factory
 def lars(
     learning_rate: ScalarOrSchedule,
     weight_decay: float = 0.0,
@@ -1428,6 +1452,7 @@ def _every_leaf(mask: Mask) -> Optional[Mask]:
 _ZOOM_LINESEARCH = scale_by_zoom_linesearch(max_linesearch_steps=20, initial_guess_strategy="one")
 
 
+@_recipe.factory
 def lbfgs(
     learning_rate: ScalarOrSchedule | None = None,
     memory_size: int = 10,

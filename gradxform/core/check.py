@@ -344,6 +344,18 @@ UNKNOWN_HYPERPARAMS = (
     "set_hyperparams: no hyperparameter named {unknown} in this state; it has {known}. "
     "Names are those gradxform.hyperparams(state) returns."
 )
+AMBIGUOUS_HYPERPARAM = (
+    "set_hyperparams: the name {name!r} matches {count} hyperparameters: {matches}. Use one of "
+    "these longer names (as gradxform.hyperparams(state) shows them)."
+)
+NAME_GIVEN_TWICE = (
+    "{who}: the hyperparameter {name!r} is given two different values, {first} and {second}; "
+    "a name is one hyperparameter. Give one of them another name with gradxform.hyperparameter."
+)
+NO_OWNER = (
+    "{who}: update() received no 'hyperparams' argument. This is the raw form of a primitive, "
+    "which a gradxform.chain passes its step and hyperparameters to; use the primitive itself."
+)
 NAME_TAKEN = (
     "hyperparameter: the name {name!r} is also the name of another argument of the same "
     "primitive; give the shared hyperparameter another name."

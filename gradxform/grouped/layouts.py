@@ -63,7 +63,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ..core import check as _check
 from . import leafwise as _leafwise
-from ..core.combinators import Branch, GradientTransformation, _branch
+from ..core.protocol import GradientTransformation
+from ..core.link import Branch
+from ..core.chain import whole
+from ..core import recipe as _recipe
 
 PyTree = Any
 
@@ -111,6 +114,7 @@ class FlattenState(NamedTuple):
     layout: Layout  # static (no leaves): which leaf lives where
 
 
+@_recipe.factory
 def flatten(
     inner: Branch, shard_state_over: tuple | None = None, buffer_size: int | None = None
 ) -> GradientTransformation:
@@ -172,7 +176,7 @@ def flatten(
         >>> state.inner.mu["float32"].shape
         (6,)
     """
-    transform = _branch(inner, "flatten")
+    transform = whole(inner, "flatten")
     state_mesh, state_axis = _state_axis(shard_state_over)
     buffer_size = _buffer_size(buffer_size, "flatten")
     verdicts: dict = {}

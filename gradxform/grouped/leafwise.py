@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from ..core import check as _check
-from ..core.chain_state import expanded
+from ..core import recipe as _recipe
 
 PyTree = Any
 
@@ -84,8 +84,8 @@ def check(who: str, update, updates: PyTree, state: PyTree, params: PyTree, extr
     if n - len(empty) <= 1:
         return Verdict(False)
 
-    # paths as if chains were NamedTuples, so that a moment's path ends with its leaf's path
-    state_paths = jax.tree_util.tree_flatten_with_path(expanded(state))[0]
+    # paths from the root of the state, so that a moment's path ends with its leaf's path
+    state_paths = jax.tree_util.tree_flatten_with_path(state)[0]
     state_roles = [_role(path, index, shapes, np.shape(leaf)) for path, leaf in state_paths]
     param_leaves = None if params is None else jax.tree.leaves(params)
     arrays = {k: v for k, v in extra_args.items() if _is_array(v)}

@@ -35,13 +35,17 @@ import jax
 import jax.numpy as jnp
 
 from ..core import check as _check
-from ..core.combinators import Branch, GradientTransformation, _branch
+from ..core.protocol import GradientTransformation
+from ..core.link import Branch
+from ..core.chain import whole
+from ..core import recipe as _recipe
 
 PyTree = Any
 
 CPU_OPTION = "xla_cpu_use_multi_output_fusion"  # in XLA_FLAGS' --xla_backend_extra_options
 
 
+@_recipe.factory
 def one_pass(inner: Branch, *, require_fusion: bool = True) -> GradientTransformation:
     r"""``inner`` with its update computed twice, so that XLA can make the step one pass.
 
@@ -96,7 +100,7 @@ def one_pass(inner: Branch, *, require_fusion: bool = True) -> GradientTransform
             updates, state = opt.update(grads, state, params)
             return gx.apply_updates(params, updates), state
     """
-    transform = _branch(inner, "one_pass")
+    transform = whole(inner, "one_pass")
     _check.flag("one_pass", require_fusion=require_fusion)
     if require_fusion:
         _require_multi_output_fusion()

@@ -20,7 +20,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core import check as _check
-from ..core import hyperparams as _hyper
 
 PyTree = Any
 
@@ -31,7 +30,7 @@ _MAX_LISTED = 12  # differences shown per kind in an error; the rest are counted
 class StateMismatchError(ValueError):
     """A saved state does not fit the optimizer it is restored into.
 
-    The message lists every difference by path (keys joined by ``/``, e.g. ``parts/1/nu/w``):
+    The message lists every difference by path (keys joined by ``/``, e.g. ``0/denominator/0/nu/w``):
     state types, parts missing from the saved state, unexpected parts, shapes and dtypes.
     ``differences`` holds the same lines, one string each.
     """
@@ -50,7 +49,7 @@ def state_to_dict(state: PyTree) -> dict[str, Any]:
     data; a Python number a NumPy scalar array); ``None`` leaves are left out. The result is
     ``{"state": <that dict>, "layout": <uint8 array>}``, where the layout is the JSON text
     ``{"format": 1, "types": {path: type name}}`` naming every container of the state (such as
-    ``"parts/0": "ScaleByMomentumState"``), so that :func:`state_from_dict` can say which part
+    ``"0": "ScaleByMomentumState"``), so that :func:`state_from_dict` can say which part
     of a state saved from another recipe differs. Nothing but arrays is stored, so Orbax and
     ``flax.serialization`` write and read it without custom handlers.
 
@@ -64,7 +63,7 @@ def state_to_dict(state: PyTree) -> dict[str, Any]:
         >>> import jax.numpy as jnp, gradxform as gx
         >>> opt = gx.sgd(0.1, momentum=0.9)
         >>> saved = gx.state_to_dict(opt.init({"w": jnp.zeros(2)}))
-        >>> saved["state"]["parts"]["0"]["mu"]["w"]
+        >>> saved["state"]["0"]["mu"]["w"]
         Array([0., 0.], dtype=float32)
 
     Saving with ``flax.serialization`` (msgpack bytes) and with Orbax::
@@ -74,9 +73,7 @@ def state_to_dict(state: PyTree) -> dict[str, Any]:
             checkpointer.save(path, gx.state_to_dict(state))
     """
     types: dict[str, str] = {}
-    # A chain packs its links' hyperparameters into one bank; the dict keeps each by its path
-    # (parts/1/hyperparams/learning_rate), so a mismatch names it and the layout reads as a recipe.
-    tree = _to_dict(_hyper.unpacked_state(state), (), types)
+    tree = _to_dict(state, (), types)
     layout = json.dumps({"format": FORMAT, "types": types}, sort_keys=True).encode()
     return {"state": {} if tree is None else tree, "layout": np.frombuffer(layout, np.uint8).copy()}
 
@@ -115,7 +112,7 @@ def state_from_dict(template_state: PyTree, saved_dict: Mapping[str, Any]) -> Py
         ...     gx.state_from_dict(gx.sgd(1e-3).init(params), saved)
         ... except gx.StateMismatchError as error:
         ...     print(error.differences[0])
-        saved RatioState at parts/0, this optimizer has EmptyState
+        saved RatioState at 0, this optimizer has EmptyState
 
     Restoring from ``flax.serialization`` bytes and from Orbax::
 
@@ -126,7 +123,6 @@ def state_from_dict(template_state: PyTree, saved_dict: Mapping[str, Any]) -> Py
     if not isinstance(saved_dict, Mapping) or "state" not in saved_dict:
         raise TypeError(_check.NOT_A_SAVED_STATE.format(got=_check.describe(saved_dict)))
     saved_types = _read_layout(saved_dict.get("layout"))
-    template_state = _hyper.unpacked_state(template_state)
     template_types = _layout(template_state)
     found = _Differences()
     if saved_types is not None:
@@ -143,7 +139,7 @@ def state_from_dict(template_state: PyTree, saved_dict: Mapping[str, Any]) -> Py
             found.lines(),
         )
     restored = _rebuild(template_state, saved_dict["state"])
-    return _hyper.packed_state(restored)
+    return restored
 
 
 # --- walking a state one level at a time -------------------------------------------------------
@@ -153,8 +149,8 @@ def _children(node: PyTree) -> tuple[list[tuple[str, Any]], Callable[[list], Any
     """``([(name, child), ...], rebuild)`` for a container, ``None`` for a leaf.
 
     ``rebuild(children)`` makes a node of the same kind from new children, in the same order.
-    NamedTuple-like records (a :class:`ChainState` too, whose link states are not nodes of its
-    JAX tree) are read field by field; other containers one level of their JAX tree.
+    NamedTuples are read field by field; other containers (a :class:`ChainState`, a
+    :class:`Hyperparams`) one level of their JAX tree.
     """
     if node is None:
         return None

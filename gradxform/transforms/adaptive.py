@@ -16,7 +16,11 @@ from ..core import check as _check
 from ..core import hyperparams as _hyper
 from . import moments as _moments
 from ..core import tree as _tree
-from ..core.combinators import GradientTransformation, _sequence, identity, parallel_sum, ratio
+from ..core.protocol import GradientTransformation, identity
+from ..core.combinators import parallel_sum, ratio
+from ..core.chain import sequence
+from ..core import recipe as _recipe
+from ..core.chain import primitive
 from .elementwise import sqrt_plus_eps, square
 from .moments import mean_of_squares, scale_by_momentum
 
@@ -28,6 +32,7 @@ def _root(eps: _hyper.Named | float, eps_in_sqrt: bool) -> GradientTransformatio
     return sqrt_plus_eps(None, eps_root=eps) if eps_in_sqrt else sqrt_plus_eps(eps, eps_root=None)
 
 
+@_recipe.factory
 def scale_by_rms(
     decay: float = 0.9,
     eps: float = 1e-8,
@@ -101,6 +106,7 @@ def scale_by_rms(
     return ratio(identity(), [*second_moment, _root(eps, eps_in_sqrt)])
 
 
+@_recipe.factory
 def scale_by_stddev(
     decay: float = 0.9,
     eps: float = 1e-8,
@@ -149,6 +155,7 @@ class SumOfSquaresState(NamedTuple):
     sum_of_squares: PyTree  # initial value plus every squared update; params' tree, in `dtype`
 
 
+@_recipe.factory
 def sum_of_squares(initial_value: float = 0.0, dtype: Any = None) -> GradientTransformation:
     r"""Replace each update by the running sum of its squares (Adagrad's accumulator).
 
@@ -182,9 +189,10 @@ def sum_of_squares(initial_value: float = 0.0, dtype: Any = None) -> GradientTra
         )
         return total, SumOfSquaresState(sum_of_squares=_tree.cast_like(total, state.sum_of_squares))
 
-    return GradientTransformation(init, update)
+    return primitive(init, update)
 
 
+@_recipe.factory
 def scale_by_rss(
     initial_accumulator_value: float = 0.1,
     eps: float = 1e-7,
@@ -232,9 +240,9 @@ def scale_by_rss(
 
 class ScaleByAdadeltaUnitsState(NamedTuple):
     e_x: PyTree  # running mean of squared outputs, Zeiler's E[dx^2]; params' tree and dtype
-    hyperparams: dict  # {"rho", "eps"}: gradxform.Hyperparameter scalars
 
 
+@_recipe.factory
 def scale_by_adadelta_units(rho: float = 0.9, eps: float = 1e-6) -> GradientTransformation:
     r"""Multiply each update by the RMS of past outputs, restoring the units of the parameters.
 
@@ -261,15 +269,15 @@ def scale_by_adadelta_units(rho: float = 0.9, eps: float = 1e-6) -> GradientTran
     """
     _check.decay("scale_by_adadelta_units", rho=rho)
     _check.positive("scale_by_adadelta_units", eps=eps)
-    hyper = _hyper.declare(rho=rho, eps=eps)
+    hyper = _hyper.declare("scale_by_adadelta_units", rho=rho, eps=eps)
 
     def init(params):
         _check.inexact_leaves("scale_by_adadelta_units", params)
-        return ScaleByAdadeltaUnitsState(e_x=_tree.zeros_like(params), hyperparams=hyper.init())
+        return ScaleByAdadeltaUnitsState(e_x=_tree.zeros_like(params))
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("scale_by_adadelta_units", updates=updates, state=state.e_x)
-        h = hyper.at(state.hyperparams, extra_args, "scale_by_adadelta_units")
+        h = hyper.read(extra_args)
         beta, weight, eps_t = h("rho"), h("rho", lambda r: 1 - r), h("eps")
 
         def scaled(g, e):  # sqrt(E[dx^2] + eps) * g, in the dtype g and e promote to
@@ -280,11 +288,12 @@ def scale_by_adadelta_units(rho: float = 0.9, eps: float = 1e-6) -> GradientTran
 
         out = jax.tree.map(scaled, updates, state.e_x)
         e_x = jax.tree.map(lambda u, e: _tree.blend(_tree.abs_sq(u), e, weight, beta), out, state.e_x)
-        return out, ScaleByAdadeltaUnitsState(_tree.cast_like(e_x, state.e_x), h.record())
+        return out, ScaleByAdadeltaUnitsState(_tree.cast_like(e_x, state.e_x))
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper)
 
 
+@_recipe.factory
 def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransformation:
     r"""Scale each update by Adadelta's ratio of past-update RMS to gradient RMS.
 
@@ -315,11 +324,8 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
     _check.decay("scale_by_adadelta", rho=rho)
     _check.positive("scale_by_adadelta", eps=eps)
     rho, eps = _hyper.shared(rho=rho, eps=eps)
-    return _sequence(
-        [
-            ratio(identity(), [mean_of_squares(rho), _root(eps, eps_in_sqrt=True)]),
-            scale_by_adadelta_units(rho, eps),
-        ],
-        "scale_by_adadelta",
+    return sequence(
+        ratio(identity(), [mean_of_squares(rho), _root(eps, eps_in_sqrt=True)]),
+        scale_by_adadelta_units(rho, eps),
     )
 

@@ -12,7 +12,9 @@ from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import step as _step
 from ..core import tree as _tree
-from ..core.combinators import GradientTransformation
+from ..core.protocol import EmptyState, GradientTransformation
+from ..core import recipe as _recipe
+from ..core.chain import primitive
 
 PyTree = Any
 Mask = Union[PyTree, Callable[[PyTree], PyTree]]
@@ -23,10 +25,7 @@ PARAMS_REQUIRED = (
 )
 
 
-class WeightDecayState(NamedTuple):
-    hyperparams: dict  # {"rate"}, or {} for a constant rate of 0: gradxform.Hyperparameter scalars
-
-
+@_recipe.factory
 def weight_decay(rate: float, mask: Optional[Mask] = None) -> GradientTransformation:
     r"""Add the parameters, scaled, to the update (decoupled weight decay).
 
@@ -47,7 +46,7 @@ def weight_decay(rate: float, mask: Optional[Mask] = None) -> GradientTransforma
             norm scales.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`WeightDecayState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
 
     References:
         Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
@@ -56,36 +55,36 @@ def weight_decay(rate: float, mask: Optional[Mask] = None) -> GradientTransforma
     _check.non_negative("weight_decay", rate=rate)
     constant = _hyper.value_of(rate)  # the number inside a gradxform.hyperparameter(...) name
     skip = isinstance(constant, (int, float)) and constant == 0  # no params read (as Optax)
-    hyper = _hyper.declare() if skip else _hyper.declare(rate=rate)
+    hyper = _hyper.declare("weight_decay") if skip else _hyper.declare("weight_decay", rate=rate)
 
     def init(params):
-        return WeightDecayState(hyperparams=hyper.init())
+        return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
         if skip:
             return updates, state
         if params is None:
             raise ValueError(PARAMS_REQUIRED.format(who="weight_decay"))
-        h = hyper.at(state.hyperparams, extra_args, "weight_decay")
+        h = hyper.read(extra_args)
         rate_t = h("rate")
         decayed = jax.tree.map(lambda g, p: g + _tree.times(p, rate_t), updates, params)
-        new_state = WeightDecayState(hyperparams=h.record())
+        new_state = EmptyState()
         if mask is None:
             return decayed, new_state
         keep = mask(params) if callable(mask) else mask
         _check.same_structure("weight_decay", mask=keep, params=params)
         return jax.tree.map(lambda m, d, g: d if m else g, keep, decayed, updates), new_state
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper)
 
 
 class AddNoiseState(NamedTuple):
     # uint32 key data (jax.random.key_data), not a typed key, so that the state serializes with
     # any checkpointer (Flax's to_bytes cannot write typed keys); split once per update.
     rng_key: jax.Array
-    hyperparams: dict  # {"eta", "gamma"}: gradxform.Hyperparameter scalars
 
 
+@_recipe.factory
 def add_noise(eta: float = 0.01, gamma: float = 0.55, key: Any = 0) -> GradientTransformation:
     r"""Add Gaussian noise whose variance decays with the step count (annealed gradient noise).
 
@@ -115,14 +114,14 @@ def add_noise(eta: float = 0.01, gamma: float = 0.55, key: Any = 0) -> GradientT
     """
     _check.non_negative("add_noise", eta=eta, gamma=gamma)
     initial_key = _as_key(key, "add_noise")
-    hyper = _hyper.declare(eta=eta, gamma=gamma)
+    hyper = _hyper.declare("add_noise", eta=eta, gamma=gamma)
 
     def init(params):
         _check.inexact_leaves("add_noise", params)
-        return AddNoiseState(rng_key=jax.random.key_data(initial_key), hyperparams=hyper.init())
+        return AddNoiseState(rng_key=jax.random.key_data(initial_key))
 
     def update(updates, state, params=None, **extra_args):
-        h = hyper.at(state.hyperparams, extra_args, "add_noise")
+        h = hyper.read(extra_args)
         t = _step.as_float(_step.one_based(_step.read(extra_args, "add_noise")))
         std = jnp.sqrt(h("eta").astype(t.dtype) / t ** h("gamma").astype(t.dtype))
         rng_key, sample_key = jax.random.split(jax.random.wrap_key_data(state.rng_key))
@@ -132,10 +131,10 @@ def add_noise(eta: float = 0.01, gamma: float = 0.55, key: Any = 0) -> GradientT
             g + std.astype(g.dtype) * jax.random.normal(k, g.shape, g.dtype)
             for g, k in zip(leaves, leaf_keys)
         ]
-        new_state = AddNoiseState(jax.random.key_data(rng_key), h.record())
+        new_state = AddNoiseState(jax.random.key_data(rng_key))
         return jax.tree.unflatten(treedef, noisy), new_state
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper, reads_step=True)
 
 
 def _as_key(key, who: str) -> jax.Array:

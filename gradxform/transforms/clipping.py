@@ -17,14 +17,13 @@ from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import step as _step
 from ..core import tree as _tree
-from ..core.combinators import EmptyState, GradientTransformation
+from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Axes, PyTree, ScalarOrSchedule
+from ..core import recipe as _recipe
+from ..core.chain import primitive
 
 
-class ClipState(NamedTuple):
-    hyperparams: dict  # {"max_delta"}: gradxform.Hyperparameter scalars
-
-
+@_recipe.factory
 def clip(max_delta: ScalarOrSchedule) -> GradientTransformation:
     r"""Clip every element of the update to the interval :math:`[-\delta, \delta]`.
 
@@ -37,31 +36,28 @@ def clip(max_delta: ScalarOrSchedule) -> GradientTransformation:
             or a schedule of the step count.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ClipState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
     """
     _check.non_negative("clip", max_delta=max_delta)
-    hyper = _hyper.declare(max_delta=max_delta)
+    hyper = _hyper.declare("clip", max_delta=max_delta)
 
     def init(params):
-        return ClipState(hyperparams=hyper.init())
+        return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
-        h = hyper.at(state.hyperparams, extra_args, "clip")
+        h = hyper.read(extra_args)
         delta = h("max_delta")
 
         def clip_leaf(g):
             bound = delta.astype(g.dtype)  # Optax's Python bound takes the update's dtype
             return jnp.clip(g, -bound, bound)
 
-        return jax.tree.map(clip_leaf, updates), ClipState(hyperparams=h.record())
+        return jax.tree.map(clip_leaf, updates), EmptyState()
 
-    return GradientTransformation(init, update)
-
-
-class ClipByBlockRmsState(NamedTuple):
-    hyperparams: dict  # {"threshold"}: gradxform.Hyperparameter scalars
+    return primitive(init, update, hyper)
 
 
+@_recipe.factory
 def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
     r"""Scale each leaf (a *block*: a weight matrix, a bias) down to an RMS of at most :math:`\tau`.
 
@@ -75,16 +71,16 @@ def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
             schedule of the step count.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ClipByBlockRmsState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
     """
     _check.positive("clip_by_block_rms", threshold=threshold)
-    hyper = _hyper.declare(threshold=threshold)
+    hyper = _hyper.declare("clip_by_block_rms", threshold=threshold)
 
     def init(params):
-        return ClipByBlockRmsState(hyperparams=hyper.init())
+        return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
-        h = hyper.at(state.hyperparams, extra_args, "clip_by_block_rms")
+        h = hyper.read(extra_args)
         tau = h("threshold")
 
         def shrink(g):
@@ -92,15 +88,12 @@ def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
             denominator = jnp.maximum(1.0, rms / tau.astype(rms.dtype))
             return g / denominator
 
-        return jax.tree.map(shrink, updates), ClipByBlockRmsState(hyperparams=h.record())
+        return jax.tree.map(shrink, updates), EmptyState()
 
-    return GradientTransformation(init, update)
-
-
-class ClipByNormState(NamedTuple):
-    hyperparams: dict  # {"max_norm"}: gradxform.Hyperparameter scalars
+    return primitive(init, update, hyper)
 
 
+@_recipe.factory
 def clip_by_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
     r"""Scale each leaf down to an L2 norm of at most :math:`c`, independently of the others.
 
@@ -114,32 +107,31 @@ def clip_by_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
             step count.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ClipByNormState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
     """
     _check.positive("clip_by_norm", max_norm=max_norm)
-    hyper = _hyper.declare(max_norm=max_norm)
+    hyper = _hyper.declare("clip_by_norm", max_norm=max_norm)
 
     def init(params):
-        return ClipByNormState(hyperparams=hyper.init())
+        return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
-        h = hyper.at(state.hyperparams, extra_args, "clip_by_norm")
+        h = hyper.read(extra_args)
         bound = h("max_norm")
 
         def shrink(g):
             norm = jnp.sqrt(jnp.sum(_tree.abs_sq(g)))
             return _rescale(g, norm, bound, _within(norm, bound))
 
-        return jax.tree.map(shrink, updates), ClipByNormState(hyperparams=h.record())
+        return jax.tree.map(shrink, updates), EmptyState()
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper)
 
 
 class ClipByGlobalNormState(NamedTuple):
     norm: jax.Array  # float32 scalar: the last update's global norm before clipping; 0 before any
     clipped_steps: jax.Array  # int32 scalar: updates rescaled so far (norm >= max_norm); saturates
     steps: jax.Array  # int32 scalar: updates seen so far; saturates at 2**31 - 1
-    hyperparams: dict  # {"max_norm"}: gradxform.Hyperparameter scalars
 
     def diagnostics(self) -> dict:
         """The norm before clipping and the fraction of updates clipped, for a logger."""
@@ -147,6 +139,7 @@ class ClipByGlobalNormState(NamedTuple):
         return {"grad_norm": self.norm, "clipped_fraction": fraction.astype(self.norm.dtype)}
 
 
+@_recipe.factory
 def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
     r"""Scale the whole update down to a global L2 norm of at most :math:`c`.
 
@@ -180,18 +173,17 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
         ICML 2013. https://arxiv.org/abs/1211.5063
     """
     _check.positive("clip_by_global_norm", max_norm=max_norm)
-    hyper = _hyper.declare(max_norm=max_norm)
+    hyper = _hyper.declare("clip_by_global_norm", max_norm=max_norm)
 
     def init(params):
         return ClipByGlobalNormState(
             norm=jnp.zeros([], jnp.float32),
             clipped_steps=_step.zero(),
             steps=_step.zero(),
-            hyperparams=hyper.init(),
         )
 
     def update(updates, state, params=None, **extra_args):
-        h = hyper.at(state.hyperparams, extra_args, "clip_by_global_norm")
+        h = hyper.read(extra_args)
         bound = h("max_norm")
         norm = global_norm(updates)
         within = _within(norm, bound)
@@ -200,10 +192,9 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
             norm=norm.astype(jnp.float32),
             clipped_steps=jnp.where(within, state.clipped_steps, _step.increment(state.clipped_steps)),
             steps=_step.increment(state.steps),
-            hyperparams=h.record(),
         )
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper)
 
 
 def global_norm(tree: PyTree) -> jax.Array:
@@ -235,10 +226,6 @@ def _rescale(g, norm, max_norm, within):
     return jax.lax.select(within, g, clipped)
 
 
-class AdaptiveGradClipState(NamedTuple):
-    hyperparams: dict  # {"clipping", "eps"}: gradxform.Hyperparameter scalars
-
-
 # Without ``axis``, the axes one unit's norm sums over, by rank (Optax's and the NFNet code's
 # convention for Flax/Haiku layouts: (in, out), (heads, in, out) or (in, heads, out), HWIO,
 # DHWIO). Scalars, vectors and any leaf with at most one axis longer than 1 are one unit.
@@ -248,6 +235,7 @@ _UNIT_AXES = {2: (0,), 3: (0,), 4: (0, 1, 2), 5: (0, 1, 2, 3)}
 _DIV_EPS = 1e-6
 
 
+@_recipe.factory
 def adaptive_grad_clip(
     clipping: ScalarOrSchedule = 0.01, eps: ScalarOrSchedule = 1e-3, axis: Axes = None
 ) -> GradientTransformation:
@@ -278,7 +266,7 @@ def adaptive_grad_clip(
             ints) one unit's norm sums over, for every leaf.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`AdaptiveGradClipState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
         ``update`` needs ``params``.
 
     References:
@@ -289,17 +277,17 @@ def adaptive_grad_clip(
     _check.positive(who, clipping=clipping)
     _check.non_negative(who, eps=eps)
     axis = _unit_axis_argument(who, axis)
-    hyper = _hyper.declare(clipping=clipping, eps=eps)
+    hyper = _hyper.declare("adaptive_grad_clip", clipping=clipping, eps=eps)
 
     def init(params):
-        return AdaptiveGradClipState(hyperparams=hyper.init())
+        return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
         if params is None:
             raise ValueError(_check.PARAMS_NEEDED.format(
                 who=who, why="(the current parameters) to bound each unit's update by its weights' norm"))
         _check.same_structure(who, updates=updates, params=params)
-        h = hyper.at(state.hyperparams, extra_args, who)
+        h = hyper.read(extra_args)
         clipping_t, eps_t = h("clipping"), h("eps")
 
         def clip_unitwise(path, g, p):
@@ -319,9 +307,9 @@ def adaptive_grad_clip(
             return out.astype(g.dtype)
 
         clipped = jax.tree_util.tree_map_with_path(clip_unitwise, updates, params)
-        return clipped, AdaptiveGradClipState(hyperparams=h.record())
+        return clipped, EmptyState()
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper)
 
 
 def _unit_axis_argument(who, axis):
@@ -351,6 +339,7 @@ def _unitwise_norm(x, axis, who, path):
     return jnp.sqrt(jnp.sum(_tree.abs_sq(x), axis=axis, keepdims=True))
 
 
+@_recipe.factory
 def centralize(output_axis: int = 0) -> GradientTransformation:
     r"""Subtract from each update of rank 2 or more its mean over all axes but the output axis.
 
@@ -391,4 +380,4 @@ def centralize(output_axis: int = 0) -> GradientTransformation:
 
         return jax.tree.map(subtract_mean, updates), EmptyState()
 
-    return GradientTransformation(init, update)
+    return primitive(init, update)

@@ -9,8 +9,10 @@ import jax.numpy as jnp
 from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import tree as _tree
-from ..core.combinators import EmptyState, GradientTransformation
+from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Hyper
+from ..core import recipe as _recipe
+from ..core.chain import primitive
 
 
 def _elementwise(fn) -> GradientTransformation:
@@ -20,13 +22,10 @@ def _elementwise(fn) -> GradientTransformation:
     def update(updates, state, params=None, **extra_args):
         return jax.tree.map(fn, updates), state
 
-    return GradientTransformation(init, update)
+    return primitive(init, update)
 
 
-class SqrtPlusEpsState(NamedTuple):
-    hyperparams: dict  # {"eps", "eps_root"}: gradxform.Hyperparameter scalars
-
-
+@_recipe.factory
 def sqrt_plus_eps(eps: Hyper | None = 1e-8, eps_root: Hyper | None = 0.0) -> GradientTransformation:
     r"""Map each update to its square root plus a small constant (the denominator of Adam).
 
@@ -41,17 +40,17 @@ def sqrt_plus_eps(eps: Hyper | None = 1e-8, eps_root: Hyper | None = 0.0) -> Gra
         eps_root: :math:`\epsilon_{root}`, added under the square root; ``>= 0`` or ``None``.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`SqrtPlusEpsState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
     """
     terms = {name: v for name, v in (("eps", eps), ("eps_root", eps_root)) if v is not None}
     _check.non_negative("sqrt_plus_eps", **terms)
-    hyper = _hyper.declare(**terms)
+    hyper = _hyper.declare("sqrt_plus_eps", **terms)
 
     def init(params):
-        return SqrtPlusEpsState(hyperparams=hyper.init())
+        return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
-        h = hyper.at(state.hyperparams, extra_args, "sqrt_plus_eps")
+        h = hyper.read(extra_args)
         outside = h("eps") if "eps" in terms else 0.0
         inside = h("eps_root") if "eps_root" in terms else 0.0
 
@@ -60,16 +59,18 @@ def sqrt_plus_eps(eps: Hyper | None = 1e-8, eps_root: Hyper | None = 0.0) -> Gra
             out = jnp.sqrt(v.astype(dtype) + jnp.asarray(inside, dtype)) + jnp.asarray(outside, dtype)
             return out.astype(v.dtype)
 
-        return jax.tree.map(root, updates), SqrtPlusEpsState(hyperparams=h.record())
+        return jax.tree.map(root, updates), EmptyState()
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper)
 
 
+@_recipe.factory
 def square() -> GradientTransformation:
     r"""Map each update to its squared magnitude, :math:`u_t = |g_t|^2`. Stateless."""
     return _elementwise(_tree.abs_sq)
 
 
+@_recipe.factory
 def sign() -> GradientTransformation:
     r"""Map each update to its sign, :math:`u_t = \operatorname{sign}(g_t)` (Lion, signSGD). Stateless.
 

@@ -15,7 +15,9 @@ import jax.numpy as jnp
 from ..core import check as _check
 from ..core import step as _step
 from ..core import tree as _tree
-from ..core.combinators import GradientTransformation
+from ..core.protocol import GradientTransformation
+from ..core import recipe as _recipe
+from ..core.chain import primitive
 from .linesearch import plus_scaled, real_dtype
 
 PyTree = Any
@@ -31,6 +33,7 @@ class ScaleByLbfgsState(NamedTuple):
     rho: jax.Array  # (memory_size,) real (params' real dtype, >= float32): 1 / Re<y_i, s_i> > 0; 0 for an empty slot
 
 
+@_recipe.factory
 def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> GradientTransformation:
     r"""Replace the gradient by the L-BFGS direction :math:`H_k g_k` (two-loop recursion).
 
@@ -146,7 +149,7 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
             rho=rho_memory,
         )
 
-    return GradientTransformation(init, update)
+    return primitive(init, update)
 
 
 def two_loop_recursion(g, s, y, rho, gamma, order) -> PyTree:

@@ -20,7 +20,9 @@ import jax.numpy as jnp
 
 from ..core import check as _check
 from ..core import tree as _tree
-from ..core.combinators import GradientTransformation
+from ..core.protocol import GradientTransformation
+from ..core import recipe as _recipe
+from ..core.chain import primitive
 
 PyTree = Any
 
@@ -39,6 +41,7 @@ class ScaleByBacktrackingLinesearchState(NamedTuple):
     info: BacktrackingLinesearchInfo
 
 
+@_recipe.factory
 def scale_by_backtracking_linesearch(
     max_backtracking_steps: int,
     slope_rtol: float = 1e-4,
@@ -148,7 +151,7 @@ def scale_by_backtracking_linesearch(
             learning_rate=eta, value=new_value, grad=new_grad, info=BacktrackingLinesearchInfo(n, error)
         )
 
-    return GradientTransformation(init, update)
+    return primitive(init, update)
 
 
 class ZoomLinesearchInfo(NamedTuple):
@@ -190,6 +193,7 @@ class _Search(NamedTuple):
     safe_grad: PyTree
 
 
+@_recipe.factory
 def scale_by_zoom_linesearch(
     max_linesearch_steps: int,
     max_learning_rate: float | None = None,
@@ -391,7 +395,7 @@ def scale_by_zoom_linesearch(
         info = ZoomLinesearchInfo(z.count, z.decrease_error, z.curvature_error)
         return out, ScaleByZoomLinesearchState(z.stepsize, z.value, z.grad, info)
 
-    return GradientTransformation(init, update)
+    return primitive(init, update)
 
 
 def real_dtype(tree: PyTree):

@@ -10,17 +10,19 @@ from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import step as _step
 from ..core import tree as _tree
-from ..core.combinators import GradientTransformation
+from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Schedule
+from ..core import recipe as _recipe
+from ..core.chain import primitive
 
 PyTree = Any
 
 
 class ScaleByMomentumState(NamedTuple):
     mu: PyTree  # running (weighted) sum of updates; params' tree, in `dtype` or the params' dtype
-    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
 
 
+@_recipe.factory
 def scale_by_momentum(
     decay: float = 0.9, nesterov: bool = False, ema: bool = False, dtype: Any = None
 ) -> GradientTransformation:
@@ -54,15 +56,15 @@ def scale_by_momentum(
         deep learning", ICML 2013.
     """
     _check.decay("scale_by_momentum", decay=decay)
-    hyper = _hyper.declare(decay=decay)
+    hyper = _hyper.declare("scale_by_momentum", decay=decay)
 
     def init(params):
         _check.inexact_leaves("scale_by_momentum", params)
-        return ScaleByMomentumState(mu=_tree.zeros_like(params, dtype), hyperparams=hyper.init())
+        return ScaleByMomentumState(mu=_tree.zeros_like(params, dtype))
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("scale_by_momentum", updates=updates, state=state.mu)
-        h = hyper.at(state.hyperparams, extra_args, "scale_by_momentum")
+        h = hyper.read(extra_args)
         beta, weight = h("decay"), (h("decay", lambda b: 1 - b) if ema else 1.0)
 
         def accumulate(g, m):
@@ -71,16 +73,16 @@ def scale_by_momentum(
         mu = jax.tree.map(accumulate, updates, state.mu)
         out = jax.tree.map(accumulate, updates, mu) if nesterov else mu
         # Stored in the state's own dtype (``dtype`` or the params'), so the state's type is stable.
-        return out, ScaleByMomentumState(_tree.cast_like(mu, state.mu), h.record())
+        return out, ScaleByMomentumState(_tree.cast_like(mu, state.mu))
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper)
 
 
 class MeanOfSquaresState(NamedTuple):
     nu: PyTree  # running mean of squared updates; params' tree, in `dtype` or the params' dtype
-    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
 
 
+@_recipe.factory
 def mean_of_squares(
     decay: float = 0.999, initial_value: float = 0.0, dtype: Any = None
 ) -> GradientTransformation:
@@ -107,27 +109,24 @@ def mean_of_squares(
     """
     _check.decay("mean_of_squares", decay=decay)
     _check.non_negative("mean_of_squares", initial_value=initial_value)
-    hyper = _hyper.declare(decay=decay)
+    hyper = _hyper.declare("mean_of_squares", decay=decay)
 
     def init(params):
         _check.inexact_leaves("mean_of_squares", params)
-        return MeanOfSquaresState(_tree.full_like(params, initial_value, dtype), hyper.init())
+        return MeanOfSquaresState(_tree.full_like(params, initial_value, dtype))
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("mean_of_squares", updates=updates, state=state.nu)
-        h = hyper.at(state.hyperparams, extra_args, "mean_of_squares")
+        h = hyper.read(extra_args)
         beta, weight = h("decay"), h("decay", lambda b: 1 - b)
         # |g|^2 is real; for complex params nu keeps their complex dtype (as Optax's does).
         nu = jax.tree.map(lambda g, v: _tree.blend(_tree.abs_sq(g), v, weight, beta), updates, state.nu)
-        return nu, MeanOfSquaresState(_tree.cast_like(nu, state.nu), h.record())
+        return nu, MeanOfSquaresState(_tree.cast_like(nu, state.nu))
 
-    return GradientTransformation(init, update)
-
-
-class BiasCorrectionState(NamedTuple):
-    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
+    return primitive(init, update, hyper)
 
 
+@_recipe.factory
 def bias_correction(decay: float, step_offset: int = 0) -> GradientTransformation:
     r"""Undo the bias toward zero of a running mean started at zero.
 
@@ -142,32 +141,33 @@ def bias_correction(decay: float, step_offset: int = 0) -> GradientTransformatio
         step_offset: :math:`k`; Nadam's look-ahead momentum uses ``1`` (Dozat 2016).
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`BiasCorrectionState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
 
     References:
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Section 3.
     """
     _check.decay("bias_correction", decay=decay)
     _check.non_negative_int("bias_correction", step_offset=step_offset)
-    hyper = _hyper.declare(decay=decay)
+    hyper = _hyper.declare("bias_correction", decay=decay)
 
     def init(params):
-        return BiasCorrectionState(hyperparams=hyper.init())
+        return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
-        h = hyper.at(state.hyperparams, extra_args, "bias_correction")
+        h = hyper.read(extra_args)
         t = _step.advance(_step.read(extra_args, "bias_correction"), 1 + step_offset)
         correction = 1 - h("decay") ** _step.as_float(t)
         out = jax.tree.map(lambda m: m / correction.astype(m.dtype), updates)
-        return out, BiasCorrectionState(hyperparams=h.record())
+        return out, EmptyState()
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper, reads_step=True)
 
 
 class AmsgradMaxState(NamedTuple):
     nu_max: PyTree  # running elementwise maximum of the updates; params' tree, `dtype` or params'
 
 
+@_recipe.factory
 def amsgrad_max(dtype: Any = None) -> GradientTransformation:
     r"""Replace each update by the running elementwise maximum of all updates so far.
 
@@ -198,14 +198,14 @@ def amsgrad_max(dtype: Any = None) -> GradientTransformation:
         nu_max = jax.tree.map(lambda m, v: jnp.maximum(*_tree.promoted(m, v)), state.nu_max, updates)
         return nu_max, AmsgradMaxState(nu_max=_tree.cast_like(nu_max, state.nu_max))
 
-    return GradientTransformation(init, update)
+    return primitive(init, update)
 
 
 class InterpolatedMomentumState(NamedTuple):
     mu: PyTree  # running mean of updates; params' tree, in `dtype` or the params' dtype
-    hyperparams: dict  # {"b1", "b2"}: gradxform.Hyperparameter scalars
 
 
+@_recipe.factory
 def interpolated_momentum(
     b1: float = 0.9, b2: float = 0.99, dtype: Any = None
 ) -> GradientTransformation:
@@ -234,7 +234,7 @@ def interpolated_momentum(
     """
     _check.unit_interval("interpolated_momentum", b1=b1)
     _check.decay("interpolated_momentum", b2=b2)
-    hyper = _hyper.declare(b1=b1, b2=b2)
+    hyper = _hyper.declare("interpolated_momentum", b1=b1, b2=b2)
 
     def mix(g, m, weight_g, weight_m):
         # (1 - b) g + b m term by term, each product in its own leaf's dtype (a bfloat16 one
@@ -243,25 +243,25 @@ def interpolated_momentum(
 
     def init(params):
         _check.inexact_leaves("interpolated_momentum", params)
-        return InterpolatedMomentumState(mu=_tree.zeros_like(params, dtype), hyperparams=hyper.init())
+        return InterpolatedMomentumState(mu=_tree.zeros_like(params, dtype))
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("interpolated_momentum", updates=updates, state=state.mu)
-        h = hyper.at(state.hyperparams, extra_args, "interpolated_momentum")
+        h = hyper.read(extra_args)
         b1_t, b2_t = h("b1"), h("b2")
         one_minus_b1, one_minus_b2 = h("b1", lambda b: 1 - b), h("b2", lambda b: 1 - b)
         out = jax.tree.map(lambda g, m: mix(g, m, one_minus_b1, b1_t), updates, state.mu)
         mu = jax.tree.map(lambda g, m: mix(g, m, one_minus_b2, b2_t), updates, state.mu)
-        return out, InterpolatedMomentumState(_tree.cast_like(mu, state.mu), h.record())
+        return out, InterpolatedMomentumState(_tree.cast_like(mu, state.mu))
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper)
 
 
 class InfinityMomentState(NamedTuple):
     nu: PyTree  # weighted infinity norm of past updates; params' tree, in `dtype` or the params'
-    hyperparams: dict  # {"decay", "eps"}: gradxform.Hyperparameter scalars
 
 
+@_recipe.factory
 def infinity_moment(
     decay: float = 0.999, eps: float = 1e-8, dtype: Any = None
 ) -> GradientTransformation:
@@ -290,7 +290,7 @@ def infinity_moment(
     """
     _check.decay("infinity_moment", decay=decay)
     _check.non_negative("infinity_moment", eps=eps)
-    hyper = _hyper.declare(decay=decay, eps=eps)
+    hyper = _hyper.declare("infinity_moment", decay=decay, eps=eps)
 
     def weighted_max(g, u, beta, eps_t):
         # max(|g| + eps, decay * u) term by term, each in its own leaf's dtype (as Optax's
@@ -305,22 +305,23 @@ def infinity_moment(
 
     def init(params):
         _check.inexact_leaves("infinity_moment", params)
-        return InfinityMomentState(nu=_tree.zeros_like(params, dtype), hyperparams=hyper.init())
+        return InfinityMomentState(nu=_tree.zeros_like(params, dtype))
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("infinity_moment", updates=updates, state=state.nu)
-        h = hyper.at(state.hyperparams, extra_args, "infinity_moment")
+        h = hyper.read(extra_args)
         beta, eps_t = h("decay"), h("eps")
         nu = jax.tree.map(lambda g, u: weighted_max(g, u, beta, eps_t), updates, state.nu)
-        return nu, InfinityMomentState(_tree.cast_like(nu, state.nu), h.record())
+        return nu, InfinityMomentState(_tree.cast_like(nu, state.nu))
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper)
 
 
 class ScheduledBiasCorrectionState(NamedTuple):
     product: jax.Array  # float scalar (float32, float64 under x64): prod of the schedule over past updates
 
 
+@_recipe.factory
 def scheduled_bias_correction(
     schedule: Schedule, step_offset: int = 0
 ) -> GradientTransformation:
@@ -364,4 +365,4 @@ def scheduled_bias_correction(
         out = jax.tree.map(lambda m: m / correction.astype(m.dtype), updates)
         return out, ScheduledBiasCorrectionState(product=product)
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, reads_step=True)

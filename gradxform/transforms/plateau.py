@@ -10,7 +10,9 @@ from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import step as _step
 from ..core import tree as _tree
-from ..core.combinators import GradientTransformation
+from ..core.protocol import GradientTransformation
+from ..core import recipe as _recipe
+from ..core.chain import primitive
 from .scaling import ScalarOrSchedule
 
 
@@ -21,13 +23,13 @@ class ReduceOnPlateauState(NamedTuple):
     cooldown_count: jax.Array  # int32: evaluations still to ignore after the latest reduction
     count: jax.Array  # type: ignore[assignment]  # int32: values in the current window so far, in [0, accumulation_size)
     avg_value: jax.Array  # same dtype as scale: the mean of the current window's values so far
-    hyperparams: dict  # {"factor", "rtol", "atol", "min_scale"}: gradxform.Hyperparameter scalars
 
     def diagnostics(self) -> dict:
         """The factor now applied to updates and the best monitored value so far."""
         return {"plateau_scale": self.scale, "best_value": self.best_value}
 
 
+@_recipe.factory
 def reduce_on_plateau(
     factor: ScalarOrSchedule = 0.1,
     patience: int = 10,
@@ -99,7 +101,7 @@ def reduce_on_plateau(
     _check.non_negative_int(who, patience=patience, cooldown=cooldown)
     _check.int_at_least(who, 1, " 1 evaluates every value passed.", accumulation_size=accumulation_size)
     _check.choice(who, "mode", mode, ("min", "max"))
-    hyper = _hyper.declare(factor=factor, rtol=rtol, atol=atol, min_scale=min_scale)
+    hyper = _hyper.declare("reduce_on_plateau", factor=factor, rtol=rtol, atol=atol, min_scale=min_scale)
     sign = 1 if mode == "min" else -1  # "max" is "min" on -value; negation is exact
 
     def init(params):
@@ -111,7 +113,6 @@ def reduce_on_plateau(
             cooldown_count=jnp.zeros([], jnp.int32),
             count=jnp.zeros([], jnp.int32),
             avg_value=jnp.zeros([], dtype),
-            hyperparams=hyper.init(),
         )
 
     def evaluate(state, h):
@@ -136,7 +137,7 @@ def reduce_on_plateau(
         )
 
     def update(updates, state, params=None, **extra_args):
-        h = hyper.at(state.hyperparams, extra_args, who)
+        h = hyper.read(extra_args)
         value = _monitored(extra_args, state.avg_value.dtype)
         count = _step.increment(state.count)
         # Optax's running mean, (n avg + v) / (n + 1), with the counts converted to float.
@@ -145,9 +146,9 @@ def reduce_on_plateau(
         evaluated = evaluate(state, h)
         state = jax.tree.map(lambda new, old: jnp.where(count == accumulation_size, new, old), evaluated, state)
         out = jax.tree.map(lambda g: _tree.times(g, state.scale), updates)
-        return out, state._replace(hyperparams=h.record())
+        return out, state
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper)
 
 
 def _monitored(extra_args: dict, dtype) -> jax.Array:

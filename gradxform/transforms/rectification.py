@@ -17,7 +17,9 @@ import jax.numpy as jnp
 from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import step as _step
-from ..core.combinators import EmptyState, GradientTransformation
+from ..core.protocol import EmptyState, GradientTransformation
+from ..core import recipe as _recipe
+from ..core.chain import primitive
 
 Schedule = Callable[[jax.Array], jax.Array]
 
@@ -31,6 +33,7 @@ def _no_state(params):
     return EmptyState()
 
 
+@_recipe.factory
 def scale_by_schedule(schedule: Schedule, step_offset: int = 0) -> GradientTransformation:
     r"""Multiply every update by a schedule's value at the current step: :math:`u_t = s(k_t)\,g_t`.
 
@@ -114,10 +117,7 @@ def variance_is_tractable(
     return predicate
 
 
-class ScaleByRectificationState(NamedTuple):
-    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
-
-
+@_recipe.factory
 def scale_by_rectification(decay: float = 0.999) -> GradientTransformation:
     r"""Multiply every update by RAdam's rectification term :math:`r_t`.
 
@@ -135,20 +135,20 @@ def scale_by_rectification(decay: float = 0.999) -> GradientTransformation:
             number or a schedule.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ScaleByRectificationState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
 
     References:
         Liu, Jiang, He, Chen, Liu, Gao & Han, "On the Variance of the Adaptive Learning Rate and
         Beyond", ICLR 2020, Algorithm 2. https://arxiv.org/abs/1908.03265
     """
     _check.decay("scale_by_rectification", decay=decay)
-    hyper = _hyper.declare(decay=decay)
+    hyper = _hyper.declare("scale_by_rectification", decay=decay)
 
     def init(params):
-        return ScaleByRectificationState(hyperparams=hyper.init())
+        return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
-        h = hyper.at(state.hyperparams, extra_args, "scale_by_rectification")
+        h = hyper.read(extra_args)
         # rho_inf and (rho_inf - 4)(rho_inf - 2) from the Python number in double precision,
         # rounded once, as Optax's Python arithmetic gives them.
         rho_inf = h("decay", _sma_limit)
@@ -156,11 +156,12 @@ def scale_by_rectification(decay: float = 0.999) -> GradientTransformation:
         rho = _sma_length(h("decay"), rho_inf, _step.read(extra_args, "scale_by_rectification"))
         r = jnp.sqrt((rho - 4.0) * (rho - 2.0) * rho_inf / (rho_inf_factors * rho))
         out = jax.tree.map(lambda g: r.astype(g.dtype) * g, updates)
-        return out, ScaleByRectificationState(hyperparams=h.record())
+        return out, EmptyState()
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper, reads_step=True)
 
 
+@_recipe.factory
 def ones() -> GradientTransformation:
     r"""Replace every update by ones, :math:`u_t = 1`, in the update's shape and dtype. Stateless.
 

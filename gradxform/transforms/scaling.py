@@ -8,17 +8,16 @@ import jax
 from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import tree as _tree
-from ..core.combinators import GradientTransformation
+from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Hyper
+from ..core import recipe as _recipe
+from ..core.chain import primitive
 
 Schedule = Callable[[jax.Array], jax.Array]
 ScalarOrSchedule = Union[float, jax.Array, Schedule]
 
 
-class ScaleState(NamedTuple):
-    hyperparams: dict  # {"step_size"}: gradxform.Hyperparameter scalars
-
-
+@_recipe.factory
 def scale(step_size: ScalarOrSchedule) -> GradientTransformation:
     r"""Multiply every update by a constant (or scheduled) factor: :math:`u_t = \alpha_t\,g_t`.
 
@@ -26,16 +25,13 @@ def scale(step_size: ScalarOrSchedule) -> GradientTransformation:
         step_size: :math:`\alpha_t`, any finite number, or a schedule.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ScaleState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
     """
     _check.finite("scale", step_size=step_size)
-    return _scale_by("scale", ScaleState, step_size=step_size)
+    return _scale_by("scale", step_size=step_size)
 
 
-class ScaleByLearningRateState(NamedTuple):
-    hyperparams: dict  # {"learning_rate"}: gradxform.Hyperparameter scalars
-
-
+@_recipe.factory
 def scale_by_learning_rate(
     learning_rate: Hyper, *, flip_sign: bool = True
 ) -> GradientTransformation:
@@ -50,26 +46,26 @@ def scale_by_learning_rate(
         flip_sign: multiply by :math:`-\alpha_t` (descent, the default) or by :math:`+\alpha_t`.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ScaleByLearningRateState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
     """
     _check.learning_rate("scale_by_learning_rate", learning_rate=learning_rate)
     return _scale_by(
-        "scale_by_learning_rate", ScaleByLearningRateState, -1 if flip_sign else 1,
+        "scale_by_learning_rate", -1 if flip_sign else 1,
         learning_rate=learning_rate,
     )
 
 
-def _scale_by(who: str, state_type, sign: int = 1, **factor) -> GradientTransformation:
+def _scale_by(who: str, sign: int = 1, **factor) -> GradientTransformation:
     """Multiply updates by ``sign`` times the one hyperparameter in ``factor``."""
-    hyper = _hyper.declare(**factor)
+    hyper = _hyper.declare(who, **factor)
     (arg,) = factor
 
     def init(params):
-        return state_type(hyperparams=hyper.init())
+        return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
-        h = hyper.at(state.hyperparams, extra_args, who)
+        h = hyper.read(extra_args)
         rate = h(arg, lambda a: sign * a)
-        return jax.tree.map(lambda g: _tree.times(g, rate), updates), state_type(h.record())
+        return jax.tree.map(lambda g: _tree.times(g, rate), updates), EmptyState()
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper)

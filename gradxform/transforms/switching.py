@@ -16,7 +16,11 @@ from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import step as _step
 from ..core import tree as _tree
-from ..core.combinators import Branch, GradientTransformation, _branch
+from ..core.protocol import GradientTransformation
+from ..core.link import Branch
+from ..core import link as _link
+from ..core import recipe as _recipe
+from ..core.chain import primitive
 
 PyTree = Any
 
@@ -27,9 +31,9 @@ class SwitchToSgdState(NamedTuple):
     learning_rate: jax.Array  # float32 scalar: Lambda, the SGD phase's learning rate; 0 until then
     adaptive: PyTree  # the adaptive branch's state; frozen once switched
     sgd: PyTree  # the SGD branch's state; held at its init value until switched
-    hyperparams: dict  # {"decay", "eps"}: gradxform.Hyperparameter scalars
 
 
+@_recipe.factory
 def switch_to_sgd(
     adaptive: Branch, sgd: Branch, decay: float = 0.999, eps: float = 1e-9
 ) -> GradientTransformation:
@@ -80,8 +84,8 @@ def switch_to_sgd(
     """
     _check.decay("switch_to_sgd", decay=decay)
     _check.non_negative("switch_to_sgd", eps=eps)
-    hyper = _hyper.declare(decay=decay, eps=eps)
-    first, second = _branch(adaptive, "switch_to_sgd"), _branch(sgd, "switch_to_sgd")
+    hyper = _hyper.declare("switch_to_sgd", decay=decay, eps=eps)
+    first, second = _link.branch(adaptive, "switch_to_sgd"), _link.branch(sgd, "switch_to_sgd")
 
     def init(params):
         rate = jnp.zeros([], jnp.float32)
@@ -89,17 +93,16 @@ def switch_to_sgd(
             switched=jnp.zeros([], bool),
             rate_average=rate,
             learning_rate=rate,
-            adaptive=first.init(params),
-            sgd=second.init(params),
-            hyperparams=hyper.init(),
+            adaptive=first.raw.init(params),
+            sgd=second.raw.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
         k = _step.one_based(_step.read(extra_args, "switch_to_sgd"))
-        h = hyper.at(state.hyperparams, extra_args, "switch_to_sgd")
+        h = hyper.read(extra_args)
         beta, one_minus_beta, tolerance = h("decay"), h("decay", lambda b: 1 - b), h("eps")
-        step, adaptive_state = first.update(updates, state.adaptive, params, **extra_args)
-        direction, sgd_state = second.update(updates, state.sgd, params, **extra_args)
+        step, adaptive_state = first.raw.update(updates, state.adaptive, params, **extra_args)
+        direction, sgd_state = second.raw.update(updates, state.sgd, params, **extra_args)
 
         # gamma in the inner products' precision, then float32 like lambda and Lambda whatever the
         # params (as in JAX without x64): steps in float32 make it no more precise than that.
@@ -127,8 +130,7 @@ def switch_to_sgd(
             learning_rate=rate,
             adaptive=_tree.where(in_sgd, state.adaptive, adaptive_state),
             sgd=_tree.where(in_sgd, sgd_state, state.sgd),
-            hyperparams=h.record(),
         )
         return out, new_state
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper, reads_step=True, parts={"adaptive": first, "sgd": second})

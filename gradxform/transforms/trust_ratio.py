@@ -13,16 +13,15 @@ import jax.numpy as jnp
 from ..core import check as _check
 from ..core import hyperparams as _hyper
 from .additive import PARAMS_REQUIRED
-from ..core.combinators import GradientTransformation
+from ..core.protocol import EmptyState, GradientTransformation
+from ..core import recipe as _recipe
+from ..core.chain import primitive
 
 PyTree = Any
 Mask = Union[PyTree, Callable[[PyTree], PyTree]]
 
 
-class ScaleByTrustRatioState(NamedTuple):
-    hyperparams: dict  # {"min_norm", "trust_coefficient", "eps"}: gradxform.Hyperparameter scalars
-
-
+@_recipe.factory
 def scale_by_trust_ratio(
     min_norm: float = 0.0,
     trust_coefficient: float = 1.0,
@@ -52,7 +51,7 @@ def scale_by_trust_ratio(
             to spare biases and normalization scales.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ScaleByTrustRatioState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
 
     References:
         You, Gitman & Ginsburg, "Large Batch Training of Convolutional Networks", 2017.
@@ -62,15 +61,15 @@ def scale_by_trust_ratio(
     """
     _check.non_negative("scale_by_trust_ratio", min_norm=min_norm, eps=eps)
     _check.positive("scale_by_trust_ratio", trust_coefficient=trust_coefficient)
-    hyper = _hyper.declare(min_norm=min_norm, trust_coefficient=trust_coefficient, eps=eps)
+    hyper = _hyper.declare("scale_by_trust_ratio", min_norm=min_norm, trust_coefficient=trust_coefficient, eps=eps)
 
     def init(params):
-        return ScaleByTrustRatioState(hyperparams=hyper.init())
+        return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
         if params is None:
             raise ValueError(PARAMS_REQUIRED.format(who="scale_by_trust_ratio"))
-        h = hyper.at(state.hyperparams, extra_args, "scale_by_trust_ratio")
+        h = hyper.read(extra_args)
         floor, coefficient, eps_t = h("min_norm"), h("trust_coefficient"), h("eps")
 
         def scale_leaf(g, p):
@@ -84,7 +83,7 @@ def scale_by_trust_ratio(
             ratio = jnp.where(either_zero, jnp.ones_like(ratio), ratio)
             return g * ratio.astype(g.dtype)
 
-        new_state = ScaleByTrustRatioState(hyperparams=h.record())
+        new_state = EmptyState()
         scaled = jax.tree.map(scale_leaf, updates, params)
         if mask is None:
             return scaled, new_state
@@ -92,7 +91,7 @@ def scale_by_trust_ratio(
         _check.same_structure("scale_by_trust_ratio", mask=keep, params=params)
         return jax.tree.map(lambda m, s, g: s if m else g, keep, scaled, updates), new_state
 
-    return GradientTransformation(init, update)
+    return primitive(init, update, hyper)
 
 
 def _safe_norm(x, min_norm):

@@ -9,7 +9,9 @@ import jax.numpy as jnp
 from ..core import check as _check
 from ..core import step as _step
 from ..core import tree as _tree
-from ..core.combinators import GradientTransformation, _branch
+from ..core.protocol import GradientTransformation
+from ..core.chain import whole
+from ..core import recipe as _recipe
 
 PyTree = Any
 ShouldSkipUpdateFn = Callable[[PyTree, jax.Array, Optional[PyTree]], tuple[jax.Array, PyTree]]
@@ -74,7 +76,7 @@ class MultiSteps:
         should_skip_update_fn: Optional[ShouldSkipUpdateFn] = None,
         accumulator_dtype: Any = None,
     ):
-        self._opt = _branch(opt, "MultiSteps")
+        self._opt = whole(opt, "MultiSteps")
         if callable(every_k_schedule):
             self._every_k = every_k_schedule
         else:
@@ -172,6 +174,7 @@ class ApplyEveryState(NamedTuple):
     grad_acc: PyTree  # sum of this window's updates; params' tree and dtype
 
 
+@_recipe.factory
 def apply_every(k: int = 1) -> GradientTransformation:
     r"""Sum the updates over ``k`` steps and emit the sum on the ``k``-th, zeros in between.
 

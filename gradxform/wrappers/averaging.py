@@ -14,9 +14,11 @@ from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import step as _step
 from ..core import tree as _tree
-from ..core.combinators import Branch, GradientTransformation, _branch, apply_updates
-from ..core.chain_state import find_states, map_states
+from ..core.protocol import GradientTransformation, apply_updates
+from ..core.link import Branch
+from ..core.chain import whole
 from ..core.types import ScalarOrSchedule
+from ..core import recipe as _recipe
 
 PyTree = Any
 
@@ -37,9 +39,10 @@ class LookaheadState(NamedTuple):
     fast_state: PyTree  # the fast optimizer's state
     steps_since_sync: jax.Array  # int32: fast steps since the last synchronization, in [0, k)
     step: jax.Array  # int32: updates so far (what a schedule of slow_step_size reads); saturates
-    hyperparams: dict  # {"slow_step_size"}: gradxform.Hyperparameter scalars
+    hyperparams: _hyper.Hyperparams  # slow_step_size
 
 
+@_recipe.factory
 def lookahead(
     fast_optimizer: Branch,
     sync_period: int,
@@ -90,8 +93,9 @@ def lookahead(
         "lookahead", 1, " k=1 moves the slow weights after every step.", sync_period=sync_period
     )
     _check.unit_interval("lookahead", slow_step_size=slow_step_size)
-    hyper = _hyper.declare(slow_step_size=slow_step_size)
-    fast = _branch(fast_optimizer, "lookahead")
+    hyper = _hyper.declare("lookahead", slow_step_size=slow_step_size)
+    table = _hyper.Table([((), hyper)], "lookahead")
+    fast = whole(fast_optimizer, "lookahead")
 
     def init(params):
         fast_params = params.fast if isinstance(params, LookaheadParams) else params
@@ -99,13 +103,14 @@ def lookahead(
             fast_state=fast.init(fast_params),
             steps_since_sync=_step.zero(),
             step=_step.zero(),
-            hyperparams=hyper.init(),
+            hyperparams=table.init(),
         )
 
     def update(updates, state, params=None, **extra_args):
         if not isinstance(params, LookaheadParams):
             raise ValueError(_check.LOOKAHEAD_PARAMS.format(got=_check.describe(params)))
-        h = hyper.at(state.hyperparams, {"step": state.step}, "lookahead")
+        reader = table.reader(state.hyperparams, state.step)
+        h = hyper.read({"hyperparams": reader})
         updates, fast_state = fast.update(updates, state.fast_state, params.fast, **extra_args)
         sync_next = state.steps_since_sync == sync_period - 1
         alpha, one_minus_alpha = h("slow_step_size"), h("slow_step_size", lambda a: 1 - a)
@@ -114,7 +119,7 @@ def lookahead(
             fast_state = _reset_but_hyperparams(sync_next, fast_state, fast.init(params.fast))
         steps_since_sync = _step.increment(state.steps_since_sync) % sync_period
         return updates, LookaheadState(
-            fast_state, steps_since_sync, _step.increment(state.step), h.record()
+            fast_state, steps_since_sync, _step.increment(state.step), reader.stored()
         )
 
     return GradientTransformation(init, update)
@@ -148,9 +153,10 @@ class EmaParamsState(NamedTuple):
     inner_state: PyTree  # the inner transformation's state
     step: jax.Array  # int32: updates so far; saturates at 2**31 - 1
     ema: PyTree  # the moving average of the params; params' tree and dtype
-    hyperparams: dict  # {"decay"}: gradxform.Hyperparameter scalars
+    hyperparams: _hyper.Hyperparams  # decay
 
 
+@_recipe.factory
 def ema_params(inner: Branch, decay: ScalarOrSchedule = 0.999) -> GradientTransformation:
     r"""Run ``inner`` unchanged and keep an exponential moving average of the resulting parameters.
 
@@ -179,12 +185,13 @@ def ema_params(inner: Branch, decay: ScalarOrSchedule = 0.999) -> GradientTransf
         on Control and Optimization 30(4), 1992. https://doi.org/10.1137/0330046
     """
     _check.decay("ema_params", decay=decay)
-    hyper = _hyper.declare(decay=decay)
-    transform = _branch(inner, "ema_params")
+    hyper = _hyper.declare("ema_params", decay=decay)
+    table = _hyper.Table([((), hyper)], "ema_params")
+    transform = whole(inner, "ema_params")
 
     def init(params):
         _check.inexact_leaves("ema_params", params)
-        return EmaParamsState(transform.init(params), _step.zero(), _copy(params), hyper.init())
+        return EmaParamsState(transform.init(params), _step.zero(), _copy(params), table.init())
 
     def update(updates, state, params=None, **extra_args):
         if params is None:
@@ -192,12 +199,13 @@ def ema_params(inner: Branch, decay: ScalarOrSchedule = 0.999) -> GradientTransf
         _check.same_structure("ema_params", params=params, state=state.ema)
         updates, inner_state = transform.update(updates, state.inner_state, params, **extra_args)
         new_params = apply_updates(params, updates)
-        h = hyper.at(state.hyperparams, {"step": state.step}, "ema_params")
+        reader = table.reader(state.hyperparams, state.step)
+        h = hyper.read({"hyperparams": reader})
         beta, one_minus_beta = h("decay"), h("decay", lambda b: 1 - b)
         ema = jax.tree.map(
             lambda p, m: _tree.blend(p, m, one_minus_beta, beta).astype(m.dtype), new_params, state.ema
         )
-        return updates, EmaParamsState(inner_state, _step.increment(state.step), ema, h.record())
+        return updates, EmaParamsState(inner_state, _step.increment(state.step), ema, reader.stored())
 
     return GradientTransformation(init, update)
 
@@ -209,6 +217,7 @@ class SwaState(NamedTuple):
     mean: PyTree  # their mean (the initial params until the first); params' tree and dtype
 
 
+@_recipe.factory
 def swa(inner: Branch, start_step: int = 0, period: int = 1) -> GradientTransformation:
     r"""Run ``inner`` unchanged and keep the mean of the parameters at every ``period``-th step.
 
@@ -236,7 +245,7 @@ def swa(inner: Branch, start_step: int = 0, period: int = 1) -> GradientTransfor
     """
     _check.int_at_least("swa", 0, start_step=start_step)
     _check.int_at_least("swa", 1, " period=1 averages the params after every update.", period=period)
-    transform = _branch(inner, "swa")
+    transform = whole(inner, "swa")
 
     def init(params):
         _check.inexact_leaves("swa", params)
@@ -278,7 +287,7 @@ def averaged_params(tree: PyTree) -> PyTree:
         return tree.slow
     kinds = (EmaParamsState, SwaState)
     is_average = lambda x: isinstance(x, kinds)
-    found = find_states(tree, is_average)
+    found = [node for node in jax.tree.leaves(tree, is_leaf=is_average) if is_average(node)]
     if not found:
         raise ValueError(_check.NO_AVERAGE.format(got=_check.describe(tree)))
     if len(found) > 1:
@@ -291,12 +300,12 @@ def averaged_params(tree: PyTree) -> PyTree:
 
 def _reset_but_hyperparams(reset, state: PyTree, fresh: PyTree) -> PyTree:
     """``fresh`` where ``reset``, else ``state``; hyperparameters are always ``state``'s own."""
-    is_hyper = lambda x: isinstance(x, (_hyper.Hyperparameter, _hyper.SharedHyperparameter))
-    kept = map_states(
-        lambda s, i: s if is_hyper(s) else jnp.where(reset, i, s),
-        _hyper.unpacked_state(state), _hyper.unpacked_state(fresh), is_leaf=is_hyper,
-    )
-    return _hyper.packed_state(kept)
+
+    def is_hyper(x):
+        return isinstance(x, _hyper.Hyperparams)
+
+    return jax.tree.map(lambda s, i: s if is_hyper(s) else jnp.where(reset, i, s), state, fresh,
+                        is_leaf=is_hyper)
 
 
 def _copy(params: PyTree) -> PyTree:

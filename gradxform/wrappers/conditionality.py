@@ -9,7 +9,10 @@ from jax import lax
 
 from ..core import check as _check
 from ..core import step as _step
-from ..core.combinators import Branch, GradientTransformation, _branch
+from ..core.protocol import GradientTransformation
+from ..core.link import Branch
+from ..core.chain import whole
+from ..core import recipe as _recipe
 
 PyTree = Any
 
@@ -19,6 +22,7 @@ class ConditionallyTransformState(NamedTuple):
     step: jax.Array  # int32: updates seen so far (chosen or not); saturates at 2**31 - 1
 
 
+@_recipe.factory
 def conditionally_transform(
     inner: Branch, should_transform_fn: Callable[..., Any], forward_extra_args: bool = False
 ) -> GradientTransformation:
@@ -53,6 +57,7 @@ class ConditionallyMaskState(NamedTuple):
     inner_state: PyTree  # the inner transformation's state; advances only at chosen steps
 
 
+@_recipe.factory
 def conditionally_mask(
     inner: Branch, should_transform_fn: Callable[..., Any], forward_extra_args: bool = False
 ) -> GradientTransformation:
@@ -84,7 +89,7 @@ def conditionally_mask(
 def _conditionally(who, state_type, inner, should_transform_fn, forward_extra_args, skipped):
     """Run ``inner`` at the steps ``should_transform_fn`` chooses (a ``lax.cond``); elsewhere
     return ``skipped(updates, apply)`` and leave ``inner``'s state as it was."""
-    transform = _branch(inner, who)
+    transform = whole(inner, who)
 
     def init(params):
         return state_type(step=_step.zero(), inner_state=transform.init(params))

@@ -11,7 +11,10 @@ from jax import lax
 from ..core import check as _check
 from ..core import step as _step
 from .conditionality import zeros_like_output
-from ..core.combinators import Branch, GradientTransformation, _branch
+from ..core.protocol import GradientTransformation
+from ..core.link import Branch
+from ..core.chain import whole
+from ..core import recipe as _recipe
 
 PyTree = Any
 
@@ -27,6 +30,7 @@ class ApplyIfFiniteState(NamedTuple):
         return {"notfinite_count": self.notfinite_count, "total_notfinite": self.total_notfinite}
 
 
+@_recipe.factory
 def apply_if_finite(inner: Branch, max_consecutive_errors: int) -> GradientTransformation:
     r"""Skip any update that holds a NaN or an Inf: return zeros and leave ``inner``'s state as it was.
 
@@ -60,7 +64,7 @@ def apply_if_finite(inner: Branch, max_consecutive_errors: int) -> GradientTrans
         " 0 never skips; 3 skips up to 3 non-finite updates in a row.",
         max_consecutive_errors=max_consecutive_errors,
     )
-    transform = _branch(inner, "apply_if_finite")
+    transform = whole(inner, "apply_if_finite")
 
     def init(params):
         return ApplyIfFiniteState(
@@ -105,6 +109,7 @@ class ZeroNansState(NamedTuple):
     found_nan: PyTree  # params' tree of bool scalars: whether that leaf held a NaN last update
 
 
+@_recipe.factory
 def zero_nans() -> GradientTransformation:
     r"""Replace every NaN in the updates by 0 and record, per leaf, whether there was one.
 

@@ -15,7 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core import check as _check
-from ..core.combinators import Branch, EmptyState, GradientTransformation, _branch
+from ..core.protocol import EmptyState, GradientTransformation
+from ..core.link import Branch
+from ..core.chain import whole
+from ..core import recipe as _recipe
 
 PyTree = Any
 Mask = Union[bool, PyTree, Callable[[PyTree], PyTree]]
@@ -37,6 +40,7 @@ class MaskedState(NamedTuple):
     inner_state: PyTree  # the inner transformation's state, built on the masked params
 
 
+@_recipe.factory
 def masked(
     inner: Branch, mask: Mask, *, mask_compatible_extra_args: bool = False
 ) -> GradientTransformation:
@@ -68,7 +72,7 @@ def masked(
         >>> updates["w"].item(), updates["b"].item()
         (10.0, 1.0)
     """
-    transform = _branch(inner, "masked")
+    transform = whole(inner, "masked")
 
     def mask_for(tree):
         return _static_mask("masked", mask(tree) if callable(mask) else mask, tree)
@@ -94,6 +98,7 @@ class PartitionState(NamedTuple):
     inner_states: dict  # label -> MaskedState of that label's transformation
 
 
+@_recipe.factory
 def partition(
     transforms: Mapping[Hashable, Any],
     param_labels: Union[PyTree, Callable[[PyTree], PyTree]],
@@ -135,7 +140,7 @@ def partition(
         )
     if not transforms:
         raise ValueError(_check.EMPTY.format(who="partition", what="label: transformation entries"))
-    groups = {label: _branch(t, "partition") for label, t in transforms.items()}
+    groups = {label: whole(t, "partition") for label, t in transforms.items()}
 
     def group_masks(tree):
         labels = param_labels(tree) if callable(param_labels) else param_labels
@@ -162,6 +167,7 @@ def partition(
     return GradientTransformation(init, update)
 
 
+@_recipe.factory
 def multi_transform(
     transforms: Mapping[Hashable, Any],
     param_labels: Union[PyTree, Callable[[PyTree], PyTree]],
@@ -176,6 +182,7 @@ def multi_transform(
     return partition(transforms, param_labels, mask_compatible_extra_args=mask_compatible_extra_args)
 
 
+@_recipe.factory
 def freeze(mask: Mask) -> GradientTransformation:
     r"""Zero the updates of the parameters the mask marks ``True``, so that they stay fixed.
 

@@ -8,7 +8,9 @@ import jax
 
 from ..core import check as _check
 from ..core import step as _step
-from ..core.combinators import GradientTransformation, _branch
+from ..core.protocol import GradientTransformation
+from ..core.chain import whole
+from ..core import recipe as _recipe
 
 PyTree = Any
 
@@ -30,6 +32,7 @@ class NamedChainState(NamedTuple):
         return self._replace(parts=parts)
 
 
+@_recipe.factory
 def named_chain(*named_transforms: tuple[str, Any]) -> GradientTransformation:
     r"""Apply transformations in sequence, as :func:`gradxform.chain`, each under a name.
 
@@ -60,7 +63,7 @@ def named_chain(*named_transforms: tuple[str, Any]) -> GradientTransformation:
         if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
             raise TypeError(_check.NAMED_PAIR.format(got=_check.describe(pair)))
         names.append(pair[0])
-        links.append(_branch(pair[1], "named_chain"))
+        links.append(whole(pair[1], "named_chain"))
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(

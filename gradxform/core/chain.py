@@ -1,0 +1,172 @@
+"""The chain: links in sequence, one step counter and one table of hyperparameters for all.
+
+:func:`chain` owns the step count and the hyperparameters of the primitives it is made of, and
+hands both to every link as the extra arguments ``step`` and ``hyperparams``. A primitive used
+on its own owns them itself, as the one link of a chain (:func:`own`); composed into a chain it
+is taken apart, so a recipe has one counter and stores each hyperparameter once.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+from . import link as _link
+from . import recipe as _recipe
+from . import step as _step
+from .hyperparams import Declared, Hyperparams, Table
+from . import check as _check
+from .protocol import GradientTransformation, accepting_extra_args, is_transform
+
+
+class ChainState(tuple):
+    """The state of :func:`gradxform.chain`: its links' states, in order.
+
+    ``state[i]`` is the i-th link's state, as in ``optax.chain``. Beside them:
+
+    Attributes:
+        step: int32 scalar, the updates applied so far; saturates at ``2**31 - 1``.
+        hyperparams: the :class:`Hyperparams` of every link, one row per name.
+
+    A node of the JAX tree whose children are ``step``, ``hyperparams`` and the link states (keys
+    ``.step``, ``.hyperparams``, ``[0]``, ``[1]``...); it holds nothing else, so ``jax.tree``
+    functions and ``optax.tree_map_params`` walk it as they walk a NamedTuple.
+    """
+
+    step: Any
+    hyperparams: Hyperparams
+
+    def __new__(cls, links, step: Any, hyperparams: Hyperparams) -> "ChainState":
+        state = super().__new__(cls, links)
+        state.step, state.hyperparams = step, hyperparams
+        return state
+
+    def replace(self, links=None, step=None, hyperparams=None) -> "ChainState":
+        """A copy with the given parts replaced."""
+        return ChainState(
+            self if links is None else links,
+            self.step if step is None else step,
+            self.hyperparams if hyperparams is None else hyperparams,
+        )
+
+    def __repr__(self) -> str:
+        links = ", ".join(repr(s) for s in self)
+        return f"ChainState(step={_scalar(self.step)}, hyperparams={self.hyperparams!r}, links=({links}))"
+
+    def __reduce__(self):
+        return ChainState, (tuple(self), self.step, self.hyperparams)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, ChainState) and tuple.__eq__(self, other)
+                and _same(self.step, other.step) and self.hyperparams == other.hyperparams)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b or bool(np.array_equal(a, b))
+
+
+def _scalar(value: Any) -> str:
+    try:
+        return str(int(value))
+    except Exception:  # traced or batched
+        return repr(value)
+
+
+def _flatten(state: ChainState):
+    keys = [jax.tree_util.GetAttrKey("step"), jax.tree_util.GetAttrKey("hyperparams")]
+    keys += [jax.tree_util.SequenceKey(i) for i in range(len(state))]
+    return list(zip(keys, (state.step, state.hyperparams, *state))), len(state)
+
+
+def _unflatten(n: int, children) -> ChainState:
+    step, hyperparams, *links = children
+    return ChainState(links, step, hyperparams)
+
+
+jax.tree_util.register_pytree_with_keys(ChainState, _flatten, _unflatten)
+
+
+@_recipe.factory
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    r"""Apply transformations in sequence, :math:`u = f_n(\dots f_1(g))`, and count the steps.
+
+    The state's ``step`` is the number of updates applied so far. Every link receives it as the
+    extra argument ``step`` (0 on the first update), so bias correction, schedules and noise
+    annealing all read the same counter. The primitives and combinators among the links are
+    taken apart: their hyperparameters are stored once, by name, in the state's
+    ``hyperparams``, which :func:`gradxform.hyperparams` and :func:`gradxform.set_hyperparams`
+    read and write. A link that is itself a chain or a wrapper keeps its own. Extra arguments
+    reach the links that accept them (``**extra_args`` in ``update``) and are dropped for those
+    that don't, such as plain Optax transformations.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`ChainState`.
+    """
+    return _owner([_link.branch(t, "chain") for t in transforms], "chain")
+
+
+def whole(branch: _link.Branch, who: str) -> GradientTransformation:
+    """A wrapper's inner transformation: as it is, or a list of them as a :func:`chain`.
+
+    Unlike a combinator's branch it is not taken apart: a wrapper may skip its updates (MultiSteps
+    between boundaries), so it counts its own steps and owns its own hyperparameters.
+    """
+    if is_transform(branch):
+        return accepting_extra_args(branch)
+    if isinstance(branch, (list, tuple)):
+        return chain(*branch)
+    raise TypeError(_check.NOT_A_TRANSFORM.format(who=who, got=_check.describe(branch)))
+
+
+def own(link: _link.Link) -> GradientTransformation:
+    """A primitive used on its own: the one link of a chain that provides its step and values."""
+    return _owner([link], "chain")
+
+
+def _owner(links: list[_link.Link], who: str) -> GradientTransformation:
+    table = Table([((str(i),) + path, declared) for i, link in enumerate(links)
+                   for path, declared in link.declarations], who)
+
+    def init(params):
+        return ChainState(tuple(link.raw.init(params) for link in links), _step.zero(), table.init())
+
+    def update(updates, state, params=None, **extra_args):
+        reader = table.reader(state.hyperparams, state.step)
+        extra_args.update(step=state.step, hyperparams=reader)
+        new_states = []
+        for link, link_state in zip(links, state):
+            updates, link_state = link.raw.update(updates, link_state, params, **extra_args)
+            new_states.append(link_state)
+        return updates, ChainState(new_states, _step.increment(state.step), reader.stored())
+
+    return GradientTransformation(init, update)
+
+
+def primitive(init, update, hyper: Declared | None = None, *, reads_step: bool = False,
+              parts: dict[str, _link.Link] | None = None) -> GradientTransformation:
+    """The transformation of a primitive (or combinator) with ``init`` and ``update``.
+
+    ``update`` reads its hyperparameters with ``hyper.read(extra_args)`` and, where
+    ``reads_step``, the step with :func:`gradxform.core.step.read`; ``parts`` are the links a
+    combinator runs. Used on its own, the transformation owns what it reads (:func:`own`);
+    composed, a chain takes it apart.
+    """
+    return transformation(_link.compose(GradientTransformation(init, update), hyper, reads_step,
+                                        parts or {}))
+
+
+def transformation(link: _link.Link) -> GradientTransformation:
+    """The transformation users get for ``link``: its raw form, owned by itself if it must be."""
+    return _link.attach(own(link) if link.needs_owner else link.raw, link)
+
+
+def sequence(*transforms: GradientTransformation) -> GradientTransformation:
+    """Transformations run one after the other as one link: a chain without its own counter.
+
+    Its state is the tuple of their states; composed into a chain, it is taken apart like a
+    primitive (Adadelta's scaling is a sequence of a ratio and a scaling by past steps).
+    """
+    return transformation(_link.sequence(transforms, "sequence"))

@@ -1,0 +1,442 @@
+r"""The recipe a transformation was built from, kept as data: printed, returned, rendered.
+
+Every public factory of gradxform is decorated with :func:`factory`, which records its name and
+the arguments it was called with on the transformation it returns (on its ``update`` function,
+so that :class:`GradientTransformation` keeps Optax's two fields). Transformations given as
+arguments (a chain's links, a ratio's branches, a wrapper's inner optimizer) are recorded as
+their own recipes, so the record is a tree: combinators, primitives, hyperparameter names and
+values. An alias keeps the composition it returns as its ``body``:
+
+    adam(learning_rate=0.001, b1=0.9, ...) = chain(ratio([scale_by_momentum(decay=b1, ...), ...
+
+``repr`` prints it (:func:`text`), :func:`recipe` returns it as nested dicts and lists, and
+:func:`markdown` renders the update rule in LaTeX for a notebook, term by term from the same
+tree (each primitive contributes its own term; see :func:`formula`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from typing import Any, Callable
+
+from .hyperparams import Named
+
+_ATTRIBUTE = "__gradxform_recipe__"
+_WIDTH = 100  # characters per line before a recipe is printed over several lines
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """One node of a recipe: a factory's name, the arguments shown, and an alias's body."""
+
+    name: str
+    args: tuple[tuple[str | None, Any], ...] = ()  # (name, value); name None: positional
+    body: "Recipe | None" = None  # the composition an alias returns
+
+
+@dataclasses.dataclass(frozen=True)
+class Opaque:
+    """A transformation that carries no recipe (an Optax one, or one built by hand)."""
+
+    description: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Term:
+    """A hyperparameter shown by its name (``b1``), or a form of it (``1 - b1``)."""
+
+    text: str
+
+
+def attach(transform, node: Recipe):
+    """``transform`` with ``node`` recorded on its ``update`` function; returns ``transform``."""
+    setattr(transform.update, _ATTRIBUTE, node)
+    return transform
+
+
+def of(transform) -> Recipe | Opaque:
+    """The recipe recorded on ``transform``, or an :class:`Opaque` description of it."""
+    node = getattr(getattr(transform, "update", None), _ATTRIBUTE, None)
+    if node is not None:
+        return node
+    module = getattr(type(transform), "__module__", "") or ""
+    owner = module.split(".")[0] or "a"
+    return Opaque(f"<{owner} transformation>")
+
+
+def named(transform, name: str, **args: Any):
+    """``transform`` recorded as ``name(**args)`` (for factories built without :func:`factory`)."""
+    return attach(transform, Recipe(name, tuple(args.items())))
+
+
+def factory(build: Callable) -> Callable:
+    """Decorate a public factory so that what it returns records ``name(arguments)``.
+
+    Arguments equal to their default are left out unless they are numbers or schedules (the
+    values a reader wants to see); transformations among the arguments become sub-recipes. If
+    the factory returns a composition that already records a recipe (an alias returning a
+    :func:`gradxform.chain`), that composition becomes the new node's ``body``.
+    """
+    signature = inspect.signature(build)
+
+    @functools.wraps(build)
+    def make(*args, **kwargs):
+        transform = build(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        # A composition returned as it is (an alias's chain) keeps its recipe as the body.
+        inner = getattr(transform.update, _ATTRIBUTE, None)
+        shown = _shown_arguments(signature, bound.arguments, _declared(transform), inner is not None)
+        return attach(transform, Recipe(build.__name__, shown, body=inner))
+
+    return make
+
+
+def _declared(transform: Any) -> set[str]:
+    """The arguments a primitive declared as its own hyperparameters."""
+    link = getattr(transform.update, "__gradxform_link__", None)
+    if link is None:
+        return set()
+    return {arg for path, declared in link.declarations if not path for arg in declared.entries}
+
+
+def _shown_arguments(signature: inspect.Signature, arguments: dict, declared: set[str],
+                     composition: bool) -> tuple:
+    """The arguments worth printing: those not at their default, and every hyperparameter
+    (a primitive's declared ones; a composition's numbers and schedules)."""
+    shown: list[tuple[str | None, Any]] = []
+    for name, parameter in signature.parameters.items():
+        value = arguments.get(name, parameter.default)
+        if value is inspect.Parameter.empty:
+            continue
+        is_default = name not in arguments or _equal(value, parameter.default)
+        if is_default and not (name in declared or composition and _is_number_or_schedule(value)):
+            continue
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            shown.extend((None, item) for item in value)
+        elif parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            shown.extend(value.items())
+        elif _is_transform_like(value):
+            shown.append((None, value))
+        else:
+            shown.append((name, value))
+    return tuple(shown)
+
+
+def _equal(value: Any, default: Any) -> bool:
+    if value is default:
+        return True
+    if isinstance(value, (bool, int, float, str)) and isinstance(default, (bool, int, float, str)):
+        return type(value) is type(default) and value == default
+    return False
+
+
+def _is_number_or_schedule(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or callable(value)
+
+
+def _is_transform(value: Any) -> bool:
+    return callable(getattr(value, "init", None)) and callable(getattr(value, "update", None))
+
+
+def _is_transform_like(value: Any) -> bool:
+    if _is_transform(value):
+        return True
+    if isinstance(value, (list, tuple)) and value:
+        return all(_is_transform_like(v) or not callable(v) and _is_plain(v) for v in value) and any(
+            _is_transform_like(v) for v in value)
+    if isinstance(value, dict) and value:
+        return all(_is_transform_like(v) for v in value.values())
+    return False
+
+
+def _is_plain(value: Any) -> bool:
+    return isinstance(value, (int, float, str, type(None))) or _is_term(value)
+
+
+def _is_term(value: Any) -> bool:
+    return isinstance(value, Named)
+
+
+# --- Values as they are shown -----------------------------------------------------------------
+
+
+def _value(value: Any) -> Any:
+    """An argument as a recipe holds it: sub-recipes, terms, schedule names, short reprs."""
+    if _is_transform(value):
+        return of(value)
+    if _is_term(value):
+        return Term(_term_text(value))
+    if isinstance(value, list):
+        return [_value(v) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_value(v) for v in value)
+    if isinstance(value, dict) and value and all(_is_transform(v) for v in value.values()):
+        return {k: _value(v) for k, v in value.items()}
+    return value
+
+
+def _term_text(named: Any) -> str:
+    if named.derive is None:
+        return named.name
+    probe = named.derive(_Symbol(named.name))
+    return probe.text if isinstance(probe, _Symbol) else named.name
+
+
+class _Symbol:
+    """Stands for a hyperparameter while a derived form (``1 - b1``) is written out."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rsub__(self, other: Any) -> "_Symbol":
+        return _Symbol(f"{_number(other)} - {self.text}")
+
+    def __sub__(self, other: Any) -> "_Symbol":
+        return _Symbol(f"{self.text} - {_number(other)}")
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    label = schedule_label(value)
+    if label is not None:
+        return label
+    shape = getattr(value, "shape", None)
+    if shape == () and hasattr(value, "item"):
+        try:
+            return repr(value.item())
+        except Exception:  # a tracer: shown by its kind below
+            pass
+    if hasattr(value, "dtype") and hasattr(value, "shape") and not callable(value):
+        return f"<{value.dtype} array of shape {tuple(value.shape)}>"
+    if isinstance(value, type) or type(value).__name__ in ("dtype", "DType"):
+        return getattr(value, "__name__", str(value))
+    if callable(value):
+        return f"<function {getattr(value, '__name__', type(value).__name__)}>"
+    text = repr(value)
+    return text if len(text) <= 40 else f"<{type(value).__name__}>"
+
+
+def schedule_label(value: Any) -> str | None:
+    """How a schedule built by :mod:`gradxform.schedules` prints (``linear_schedule(...)``)."""
+    return getattr(value, "__gradxform_label__", None)
+
+
+def label_schedule(schedule: Callable, name: str, **args: Any) -> Callable:
+    """Record ``name(**args)`` on a schedule function; returns the function."""
+    schedule.__gradxform_label__ = f"{name}({', '.join(f'{k}={_number(v)}' for k, v in args.items())})"  # type: ignore[attr-defined]
+    return schedule
+
+
+# --- Text --------------------------------------------------------------------------------------
+
+
+def text(transform) -> str:
+    """The recipe of ``transform`` as Python-like text (what ``repr`` prints).
+
+    An alias at the top shows its composition (``adam(...) = chain(...)``); an alias inside
+    another recipe shows its name and arguments only.
+    """
+    node = of(transform)
+    if isinstance(node, Opaque):
+        return f"GradientTransformation(init={transform.init!r}, update={transform.update!r})"
+    if node.body is None:
+        return _text(node, 0)
+    head = _line(Recipe(node.name, node.args))
+    return f"{head} = {_text(node.body, 0)}"
+
+
+def _text(item: Any, indent: int) -> str:
+    one_line = _line(item)
+    if indent + len(one_line) <= _WIDTH or not _splittable(item):
+        return one_line
+    pad = " " * (indent + 4)
+    if isinstance(item, Recipe):
+        parts = [_arg_text(name, value, indent + 4) for name, value in item.args]
+        return f"{item.name}(\n" + ",\n".join(pad + p for p in parts) + ")"
+    if isinstance(item, list):
+        return "[\n" + ",\n".join(pad + _text(v, indent + 4) for v in item) + "]"
+    if isinstance(item, tuple):
+        return "(\n" + ",\n".join(pad + _text(v, indent + 4) for v in item) + ")"
+    if isinstance(item, dict):
+        return "{\n" + ",\n".join(f"{pad}{k!r}: {_text(v, indent + 4)}" for k, v in item.items()) + "}"
+    return one_line
+
+
+def _splittable(item: Any) -> bool:
+    return isinstance(item, (Recipe, list, tuple, dict))
+
+
+def _arg_text(name: str | None, value: Any, indent: int) -> str:
+    shown = _text(_value(value), indent)
+    return shown if name is None else f"{name}={shown}"
+
+
+def _line(item: Any) -> str:
+    if isinstance(item, Recipe):
+        args = ", ".join(_arg_line(name, value) for name, value in item.args)
+        return f"{item.name}({args})"
+    if isinstance(item, Opaque):
+        return item.description
+    if isinstance(item, Term):
+        return item.text
+    if isinstance(item, list):
+        return "[" + ", ".join(_line(v) for v in item) + "]"
+    if isinstance(item, tuple):
+        return "(" + ", ".join(_line(v) for v in item) + ("," if len(item) == 1 else "") + ")"
+    if isinstance(item, dict):
+        return "{" + ", ".join(f"{k!r}: {_line(v)}" for k, v in item.items()) + "}"
+    return _number(item)
+
+
+def _arg_line(name: str | None, value: Any) -> str:
+    shown = _line(_value(value))
+    return shown if name is None else f"{name}={shown}"
+
+
+# --- Plain data ----------------------------------------------------------------------------------
+
+
+def recipe(transform: Any) -> dict:
+    """The recipe of ``transform`` as plain data: nested dicts, lists, strings and numbers.
+
+    A node is ``{"name": ..., "args": {...}, "parts": [...]}`` (``parts`` for positional
+    sub-recipes, ``body`` for an alias's composition); a hyperparameter passed by name is
+    ``{"hyperparameter": "b1"}``; a schedule is ``{"schedule": "linear_schedule(...)"}``.
+
+    Example:
+        >>> import gradxform as gx
+        >>> gx.recipe(gx.chain(gx.clip_by_global_norm(1.0), gx.scale_by_learning_rate(0.1)))
+        {'name': 'chain', 'parts': [{'name': 'clip_by_global_norm', 'args': {'max_norm': 1.0}}, {'name': 'scale_by_learning_rate', 'args': {'learning_rate': 0.1}}]}
+    """
+    return _data(of(transform))
+
+
+def _data(item: Any) -> Any:
+    item = _value(item)
+    if isinstance(item, Recipe):
+        node: dict[str, Any] = {"name": item.name}
+        args = {name: _data(value) for name, value in item.args if name is not None}
+        parts = [_data(value) for name, value in item.args if name is None]
+        if args:
+            node["args"] = args
+        if parts:
+            node["parts"] = parts
+        if item.body is not None:
+            node["body"] = _data(item.body)
+        return node
+    if isinstance(item, Opaque):
+        return {"opaque": item.description}
+    if isinstance(item, Term):
+        return {"hyperparameter": item.text}
+    if isinstance(item, (list, tuple)):
+        return [_data(v) for v in item]
+    if isinstance(item, dict):
+        return {str(k): _data(v) for k, v in item.items()}
+    if isinstance(item, (bool, int, float, str)) or item is None:
+        return item
+    label = schedule_label(item)
+    if label is not None:
+        return {"schedule": label}
+    return _number(item)
+
+
+# --- The update rule in LaTeX --------------------------------------------------------------------
+
+# name -> (function of the node's shown arguments and the input expression -> output expression,
+#          equations of the state it keeps). Registered by the modules that define the primitives.
+_FORMULAS: dict[str, Callable[[dict, str], tuple[str, list[str]]]] = {}
+
+
+def formula(name: str):
+    """Register the LaTeX term of primitive ``name``: ``fn(args, x) -> (output, equations)``.
+
+    ``args`` maps argument names to their LaTeX (a hyperparameter passed by name is its name);
+    ``x`` is the LaTeX of the primitive's input.
+    """
+
+    def register(fn: Callable[[dict, str], tuple[str, list[str]]]):
+        _FORMULAS[name] = fn
+        return fn
+
+    return register
+
+
+def markdown(transform) -> str:
+    """The recipe as Markdown: its one-line text, then the update rule :math:`u_t` in LaTeX."""
+    equations: list[str] = []
+    names = _Names()
+    out = _latex(of(transform), "g_t", equations, names)
+    lines = [f"`{_line(of(transform))}`", "", "$$", r"\begin{aligned}"]
+    lines += [f"{eq} \\\\" for eq in equations]
+    lines += [f"u_t &= {out}", r"\end{aligned}", "$$"]
+    return "\n".join(lines)
+
+
+class _Names:
+    """Fresh state symbols for repeated primitives: m, m', m''..."""
+
+    def __init__(self) -> None:
+        self.used: dict[str, int] = {}
+
+    def fresh(self, symbol: str) -> str:
+        count = self.used.get(symbol, 0)
+        self.used[symbol] = count + 1
+        return symbol + "'" * count
+
+
+def _latex(item: Any, x: str, equations: list[str], names: _Names) -> str:
+    item = _value(item)
+    if isinstance(item, list):
+        for part in item:
+            x = _latex(part, x, equations, names)
+        return x
+    if isinstance(item, Opaque):
+        return rf"\operatorname{{opaque}}({x})"
+    if not isinstance(item, Recipe):
+        return x
+    if item.body is not None:
+        return _latex(item.body, x, equations, names)
+    parts = [value for name, value in item.args if name is None]
+    if item.name == "chain":
+        for part in parts:
+            x = _latex(part, x, equations, names)
+        return x
+    if item.name == "ratio":
+        top = _latex(parts[0], x, equations, names)
+        bottom = _latex(parts[1], x, equations, names)
+        return rf"\frac{{{top}}}{{{bottom}}}"
+    if item.name == "parallel_sum":
+        terms = [f"{_latex_value(w)}\\,({_latex(b, x, equations, names)})" for w, b in parts]
+        return " + ".join(terms)
+    args = {name: _latex_value(value) for name, value in item.args if name is not None}
+    rule = _FORMULAS.get(item.name)
+    if rule is None:
+        inner = ", ".join([x] + [_latex(p, x, equations, names) for p in parts])
+        return rf"\operatorname{{{_escape(item.name)}}}({inner})"
+    out, state = rule({**args, "_names": names}, x)
+    equations.extend(state)
+    return out
+
+
+def _latex_value(value: Any) -> str:
+    value = _value(value)
+    if isinstance(value, Term):
+        return value.text.replace("_", r"\_")
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    label = schedule_label(value)
+    if label is not None:
+        return r"\eta(t)"
+    if callable(value):
+        return r"s(t)"
+    return _escape(_number(value))
+
+
+def _escape(text: str) -> str:
+    return text.replace("_", r"\_")

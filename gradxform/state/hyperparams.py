@@ -1,0 +1,193 @@
+"""Reading and setting the hyperparameters of a whole optimizer state, by name.
+
+Every chain (and every wrapper with hyperparameters of its own) stores them in a
+:class:`~gradxform.core.hyperparams.Hyperparams` node; these functions find each such node by
+its place in the state and name its rows by that place: the full name of a row is the path to
+its node (partition labels, named-chain names, link indices, field names) and its own name,
+joined by ``/``. A name is shown by its shortest suffix that no other row shares
+(``learning_rate`` for one optimizer, ``fast/learning_rate`` inside a partition) and accepted
+by :func:`set_hyperparams` as any suffix that names exactly one row.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..core import check as _check
+from ..core.hyperparams import Hyperparams, dtype
+from ..core.types import PyTree
+
+_IS_SET, _SET = 2, 1
+
+
+class _Row(NamedTuple):
+    node: int  # which Hyperparams node, in tree order
+    row: int  # which row of it
+    path: tuple[str, ...]  # the full name, split at "/"
+
+
+def _is_node(x: Any) -> bool:
+    return isinstance(x, Hyperparams)
+
+
+def _component(key: Any) -> str | None:
+    """A path key as a name component; ``None`` for the ``hyperparams`` field itself."""
+    for attr in ("name", "key", "idx"):  # GetAttrKey, DictKey / FlattenedIndexKey, SequenceKey
+        if hasattr(key, attr):
+            text = str(getattr(key, attr))
+            return None if text == "hyperparams" and attr == "name" else text
+    return str(key)
+
+
+def _rows(state: PyTree) -> tuple[list[Hyperparams], list[_Row]]:
+    flat = jax.tree_util.tree_flatten_with_path(state, is_leaf=_is_node)[0]
+    nodes, rows = [], []
+    for keys, node in flat:
+        if not _is_node(node):
+            continue
+        where = tuple(c for c in map(_component, keys) if c is not None)
+        for i, name in enumerate(node.names):
+            rows.append(_Row(len(nodes), i, where + tuple(name.split("/"))))
+        nodes.append(node)
+    return nodes, rows
+
+
+def _short_names(paths: list[tuple[str, ...]]) -> list[str]:
+    """Each path's shortest suffix that no other path ends with."""
+    names = []
+    for path in paths:
+        others = [p for p in paths if p is not path]
+        n = next(n for n in range(1, len(path) + 1)
+                 if all(p[len(p) - n:] != path[len(path) - n:] for p in others))
+        names.append("/".join(path[len(path) - n:]))
+    return names
+
+
+def hyperparams(state: PyTree) -> dict[str, jax.Array]:
+    """The current value of every hyperparameter in an optimizer's state, by readable name.
+
+    A name is the hyperparameter's own (``"learning_rate"``, ``"b1"``) where it is unique, else
+    prefixed by as much of its place in the state as tells it apart (``"fast/learning_rate"``
+    inside a partition, ``"mean_of_squares/decay"`` beside another ``decay``). Works on any
+    state (aliases, chains, wrappers) and under jit; the values are float32 scalars (float64
+    under x64), ready for a logger.
+
+    Example:
+        >>> import jax.numpy as jnp, gradxform as gx
+        >>> state = gx.adam(1e-3).init({"w": jnp.zeros(3)})
+        >>> sorted(gx.hyperparams(state))
+        ['b1', 'b2', 'eps', 'eps_root', 'learning_rate']
+    """
+    nodes, rows = _rows(state)
+    names = _short_names([r.path for r in rows])
+    return {name: nodes[r.node].in_force(r.row) for name, r in zip(names, rows)}
+
+
+def set_hyperparams(state: PyTree, values: dict[str, Any] | None = None, **kwargs: Any) -> PyTree:
+    """A new state in which the named hyperparameters take new values from the next update on.
+
+    The compiled step is not recompiled: only data changes. A hyperparameter that follows a
+    schedule stops following it and keeps the value set; setting ``None`` hands it back to the
+    number or schedule the optimizer was built with. To switch to another schedule, build the
+    new optimizer and keep the old state: states of the same recipe have the same layout.
+
+    Args:
+        state: an optimizer state.
+        values: ``{name: value}``, for names that are not Python identifiers
+            (``"fast/learning_rate"``).
+        **kwargs: ``name=value``. A name is any ``/``-separated suffix of a hyperparameter's
+            full name that no other one shares: the names :func:`hyperparams` gives, or longer
+            ones. A value is a number or a scalar array (traced values welcome: ``jax.vmap``
+            over learning rates).
+
+    Raises:
+        ValueError: a name that matches no hyperparameter, or more than one (the message lists
+            the names that tell them apart).
+
+    Example:
+        >>> import jax.numpy as jnp, gradxform as gx
+        >>> state = gx.adam(1e-3).init({"w": jnp.zeros(3)})
+        >>> state = gx.set_hyperparams(state, learning_rate=1e-4)
+        >>> print(f'{float(gx.hyperparams(state)["learning_rate"]):.0e}')
+        1e-04
+    """
+    wanted = {**(values or {}), **kwargs}
+    nodes, rows = _rows(state)
+    names = _short_names([r.path for r in rows])
+    changes: dict[tuple[int, int], Any] = {}
+    unknown = []
+    for name, value in wanted.items():
+        parts = tuple(name.split("/"))
+        matches = [i for i, r in enumerate(rows) if r.path[len(r.path) - len(parts):] == parts]
+        if not matches:
+            unknown.append(name)
+        elif len(matches) > 1:
+            raise ValueError(_check.AMBIGUOUS_HYPERPARAM.format(
+                name=name, count=len(matches), matches=[names[i] for i in matches]))
+        else:
+            changes[(rows[matches[0]].node, rows[matches[0]].row)] = value
+    if unknown:
+        raise ValueError(_check.UNKNOWN_HYPERPARAMS.format(unknown=sorted(unknown), known=sorted(names)))
+    new_nodes = [_with_rows(node, {row: v for (n, row), v in changes.items() if n == i})
+                 for i, node in enumerate(nodes)]
+    order = iter(new_nodes)
+    return jax.tree.map(lambda x: next(order) if _is_node(x) else x, state, is_leaf=_is_node)
+
+
+def _with_rows(node: Hyperparams, values: dict[int, Any]) -> Hyperparams:
+    """``node`` with row ``i`` set to ``values[i]`` (``None``: back to what was given)."""
+    if not values:
+        return node
+    table = jnp.asarray(node.table)
+    row_index = jax.lax.broadcasted_iota(jnp.int32, table.shape, table.ndim - 2)
+    column = jax.lax.broadcasted_iota(jnp.int32, table.shape, table.ndim - 1)
+    for i, value in values.items():
+        here = row_index == i
+        if value is None:
+            table = jnp.where(here & (column == _IS_SET), jnp.zeros((), table.dtype), table)
+        else:
+            value = jnp.asarray(value, dtype())[..., None, None]
+            table = jnp.where(here & (column == _SET), value, table)
+            table = jnp.where(here & (column == _IS_SET), jnp.ones((), table.dtype), table)
+    return Hyperparams(node.names, _like(node.table, table))
+
+
+def _like(old: Any, new: jax.Array) -> Any:
+    """``new`` in the wrapper ``old`` came in (a Flax ``nnx.Variable``), or as it is."""
+    replace: Callable | None = getattr(old, "replace", None)
+    if replace is not None and hasattr(old, "value") and not isinstance(old, jax.Array):
+        return replace(value=new)
+    return new
+
+
+def diagnostics(state: PyTree) -> dict[str, jax.Array]:
+    """Every diagnostic an optimizer's state keeps, by readable name, ready for a logger.
+
+    A state type that keeps diagnostics says which with a ``diagnostics()`` method:
+    :class:`ClipByGlobalNormState` gives ``grad_norm`` (before clipping) and
+    ``clipped_fraction``, :class:`ReduceOnPlateauState` ``plateau_scale`` and ``best_value``,
+    :class:`ApplyIfFiniteState` its skip counts. Names repeat only where a state holds two
+    such parts, and are then prefixed by their place, as in :func:`hyperparams`. Works under jit.
+
+    Example:
+        >>> import jax.numpy as jnp, gradxform as gx
+        >>> opt = gx.chain(gx.clip_by_global_norm(1.0), gx.sgd(0.1))
+        >>> params = {"w": jnp.zeros(2)}
+        >>> _, state = opt.update({"w": jnp.array([3.0, 4.0])}, opt.init(params), params)
+        >>> {k: round(float(v), 2) for k, v in gx.diagnostics(state).items()}
+        {'grad_norm': 5.0, 'clipped_fraction': 1.0}
+    """
+
+    def keeps(x: Any) -> bool:
+        return callable(getattr(x, "diagnostics", None)) and hasattr(x, "_fields")
+
+    paths, values = [], []
+    for keys, node in jax.tree_util.tree_flatten_with_path(state, is_leaf=keeps)[0]:
+        if keeps(node):
+            where = tuple(c for c in map(_component, keys) if c is not None)
+            for key, value in node.diagnostics().items():
+                paths.append(where + (key,))
+                values.append(value)
+    return dict(zip(_short_names(paths), values))
