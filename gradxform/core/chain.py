@@ -163,6 +163,7 @@ def transformation(link: _link.Link) -> GradientTransformation:
     return _link.attach(own(link) if link.needs_owner else link.raw, link)
 
 
+@_recipe.factory
 def sequence(*transforms: GradientTransformation) -> GradientTransformation:
     """Transformations run one after the other as one link: a chain without its own counter.
 

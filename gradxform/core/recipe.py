@@ -20,7 +20,7 @@ import functools
 import inspect
 from typing import Any, Callable
 
-from .hyperparams import Named
+from .hyperparams import Named, hyperparameter
 
 _ATTRIBUTE = "__gradxform_recipe__"
 _WIDTH = 100  # characters per line before a recipe is printed over several lines
@@ -33,6 +33,7 @@ class Recipe:
     name: str
     args: tuple[tuple[str | None, Any], ...] = ()  # (name, value); name None: positional
     body: "Recipe | None" = None  # the composition an alias returns
+    part: bool = False  # a named sub-recipe, printed as its body wherever it stands
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +91,52 @@ def factory(build: Callable) -> Callable:
         return attach(transform, Recipe(build.__name__, shown, body=inner))
 
     return make
+
+
+def part(build: Callable) -> Callable:
+    """Decorate a sub-recipe that several optimizers share (Adam's debiased moments).
+
+    Its recipe is recorded as by :func:`factory`, and printed as the composition it stands for
+    wherever it appears, so a printed optimizer shows every primitive.
+    """
+    recorded = factory(build)
+
+    @functools.wraps(build)
+    def make(*args, **kwargs):
+        transform = recorded(*args, **kwargs)
+        return attach(transform, dataclasses.replace(of(transform), part=True))
+
+    return make
+
+
+def alias(*hyperparameters: str) -> Callable[[Callable], Callable]:
+    """Decorate an optimizer's factory: declare its hyperparameters once, and record its recipe.
+
+    Each argument named here is given its own name with :func:`gradxform.hyperparameter` before
+    the body runs, so that every primitive it is passed to shares it (Adam's ``b1`` reaches the
+    momentum and both bias corrections and is stored once, as ``b1``); ``None`` stays ``None``.
+    The recipe is recorded as by :func:`factory`, with the values the caller gave.
+    """
+
+    def decorate(build: Callable) -> Callable:
+        signature = inspect.signature(build)
+        unknown = [name for name in hyperparameters if name not in signature.parameters]
+        if unknown:
+            raise TypeError(f"alias: {build.__name__} has no arguments {unknown}")
+
+        @functools.wraps(build)
+        def with_names(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            for name in hyperparameters:
+                value = bound.arguments[name]
+                if value is not None and not isinstance(value, Named):
+                    bound.arguments[name] = hyperparameter(name, value)
+            return build(*bound.args, **bound.kwargs)
+
+        return factory(with_names)
+
+    return decorate
 
 
 def _declared(transform: Any) -> set[str]:
@@ -250,10 +297,15 @@ def text(transform) -> str:
 
 
 def _text(item: Any, indent: int) -> str:
+    item = _value(item)
     one_line = _line(item)
     if indent + len(one_line) <= _WIDTH or not _splittable(item):
         return one_line
     pad = " " * (indent + 4)
+    if isinstance(item, Recipe) and item.part and item.body is not None:
+        return _text(item.body, indent)
+    if isinstance(item, Recipe) and item.name == "sequence":
+        return _text([value for _, value in item.args], indent)
     if isinstance(item, Recipe):
         parts = [_arg_text(name, value, indent + 4) for name, value in item.args]
         return f"{item.name}(\n" + ",\n".join(pad + p for p in parts) + ")"
@@ -276,6 +328,11 @@ def _arg_text(name: str | None, value: Any, indent: int) -> str:
 
 
 def _line(item: Any) -> str:
+    item = _value(item)
+    if isinstance(item, Recipe) and item.part and item.body is not None:
+        return _line(item.body)
+    if isinstance(item, Recipe) and item.name == "sequence":
+        return _line([_value(value) for _, value in item.args])
     if isinstance(item, Recipe):
         args = ", ".join(_arg_line(name, value) for name, value in item.args)
         return f"{item.name}({args})"
@@ -401,7 +458,7 @@ def _latex(item: Any, x: str, equations: list[str], names: _Names) -> str:
     if item.body is not None:
         return _latex(item.body, x, equations, names)
     parts = [value for name, value in item.args if name is None]
-    if item.name == "chain":
+    if item.name in ("chain", "sequence"):
         for part in parts:
             x = _latex(part, x, equations, names)
         return x
