@@ -6,7 +6,7 @@ TEST_ENV := .venv-test
 DEMO_ENV := .venv-demo
 BENCH_ENV := .venv-bench
 
-.PHONY: test demo bench bench-pytorch clean
+.PHONY: test test-fast lint demo bench bench-pytorch clean
 
 $(TEST_ENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(TEST_ENV)
@@ -26,9 +26,18 @@ $(BENCH_ENV)/.installed: pyproject.toml
 	$(BENCH_ENV)/bin/python -m pip install --quiet -e '.[benchmarks]'
 	touch $@
 
-test: $(TEST_ENV)/.installed
+# Lint (ruff: style and import order) and types (mypy), then the doctests, then every test.
+test: lint
 	$(TEST_ENV)/bin/python -m pytest -q --doctest-modules gradxform
 	$(TEST_ENV)/bin/python -m pytest -n auto -q
+
+# The same checks without the tests marked slow (notebooks, subprocesses, long trajectories).
+test-fast: lint
+	$(TEST_ENV)/bin/python -m pytest -n auto -q -m "not slow"
+
+lint: $(TEST_ENV)/.installed
+	$(TEST_ENV)/bin/ruff check gradxform tests benchmarks
+	$(TEST_ENV)/bin/mypy
 
 demo: $(DEMO_ENV)/.installed
 	$(DEMO_ENV)/bin/python -m gradxform

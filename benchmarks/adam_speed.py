@@ -24,13 +24,12 @@ if __name__ == "__main__" and "--one-pass" in sys.argv:
     # XLA reads its flags once, when the backend starts: set them before importing JAX.
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {MULTI_OUTPUT_FUSION}".strip()
 
+import common  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+import pytorch_adam  # noqa: E402
 
 import gradxform as gx  # noqa: E402
-
-import common  # noqa: E402
-import pytorch_adam  # noqa: E402
 
 LEARNING_RATE = 1e-3
 

@@ -17,11 +17,10 @@ import statistics
 import sys
 import time
 
+import common
 import jax
 
 import gradxform as gx
-
-import common
 
 LEARNING_RATE = 1e-3
 VARIANTS = ("optax", "per-leaf", "grouped-tree", "grouped-tree-sized", "grouped-flat",

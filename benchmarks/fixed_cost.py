@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+import common
 import jax.numpy as jnp
 import optax
+import step_time
 
 import gradxform as gx
-
-import common
-import step_time
 
 LEARNING_RATE = 1e-3
 

@@ -14,11 +14,10 @@ from __future__ import annotations
 import importlib.util
 import inspect
 
+import common
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-import common
 
 VARIANTS = {  # label suffix -> torch.optim.Adam keyword arguments
     "fused": {"fused": True},

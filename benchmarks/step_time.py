@@ -19,14 +19,13 @@ import sys
 import time
 from typing import Callable, NamedTuple, Sequence
 
+import common
 import jax
 import jax.numpy as jnp
 import optax
+from common import comma_list, machine, render
 
 import gradxform as gx
-
-import common
-from common import comma_list, machine, render
 
 LEARNING_RATE = 1e-3  # passed explicitly to both libraries (Optax's adadelta has no default)
 MIN_SAMPLE_SECONDS = 0.05  # each sample runs enough steps for the fastest step to last this long

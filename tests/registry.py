@@ -10,9 +10,9 @@ from typing import Callable, NamedTuple, Optional
 
 import jax
 import optax
+import reference
 
 import gradxform as gx
-import reference
 
 
 class Entry(NamedTuple):

@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from wrapper_trees import assert_trees_close, assert_trees_equal, gradient_sequence, nested_params, run
 
 import gradxform as gx
-from wrapper_trees import assert_trees_close, assert_trees_equal, gradient_sequence, nested_params, run
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(24, 3))  # 24 examples of a linear model y = x . w + b

@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
-import gradxform as gx
 from harness import trajectory
 from problems import PROBLEMS
+
+import gradxform as gx
 
 QUADRATIC = PROBLEMS[0]
 

@@ -4,11 +4,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
-import gradxform as gx
 import reference
 from harness import assert_same_trajectory, numpy_trajectory, trajectory
 from problems import PROBLEMS
+
+import gradxform as gx
 
 PARAMS = {"w": jnp.array([[1.0, -2.0], [3.0, 0.5]]), "b": jnp.array([0.25, -1.0])}
 

@@ -1,7 +1,6 @@
 """Every alias in the registry reproduces its reference, step by step."""
 import numpy as np
 import pytest
-
 from harness import assert_same_trajectory, reference_trajectory, trajectory
 from problems import PROBLEMS
 from registry import REGISTRY

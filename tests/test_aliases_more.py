@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
-import gradxform as gx
 from harness import trajectory
 from problems import PROBLEMS
+
+import gradxform as gx
 
 PARAMS = {"w": jnp.array([[1.0, -2.0], [3.0, 0.5]]), "b": jnp.array(0.25)}
 

@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from wrapper_trees import assert_trees_close, assert_trees_equal, nested_params
 
 import gradxform as gx
-from wrapper_trees import assert_trees_close, assert_trees_equal, nested_params
 
 A = np.diag([1.0, 3.0, 0.5])  # a quadratic 1/2 w^T A w + 1/2 (b - 1)^2
 

@@ -9,14 +9,10 @@ import numpy as np
 import pytest
 
 from gradxform.compare import cli as _compare
-
 from gradxform.compare import lineup as _compare_lineup
-
-from gradxform.compare import report as _compare_report
-
-from gradxform.compare import run as _compare_run
-
 from gradxform.compare import problems as _problems
+from gradxform.compare import report as _compare_report
+from gradxform.compare import run as _compare_run
 from gradxform.compare.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -2,9 +2,9 @@
 import jax
 import jax.numpy as jnp
 import pytest
+from wrapper_trees import assert_trees_equal, gradient_sequence, nested_params, run
 
 import gradxform as gx
-from wrapper_trees import assert_trees_equal, gradient_sequence, nested_params, run
 
 EVERY_THIRD = lambda step: step % 3 == 2
 

@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from wrapper_trees import assert_trees_equal, gradient_sequence, nested_params, run
 
 import gradxform as gx
-from wrapper_trees import assert_trees_equal, gradient_sequence, nested_params, run
 
 
 def poison(tree, value=jnp.nan):

@@ -5,8 +5,8 @@ Counted in XLA's optimized HLO by ``benchmarks/hlo_passes.py`` (one counter for 
 and the tests). Steps are lowered on ``jax.ShapeDtypeStruct``: nothing is allocated or run.
 """
 import importlib.util
-import re
 import pathlib
+import re
 
 import jax
 import jax.numpy as jnp

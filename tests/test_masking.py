@@ -5,9 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from wrapper_trees import assert_trees_equal, gradient_sequence, nested_params, run
 
 import gradxform as gx
-from wrapper_trees import assert_trees_equal, gradient_sequence, nested_params, run
 
 KEEP_KERNELS = {
     "encoder": {"dense": {"kernel": True, "bias": False}, "layer_norm": False},

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from registry import REGISTRY
 
 ENTRIES = [pytest.param(e, id=e.name) for e in REGISTRY]

@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import gradxform as gx
 from problems import PROBLEMS
 from registry import REGISTRY
+
+import gradxform as gx
 
 ENTRIES = [pytest.param(e, id=e.name) for e in REGISTRY]
 BY_NAME = {e.name: e for e in REGISTRY}

@@ -5,10 +5,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import gradxform as gx
 import reference
 from problems import PROBLEMS, ill_conditioned_quadratic, rosenbrock
+
+import gradxform as gx
 
 # The registry's "swats" entry: switches on both problems within 100 steps.
 ARGS = dict(learning_rate=1e-3, b1=0.5, b2=0.99, eps=1e-7)

@@ -11,9 +11,9 @@ import functools
 import jax
 import jax.numpy as jnp
 import pytest
+from wrapper_trees import assert_trees_close, gradient_sequence, nested_params, run
 
 import gradxform as gx
-from wrapper_trees import assert_trees_close, gradient_sequence, nested_params, run
 
 NEUTRAL = {
     "masked": lambda inner: gx.masked(inner, lambda p: gx.path_mask(p)),

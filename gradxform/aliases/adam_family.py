@@ -8,18 +8,16 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-
-from ..transforms import additive as _additive
 from ..core import check as _check
 from ..core import step as _step
-from ..transforms.additive import Mask
-from ..core.recipe import alias
-from .parts import debiased_momentum, debiased_root_mean_square, nesterov_debiased_momentum
 from ..core.chain import chain
 from ..core.combinators import conditional, parallel_sum, ratio
+from ..core.hyperparams import one_minus, value_of
 from ..core.link import Branch
 from ..core.protocol import GradientTransformation, identity
-from ..core.hyperparams import one_minus, value_of
+from ..core.recipe import alias
+from ..transforms import additive as _additive
+from ..transforms.additive import Mask
 from ..transforms.elementwise import sqrt_plus_eps, square
 from ..transforms.moments import (
     amsgrad_max,
@@ -31,8 +29,7 @@ from ..transforms.moments import (
 )
 from ..transforms.rectification import ones, scale_by_rectification, scale_by_schedule, variance_is_tractable
 from ..transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
-
-
+from .parts import debiased_momentum, debiased_root_mean_square, nesterov_debiased_momentum
 
 
 @alias("learning_rate", "b1", "b2", "eps", "eps_root")

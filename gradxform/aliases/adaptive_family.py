@@ -7,25 +7,22 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-
-from ..transforms import additive as _additive
 from ..core import check as _check
-from ..transforms.adaptive import scale_by_adadelta_units, scale_by_rms, sum_of_squares
-from ..transforms.additive import Mask
-from ..core.recipe import alias
-from .parts import check_momentum_args
 from ..core.chain import chain
 from ..core.combinators import ratio
-from ..core.protocol import GradientTransformation, identity
 from ..core.hyperparams import value_of
+from ..core.protocol import GradientTransformation, identity
+from ..core.recipe import alias
+from ..transforms import additive as _additive
+from ..transforms.adaptive import scale_by_adadelta_units, scale_by_rms, sum_of_squares
+from ..transforms.additive import Mask
 from ..transforms.elementwise import sqrt_plus_eps
 from ..transforms.moments import (
     mean_of_squares,
     scale_by_momentum,
 )
 from ..transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
-
-
+from .parts import check_momentum_args
 
 
 @alias("learning_rate", "eps")

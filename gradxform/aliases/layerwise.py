@@ -9,20 +9,18 @@ from typing import Any, Optional
 
 import jax
 
-from ..transforms import additive as _additive
-from ..transforms.additive import Mask
-from ..core.recipe import alias
-from .parts import debiased_momentum, debiased_root_mean_square
 from ..core.chain import chain
 from ..core.combinators import ratio
 from ..core.protocol import GradientTransformation
+from ..core.recipe import alias
+from ..transforms import additive as _additive
+from ..transforms.additive import Mask
 from ..transforms.moments import (
     scale_by_momentum,
 )
 from ..transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
 from ..transforms.trust_ratio import scale_by_trust_ratio
-
-
+from .parts import debiased_momentum, debiased_root_mean_square
 
 
 @alias("learning_rate", "b1", "b2", "eps", "eps_root", "weight_decay")

@@ -5,17 +5,12 @@ with a trailing comment; its hyperparameters are declared once, in its decorator
 """
 from __future__ import annotations
 
-
-
 from ..core import recipe as _recipe
 from ..core.chain import chain
 from ..core.protocol import GradientTransformation, identity
 from ..transforms.lbfgs import scale_by_lbfgs
 from ..transforms.linesearch import scale_by_zoom_linesearch
 from ..transforms.scaling import ScalarOrSchedule, scale, scale_by_learning_rate
-
-
-
 
 _ZOOM_LINESEARCH = scale_by_zoom_linesearch(max_linesearch_steps=20, initial_guess_strategy="one")
 

@@ -7,24 +7,21 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-
-from ..transforms import additive as _additive
 from ..core import check as _check
-from ..transforms.additive import Mask, add_noise
-from ..core.recipe import alias
-from .parts import check_momentum_args
 from ..core.chain import chain
 from ..core.combinators import parallel_sum
-from ..core.protocol import GradientTransformation, identity
 from ..core.hyperparams import shared
+from ..core.protocol import GradientTransformation, identity
+from ..core.recipe import alias
+from ..transforms import additive as _additive
+from ..transforms.additive import Mask, add_noise
 from ..transforms.elementwise import sign
 from ..transforms.moments import (
     interpolated_momentum,
     scale_by_momentum,
 )
 from ..transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
-
-
+from .parts import check_momentum_args
 
 
 @alias("learning_rate", "momentum")

@@ -5,14 +5,11 @@ with a trailing comment; its hyperparameters are declared once, in its decorator
 """
 from __future__ import annotations
 
-
-
-from ..core.recipe import alias
-from .parts import debiased_momentum
 from ..core.chain import chain
 from ..core.combinators import ratio
-from ..core.protocol import GradientTransformation
 from ..core.hyperparams import one_minus
+from ..core.protocol import GradientTransformation
+from ..core.recipe import alias
 from ..transforms.elementwise import sqrt_plus_eps
 from ..transforms.moments import (
     bias_correction,
@@ -21,8 +18,7 @@ from ..transforms.moments import (
 )
 from ..transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
 from ..transforms.switching import switch_to_sgd
-
-
+from .parts import debiased_momentum
 
 
 @alias("learning_rate", "b1", "b2", "eps")

@@ -19,9 +19,9 @@ import jax
 import gradxform
 from gradxform.compare import lineup as _compare_lineup
 from gradxform.compare import plots as _compare_plots
+from gradxform.compare import problems as _problems
 from gradxform.compare import report as _compare_report
 from gradxform.compare import run as _compare_run
-from gradxform.compare import problems as _problems
 
 DEFAULT_PROBLEM = "rosenbrock"
 DEFAULT_OUTPUT = "gradxform-compare"

@@ -93,11 +93,12 @@ def paths(results: Sequence[Result], problem: _problems.Problem, path: str) -> s
     axes.contourf(xs, ys, values, levels=levels, cmap="Greys", alpha=0.3,
                   extend="both" if not isinstance(levels, int) else "neither")
     axes.contour(xs, ys, values, levels=levels, colors="0.45", linewidths=0.5)
-    for index, r in enumerate(results):
+    tracks = [r.path for r in results if r.path is not None]  # a planar problem records each path
+    for index, (r, xy) in enumerate(zip(results, tracks)):
         style = _style(index)
-        axes.plot(r.path[:, 0], r.path[:, 1], label=r.name, linewidth=1.5, **style)
-        axes.plot(r.path[-1, 0], r.path[-1, 1], marker="o", markersize=4, color=style["color"])
-    start = results[0].path[0]
+        axes.plot(xy[:, 0], xy[:, 1], label=r.name, linewidth=1.5, **style)
+        axes.plot(xy[-1, 0], xy[-1, 1], marker="o", markersize=4, color=style["color"])
+    start = tracks[0][0]
     axes.plot(*start, marker="s", markersize=8, color="black", linestyle="none", label="start")
     if problem.minima:
         minima = np.asarray(problem.minima)

@@ -12,11 +12,11 @@ from typing import Any
 import jax
 import numpy as np
 
+from . import check as _check
 from . import link as _link
 from . import recipe as _recipe
 from . import step as _step
 from .hyperparams import Declared, Hyperparams, Table
-from . import check as _check
 from .protocol import GradientTransformation, accepting_extra_args, is_transform
 
 
@@ -28,34 +28,40 @@ class ChainState(tuple):
     Attributes:
         step: int32 scalar, the updates applied so far; saturates at ``2**31 - 1``.
         hyperparams: the :class:`Hyperparams` of every link, one row per name.
+        links: the link states as a tuple (``state.links[i]`` is ``state[i]``).
 
-    A node of the JAX tree whose children are ``step``, ``hyperparams`` and the link states (keys
-    ``.step``, ``.hyperparams``, ``[0]``, ``[1]``...); it holds nothing else, so ``jax.tree``
-    functions and ``optax.tree_map_params`` walk it as they walk a NamedTuple.
+    To JAX it is a node with three children, ``.step``, ``.hyperparams`` and ``.links``, so paths
+    read ``.links[0].mu['w']``; to Flax's serializers a NamedTuple with those three fields. It
+    holds nothing else, so ``jax.tree`` functions, Flax NNX and ``optax.tree_map_params`` walk it
+    as they walk a NamedTuple.
     """
+
+    _fields = ("step", "hyperparams", "links")
+
+    def __new__(cls, step: Any, hyperparams: Hyperparams, links) -> "ChainState":
+        state = super().__new__(cls, links)
+        state.__dict__.update(step=step, hyperparams=hyperparams)
+        return state
 
     step: Any
     hyperparams: Hyperparams
 
-    def __new__(cls, links, step: Any, hyperparams: Hyperparams) -> "ChainState":
-        state = super().__new__(cls, links)
-        state.step, state.hyperparams = step, hyperparams
-        return state
+    @property
+    def links(self) -> tuple:
+        return tuple(self)
 
-    def replace(self, links=None, step=None, hyperparams=None) -> "ChainState":
-        """A copy with the given parts replaced."""
-        return ChainState(
-            self if links is None else links,
-            self.step if step is None else step,
-            self.hyperparams if hyperparams is None else hyperparams,
-        )
+    def _asdict(self) -> dict:
+        return {"step": self.step, "hyperparams": self.hyperparams, "links": self.links}
+
+    def _replace(self, **changes: Any) -> "ChainState":
+        return ChainState(**{**self._asdict(), **changes})
 
     def __repr__(self) -> str:
         links = ", ".join(repr(s) for s in self)
         return f"ChainState(step={_scalar(self.step)}, hyperparams={self.hyperparams!r}, links=({links}))"
 
     def __reduce__(self):
-        return ChainState, (tuple(self), self.step, self.hyperparams)
+        return ChainState, (self.step, self.hyperparams, tuple(self))
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, ChainState) and tuple.__eq__(self, other)
@@ -76,14 +82,12 @@ def _scalar(value: Any) -> str:
 
 
 def _flatten(state: ChainState):
-    keys = [jax.tree_util.GetAttrKey("step"), jax.tree_util.GetAttrKey("hyperparams")]
-    keys += [jax.tree_util.SequenceKey(i) for i in range(len(state))]
-    return list(zip(keys, (state.step, state.hyperparams, *state))), len(state)
+    keys = [jax.tree_util.GetAttrKey(name) for name in ChainState._fields]
+    return list(zip(keys, (state.step, state.hyperparams, tuple(state)))), None
 
 
-def _unflatten(n: int, children) -> ChainState:
-    step, hyperparams, *links = children
-    return ChainState(links, step, hyperparams)
+def _unflatten(_, children) -> ChainState:
+    return ChainState(*children)
 
 
 jax.tree_util.register_pytree_with_keys(ChainState, _flatten, _unflatten)
@@ -131,7 +135,7 @@ def _owner(links: list[_link.Link], who: str) -> GradientTransformation:
                    for path, declared in link.declarations], who)
 
     def init(params):
-        return ChainState(tuple(link.raw.init(params) for link in links), _step.zero(), table.init())
+        return ChainState(_step.zero(), table.init(), tuple(link.raw.init(params) for link in links))
 
     def update(updates, state, params=None, **extra_args):
         reader = table.reader(state.hyperparams, state.step)
@@ -140,7 +144,7 @@ def _owner(links: list[_link.Link], who: str) -> GradientTransformation:
         for link, link_state in zip(links, state):
             updates, link_state = link.raw.update(updates, link_state, params, **extra_args)
             new_states.append(link_state)
-        return updates, ChainState(new_states, _step.increment(state.step), reader.stored())
+        return updates, ChainState(_step.increment(state.step), reader.stored(), tuple(new_states))
 
     return GradientTransformation(init, update)
 

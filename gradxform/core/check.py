@@ -128,7 +128,8 @@ def choice(who: str, name: str, value, choices) -> None:
 def same_structure(who: str, **trees) -> None:
     """Raise if the given trees (two, by keyword) do not share one tree structure."""
     (left_name, left), (right_name, right) = trees.items()
-    left_def, right_def = jax.tree.structure(left), jax.tree.structure(right)
+    left_def: Any = jax.tree.structure(left)
+    right_def: Any = jax.tree.structure(right)
     if left_def != right_def:
         raise ValueError(
             TREE_MISMATCH.format(

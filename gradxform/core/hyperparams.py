@@ -22,6 +22,7 @@ so bfloat16 params never round ``b2 = 0.999`` to 1.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
@@ -156,30 +157,40 @@ class Values:
 # --- What a chain stores ------------------------------------------------------------------------
 
 
-class Hyperparams:
+class Hyperparams(tuple):
     """The hyperparameters a chain owns: one row ``[given, set value, set?]`` per name.
 
-    A node of the JAX tree whose one child is ``table``, a ``(k, 3)`` array in float32 (float64
-    under x64), or ``None`` when there is nothing to store; ``names`` (static) labels the rows.
-    It prints the values in force, ``(set)`` marking a value set with
-    :func:`gradxform.set_hyperparams`.
+    ``table`` is a ``(k, 3)`` array in float32 (float64 under x64), or ``None`` when there is
+    nothing to store; ``names`` labels its rows. It prints the values in force, ``(set)`` marking
+    a value set with :func:`gradxform.set_hyperparams`. Build one with :meth:`of`.
+
+    The names are part of its type (one subclass per tuple of names, made once), so that the
+    state holds only arrays: to JAX a node whose one child is ``table``, to Flax's serializers a
+    NamedTuple with the one field ``table``.
     """
 
-    __slots__ = ("names", "table")
+    names: tuple[str, ...] = ()
+    _fields = ("table",)
 
-    def __init__(self, names: Sequence[str], table: Any) -> None:
-        self.names, self.table = tuple(names), table
+    def __new__(cls, table: Any) -> "Hyperparams":
+        return super().__new__(cls, (table,))
+
+    @staticmethod
+    def of(names: Sequence[str], table: Any) -> "Hyperparams":
+        """The rows ``table`` labelled ``names``."""
+        return _with_names(tuple(names))(table)
+
+    @property
+    def table(self) -> Any:
+        return self[0]
 
     def in_force(self, i: int) -> jax.Array:
         """Row ``i``'s value in force at the latest step."""
         row = jnp.asarray(self.table)[..., i, :]
         return jnp.where(row[..., _IS_SET] != 0, row[..., _SET], row[..., _GIVEN])
 
-    def is_set(self, i: int) -> jax.Array:
-        return jnp.asarray(self.table)[..., i, _IS_SET] != 0
-
-    def given(self, i: int) -> jax.Array:
-        return jnp.asarray(self.table)[..., i, _GIVEN]
+    def _asdict(self) -> dict:
+        return {"table": self.table}
 
     def __repr__(self) -> str:
         return f"Hyperparams({', '.join(self._shown())})"
@@ -190,9 +201,12 @@ class Hyperparams:
         except Exception:  # traced: the names alone
             return list(self.names)
         if table.ndim != 2:
-            return [f"{name}=<{table.shape[:-2]} batch>" for name in self.names]
+            return [f"{name}=<batch {table.shape[:-2]}>" for name in self.names]
         return [f"{name}={_short(row[_SET] if row[_IS_SET] else row[_GIVEN])}"
                 + (" (set)" if row[_IS_SET] else "") for name, row in zip(self.names, table)]
+
+    def __reduce__(self):
+        return Hyperparams.of, (self.names, self.table)
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Hyperparams) and self.names == other.names
@@ -205,15 +219,16 @@ def _short(value: Any) -> str:
     return f"{float(value):.6g}"
 
 
-def _flatten(node: Hyperparams):
-    return [(jax.tree_util.GetAttrKey("table"), node.table)], node.names
-
-
-def _unflatten(names, children) -> Hyperparams:
-    return Hyperparams(names, children[0])
-
-
-jax.tree_util.register_pytree_with_keys(Hyperparams, _flatten, _unflatten)
+@functools.lru_cache(maxsize=None)
+def _with_names(names: tuple[str, ...]) -> type[Hyperparams]:
+    """The :class:`Hyperparams` subclass for ``names``, registered as a node of the JAX tree."""
+    cls = type("Hyperparams", (Hyperparams,), {"names": names, "__module__": __name__})
+    jax.tree_util.register_pytree_with_keys(
+        cls,
+        lambda node: ([(jax.tree_util.GetAttrKey("table"), node.table)], None),
+        lambda _, children: cls(children[0]),
+    )
+    return cls
 
 
 class _Row(NamedTuple):
@@ -263,14 +278,14 @@ class Table:
     def init(self) -> Hyperparams:
         """The stored rows before the first update: each value given (a schedule's at step 0)."""
         if not self._rows:
-            return Hyperparams((), None)
+            return Hyperparams.of((), None)
         rows = []
         for row in self._rows:
             given = row.entry.given
             value = given(_step.zero()) if callable(given) else given
             value = jnp.asarray(value, dtype())
             rows.append(jnp.stack([value, value, jnp.zeros_like(value)], -1))
-        return Hyperparams(self.names, jnp.stack(rows, -2))
+        return Hyperparams.of(self.names, jnp.stack(rows, -2))
 
     def reader(self, stored: Hyperparams, step: jax.Array) -> "Reader":
         return Reader(self, stored, step)
@@ -339,4 +354,4 @@ class Reader:
         for i in self.table.scheduled:
             given = jnp.where(index == i, jnp.asarray(self._given(i), dtype())[..., None], given)
         column = jax.lax.broadcasted_iota(jnp.int32, table.shape, table.ndim - 1)
-        return Hyperparams(self._stored.names, jnp.where(column == _GIVEN, given[..., None], table))
+        return Hyperparams.of(self._stored.names, jnp.where(column == _GIVEN, given[..., None], table))

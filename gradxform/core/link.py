@@ -46,7 +46,9 @@ def attach(transform: GradientTransformation, link: Link) -> GradientTransformat
 def compose(raw: GradientTransformation, hyper: Declared | None, reads_step: bool,
             parts: dict[str, Link]) -> Link:
     """The link of ``raw``, which declares ``hyper`` and runs the links ``parts`` by name."""
-    declarations = [((), hyper)] if hyper is not None and hyper.entries else []
+    declarations: list[tuple[tuple[str, ...], Declared]] = []
+    if hyper is not None and hyper.entries:
+        declarations.append(((), hyper))
     for name, part in parts.items():
         declarations += [((name,) + path, declared) for path, declared in part.declarations]
     return Link(raw, tuple(declarations), reads_step or any(p.reads_step for p in parts.values()))

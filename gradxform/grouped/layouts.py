@@ -62,11 +62,11 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ..core import check as _check
-from . import leafwise as _leafwise
-from ..core.protocol import GradientTransformation
-from ..core.link import Branch
-from ..core.chain import whole
 from ..core import recipe as _recipe
+from ..core.chain import whole
+from ..core.link import Branch
+from ..core.protocol import GradientTransformation
+from . import leafwise as _leafwise
 
 PyTree = Any
 

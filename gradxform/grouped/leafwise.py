@@ -26,7 +26,6 @@ import jax
 import numpy as np
 
 from ..core import check as _check
-from ..core import recipe as _recipe
 
 PyTree = Any
 

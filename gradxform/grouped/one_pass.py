@@ -35,10 +35,10 @@ import jax
 import jax.numpy as jnp
 
 from ..core import check as _check
-from ..core.protocol import GradientTransformation
-from ..core.link import Branch
-from ..core.chain import whole
 from ..core import recipe as _recipe
+from ..core.chain import whole
+from ..core.link import Branch
+from ..core.protocol import GradientTransformation
 
 PyTree = Any
 

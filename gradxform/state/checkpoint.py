@@ -156,7 +156,8 @@ def _children(node: PyTree) -> tuple[list[tuple[str, Any]], Callable[[list], Any
         return None
     if isinstance(node, tuple) and hasattr(node, "_fields"):
         return [(f, getattr(node, f)) for f in node._fields], lambda children: type(node)(*children)
-    flat, treedef = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
+    flat, treedef_ = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
+    treedef: Any = treedef_
     if len(flat) == 1 and not flat[0][0]:  # one child at the empty path: the node itself, a leaf
         return None
     return [(_key_name(path[0]), child) for path, child in flat], treedef.unflatten

@@ -26,43 +26,66 @@ class _Row(NamedTuple):
     node: int  # which Hyperparams node, in tree order
     row: int  # which row of it
     path: tuple[str, ...]  # the full name, split at "/"
+    short: tuple[str, ...]  # the same without field names (a wrapper's ``inner_state``)
 
 
 def _is_node(x: Any) -> bool:
     return isinstance(x, Hyperparams)
 
 
-def _component(key: Any) -> str | None:
-    """A path key as a name component; ``None`` for the ``hyperparams`` field itself."""
-    for attr in ("name", "key", "idx"):  # GetAttrKey, DictKey / FlattenedIndexKey, SequenceKey
-        if hasattr(key, attr):
-            text = str(getattr(key, attr))
-            return None if text == "hyperparams" and attr == "name" else text
-    return str(key)
+def _components(keys: tuple) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A key path as name components: all of them, and those that are not field names.
+
+    Dict keys (partition labels, named-chain names) and sequence indices (a chain's links) tell
+    groups apart; a field name (``inner_state``, ``fast_state``) only says how a wrapper nests.
+    """
+    every, kept = [], []
+    for key in keys:
+        if isinstance(key, jax.tree_util.GetAttrKey):
+            if key.name != "hyperparams":
+                every.append(key.name)
+            continue
+        text = str(getattr(key, "key", getattr(key, "idx", key)))
+        every.append(text)
+        kept.append(text)
+    return tuple(every), tuple(kept)
 
 
 def _rows(state: PyTree) -> tuple[list[Hyperparams], list[_Row]]:
     flat = jax.tree_util.tree_flatten_with_path(state, is_leaf=_is_node)[0]
-    nodes, rows = [], []
+    nodes: list[Hyperparams] = []
+    rows: list[_Row] = []
     for keys, node in flat:
         if not _is_node(node):
             continue
-        where = tuple(c for c in map(_component, keys) if c is not None)
+        every, kept = _components(keys)
         for i, name in enumerate(node.names):
-            rows.append(_Row(len(nodes), i, where + tuple(name.split("/"))))
+            own = tuple(name.split("/"))
+            rows.append(_Row(len(nodes), i, every + own, kept + own))
         nodes.append(node)
     return nodes, rows
 
 
-def _short_names(paths: list[tuple[str, ...]]) -> list[str]:
-    """Each path's shortest suffix that no other path ends with."""
+def _short_names(rows: list[_Row]) -> list[str]:
+    """Each row's shortest name that no other row ends with: a suffix of its path without field
+    names where that tells it apart, else of its full path."""
     names = []
-    for path in paths:
-        others = [p for p in paths if p is not path]
-        n = next(n for n in range(1, len(path) + 1)
-                 if all(p[len(p) - n:] != path[len(path) - n:] for p in others))
-        names.append("/".join(path[len(path) - n:]))
+    for row in rows:
+        for attr in ("short", "path"):
+            path = getattr(row, attr)
+            others = [getattr(r, attr) for r in rows if r is not row]
+            n = next((n for n in range(1, len(path) + 1)
+                      if all(p[len(p) - n:] != path[len(path) - n:] for p in others)), None)
+            if n is not None:
+                names.append("/".join(path[len(path) - n:]))
+                break
+        else:
+            names.append("/".join(row.path))
     return names
+
+
+def _matches(row: _Row, parts: tuple[str, ...]) -> bool:
+    return any(path[len(path) - len(parts):] == parts for path in (row.short, row.path))
 
 
 def hyperparams(state: PyTree) -> dict[str, jax.Array]:
@@ -81,7 +104,7 @@ def hyperparams(state: PyTree) -> dict[str, jax.Array]:
         ['b1', 'b2', 'eps', 'eps_root', 'learning_rate']
     """
     nodes, rows = _rows(state)
-    names = _short_names([r.path for r in rows])
+    names = _short_names(rows)
     return {name: nodes[r.node].in_force(r.row) for name, r in zip(names, rows)}
 
 
@@ -115,12 +138,12 @@ def set_hyperparams(state: PyTree, values: dict[str, Any] | None = None, **kwarg
     """
     wanted = {**(values or {}), **kwargs}
     nodes, rows = _rows(state)
-    names = _short_names([r.path for r in rows])
+    names = _short_names(rows)
     changes: dict[tuple[int, int], Any] = {}
     unknown = []
     for name, value in wanted.items():
         parts = tuple(name.split("/"))
-        matches = [i for i, r in enumerate(rows) if r.path[len(r.path) - len(parts):] == parts]
+        matches = [i for i, r in enumerate(rows) if _matches(r, parts)]
         if not matches:
             unknown.append(name)
         elif len(matches) > 1:
@@ -151,7 +174,7 @@ def _with_rows(node: Hyperparams, values: dict[int, Any]) -> Hyperparams:
             value = jnp.asarray(value, dtype())[..., None, None]
             table = jnp.where(here & (column == _SET), value, table)
             table = jnp.where(here & (column == _IS_SET), jnp.ones((), table.dtype), table)
-    return Hyperparams(node.names, _like(node.table, table))
+    return Hyperparams.of(node.names, _like(node.table, table))
 
 
 def _like(old: Any, new: jax.Array) -> Any:
@@ -183,11 +206,11 @@ def diagnostics(state: PyTree) -> dict[str, jax.Array]:
     def keeps(x: Any) -> bool:
         return callable(getattr(x, "diagnostics", None)) and hasattr(x, "_fields")
 
-    paths, values = [], []
+    rows, values = [], []
     for keys, node in jax.tree_util.tree_flatten_with_path(state, is_leaf=keeps)[0]:
         if keeps(node):
-            where = tuple(c for c in map(_component, keys) if c is not None)
+            every, kept = _components(keys)
             for key, value in node.diagnostics().items():
-                paths.append(where + (key,))
+                rows.append(_Row(0, 0, every + (key,), kept + (key,)))
                 values.append(value)
-    return dict(zip(_short_names(paths), values))
+    return dict(zip(_short_names(rows), values))

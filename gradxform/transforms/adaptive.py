@@ -14,13 +14,12 @@ import jax.numpy as jnp
 
 from ..core import check as _check
 from ..core import hyperparams as _hyper
-from . import moments as _moments
-from ..core import tree as _tree
-from ..core.protocol import GradientTransformation, identity
-from ..core.combinators import parallel_sum, ratio
-from ..core.chain import sequence
 from ..core import recipe as _recipe
-from ..core.chain import primitive
+from ..core import tree as _tree
+from ..core.chain import primitive, sequence
+from ..core.combinators import parallel_sum, ratio
+from ..core.protocol import GradientTransformation, identity
+from . import moments as _moments
 from .elementwise import sqrt_plus_eps, square
 from .moments import mean_of_squares, scale_by_momentum
 

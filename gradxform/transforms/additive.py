@@ -10,11 +10,11 @@ import numpy as np
 
 from ..core import check as _check
 from ..core import hyperparams as _hyper
+from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
-from ..core.protocol import EmptyState, GradientTransformation
-from ..core import recipe as _recipe
 from ..core.chain import primitive
+from ..core.protocol import EmptyState, GradientTransformation
 
 PyTree = Any
 Mask = Union[PyTree, Callable[[PyTree], PyTree]]
@@ -143,7 +143,7 @@ def _as_key(key, who: str) -> jax.Array:
         return jax.random.key(int(key))
     if isinstance(key, (jax.Array, np.ndarray)):
         if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
-            return key
+            return jnp.asarray(key)
         if key.dtype == jnp.uint32 and key.shape == (2,):
             return jax.random.wrap_key_data(jnp.asarray(key))
     raise TypeError(_check.NOT_A_KEY.format(who=who, got=_check.describe(key)))

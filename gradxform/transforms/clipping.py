@@ -15,12 +15,12 @@ import jax.numpy as jnp
 
 from ..core import check as _check
 from ..core import hyperparams as _hyper
+from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
+from ..core.chain import primitive
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Axes, PyTree, ScalarOrSchedule
-from ..core import recipe as _recipe
-from ..core.chain import primitive
 
 
 @_recipe.factory

@@ -1,18 +1,16 @@
 """Stateless element-wise maps that appear as single terms in optimizer recipes."""
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 
 from ..core import check as _check
 from ..core import hyperparams as _hyper
+from ..core import recipe as _recipe
 from ..core import tree as _tree
+from ..core.chain import primitive
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Hyper
-from ..core import recipe as _recipe
-from ..core.chain import primitive
 
 
 def _elementwise(fn) -> GradientTransformation:

@@ -13,11 +13,11 @@ import jax
 import jax.numpy as jnp
 
 from ..core import check as _check
+from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
-from ..core.protocol import GradientTransformation
-from ..core import recipe as _recipe
 from ..core.chain import primitive
+from ..core.protocol import GradientTransformation
 from .linesearch import plus_scaled, real_dtype
 
 PyTree = Any

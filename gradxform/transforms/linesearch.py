@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 
 from ..core import check as _check
-from ..core import tree as _tree
-from ..core.protocol import GradientTransformation
 from ..core import recipe as _recipe
+from ..core import tree as _tree
 from ..core.chain import primitive
+from ..core.protocol import GradientTransformation
 
 PyTree = Any
 
@@ -170,7 +170,7 @@ class ScaleByZoomLinesearchState(NamedTuple):
 class _Search(NamedTuple):
     """The zoom line search's loop state (Algorithms 3.5 and 3.6); scalars in one real dtype."""
 
-    count: jax.Array  # type: ignore[assignment]  # int32: trials so far
+    trials: jax.Array  # int32: trials so far
     stepsize: jax.Array  # the latest trial eta, its loss, gradient and slope phi'(eta)
     value: jax.Array
     grad: PyTree
@@ -313,7 +313,7 @@ def scale_by_zoom_linesearch(
             )
 
         def widen(z: _Search) -> _Search:  # Algorithm 3.5: look for a bracket
-            eta = jnp.where(z.count == 0, guess, increase_factor * z.stepsize)
+            eta = jnp.where(z.trials == 0, guess, increase_factor * z.stepsize)
             at_max = jnp.zeros([], bool)
             if max_learning_rate is not None:
                 at_max, eta = eta >= max_learning_rate, jnp.minimum(eta, max_learning_rate)
@@ -325,17 +325,19 @@ def scale_by_zoom_linesearch(
                 (eta, value, grad),
                 (z.safe_stepsize, z.safe_value, z.safe_grad),
             )
-            high_is_new = (decrease_error > 0) | ((value >= z.value) & (z.count > 0))
+            high_is_new = (decrease_error > 0) | ((value >= z.value) & (z.trials > 0))
             low_is_new = (slope >= 0) & ~high_is_new
             previous, new = (z.stepsize, z.value, z.slope), (eta, value, slope)
             low, high = _tree.where(low_is_new, (new, previous), (previous, new))
             interval_found = high_is_new | low_is_new | met
             # At the largest step with no bracket, the curvature condition is out of reach.
             done = met | (at_max & ~interval_found)
+            (low_eta, low_value, low_slope), (high_eta, high_value, high_slope) = low, high
             return _Search(
-                z.count + 1, eta, value, grad, slope, decrease_error, curvature_error,
-                interval_found, done, (z.count + 1 >= max_linesearch_steps) & ~done,
-                *low, *high, low[0], low[1], *safe,
+                z.trials + 1, eta, value, grad, slope, decrease_error, curvature_error,
+                interval_found, done, (z.trials + 1 >= max_linesearch_steps) & ~done,
+                low_eta, low_value, low_slope, high_eta, high_value, high_slope, low_eta, low_value,
+                safe[0], safe[1], safe[2],
             )
 
         def zoom(z: _Search) -> _Search:  # Algorithm 3.6: shrink the bracket
@@ -366,9 +368,9 @@ def scale_by_zoom_linesearch(
             cubic_ref = _tree.where(high_is_new | high_is_low, high[:2], low[:2])
             # Too narrow a bracket ends the search once some step decreased the loss enough.
             too_narrow = (width <= stepsize_precision) & (safe[0] > 0)
-            failed = ((z.count + 1 >= max_linesearch_steps) | too_narrow) & ~done
+            failed = ((z.trials + 1 >= max_linesearch_steps) | too_narrow) & ~done
             return _Search(
-                z.count + 1, eta, value, grad, slope, decrease_error, curvature_error,
+                z.trials + 1, eta, value, grad, slope, decrease_error, curvature_error,
                 z.interval_found, done, failed, *new_low, *new_high, *cubic_ref, *safe,
             )
 
@@ -392,7 +394,7 @@ def scale_by_zoom_linesearch(
         )
         z = jax.lax.while_loop(lambda z: ~(z.done | z.failed), trial, start)
         out = jax.tree.map(lambda u: _tree.times(u, z.stepsize), updates)
-        info = ZoomLinesearchInfo(z.count, z.decrease_error, z.curvature_error)
+        info = ZoomLinesearchInfo(z.trials, z.decrease_error, z.curvature_error)
         return out, ScaleByZoomLinesearchState(z.stepsize, z.value, z.grad, info)
 
     return primitive(init, update)

@@ -9,17 +9,17 @@ Nadam with Dozat's momentum schedule weights its two terms by the schedule,
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
 from ..core import check as _check
 from ..core import hyperparams as _hyper
-from ..core import step as _step
-from ..core.protocol import EmptyState, GradientTransformation
 from ..core import recipe as _recipe
+from ..core import step as _step
 from ..core.chain import primitive
+from ..core.protocol import EmptyState, GradientTransformation
 
 Schedule = Callable[[jax.Array], jax.Array]
 

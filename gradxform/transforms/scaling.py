@@ -1,17 +1,17 @@
 """Multiplying updates by a constant or by a (scheduled) learning rate."""
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Union
+from typing import Callable, Union
 
 import jax
 
 from ..core import check as _check
 from ..core import hyperparams as _hyper
+from ..core import recipe as _recipe
 from ..core import tree as _tree
+from ..core.chain import primitive
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Hyper
-from ..core import recipe as _recipe
-from ..core.chain import primitive
 
 Schedule = Callable[[jax.Array], jax.Array]
 ScalarOrSchedule = Union[float, jax.Array, Schedule]

@@ -14,13 +14,13 @@ import jax.numpy as jnp
 
 from ..core import check as _check
 from ..core import hyperparams as _hyper
-from ..core import step as _step
-from ..core import tree as _tree
-from ..core.protocol import GradientTransformation
-from ..core.link import Branch
 from ..core import link as _link
 from ..core import recipe as _recipe
+from ..core import step as _step
+from ..core import tree as _tree
 from ..core.chain import primitive
+from ..core.link import Branch
+from ..core.protocol import GradientTransformation
 
 PyTree = Any
 

@@ -5,17 +5,17 @@ that every layer moves by a step proportional to its weights, whatever the scale
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import jax
 import jax.numpy as jnp
 
 from ..core import check as _check
 from ..core import hyperparams as _hyper
-from .additive import PARAMS_REQUIRED
-from ..core.protocol import EmptyState, GradientTransformation
 from ..core import recipe as _recipe
 from ..core.chain import primitive
+from ..core.protocol import EmptyState, GradientTransformation
+from .additive import PARAMS_REQUIRED
 
 PyTree = Any
 Mask = Union[PyTree, Callable[[PyTree], PyTree]]

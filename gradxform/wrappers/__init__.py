@@ -17,6 +17,8 @@ Every wrapper passes the extra arguments of ``update`` (the ``step`` of an enclo
 inner update at some steps leaves the inner state as it was, so an inner chain (any alias) counts
 the updates it actually took.
 """
+from ..grouped.layouts import flatten as flatten
+from ..grouped.one_pass import one_pass as one_pass
 from .accumulation import ApplyEveryState as ApplyEveryState
 from .accumulation import MultiSteps as MultiSteps
 from .accumulation import MultiStepsState as MultiStepsState
@@ -38,8 +40,6 @@ from .finite import ApplyIfFiniteState as ApplyIfFiniteState
 from .finite import ZeroNansState as ZeroNansState
 from .finite import apply_if_finite as apply_if_finite
 from .finite import zero_nans as zero_nans
-from ..grouped.layouts import flatten as flatten
-from ..grouped.one_pass import one_pass as one_pass
 from .masking import MaskedNode as MaskedNode
 from .masking import MaskedState as MaskedState
 from .masking import PartitionState as PartitionState

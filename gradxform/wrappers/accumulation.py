@@ -7,11 +7,11 @@ import jax
 import jax.numpy as jnp
 
 from ..core import check as _check
+from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
-from ..core.protocol import GradientTransformation
 from ..core.chain import whole
-from ..core import recipe as _recipe
+from ..core.protocol import GradientTransformation
 
 PyTree = Any
 ShouldSkipUpdateFn = Callable[[PyTree, jax.Array, Optional[PyTree]], tuple[jax.Array, PyTree]]

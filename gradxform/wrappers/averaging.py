@@ -12,13 +12,13 @@ import jax.numpy as jnp
 
 from ..core import check as _check
 from ..core import hyperparams as _hyper
+from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
-from ..core.protocol import GradientTransformation, apply_updates
-from ..core.link import Branch
 from ..core.chain import whole
+from ..core.link import Branch
+from ..core.protocol import GradientTransformation, apply_updates
 from ..core.types import ScalarOrSchedule
-from ..core import recipe as _recipe
 
 PyTree = Any
 

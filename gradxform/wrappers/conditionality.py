@@ -8,11 +8,11 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..core import check as _check
-from ..core import step as _step
-from ..core.protocol import GradientTransformation
-from ..core.link import Branch
-from ..core.chain import whole
 from ..core import recipe as _recipe
+from ..core import step as _step
+from ..core.chain import whole
+from ..core.link import Branch
+from ..core.protocol import GradientTransformation
 
 PyTree = Any
 

@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core import check as _check
-from ..core.protocol import EmptyState, GradientTransformation
-from ..core.link import Branch
-from ..core.chain import whole
 from ..core import recipe as _recipe
+from ..core.chain import whole
+from ..core.link import Branch
+from ..core.protocol import EmptyState, GradientTransformation
 
 PyTree = Any
 Mask = Union[bool, PyTree, Callable[[PyTree], PyTree]]
@@ -290,7 +290,8 @@ def path_string(path) -> str:
 def check_prefix(who: str, name: str, tree: PyTree, params: PyTree) -> None:
     """Raise, listing the paths found on one side only, unless ``tree`` is a prefix of ``params``."""
     try:
-        jax.tree.structure(tree).flatten_up_to(params)
+        structure: Any = jax.tree.structure(tree)
+        structure.flatten_up_to(params)
         return
     except (ValueError, TypeError):
         pass
@@ -342,7 +343,7 @@ def _hide(tree: PyTree, keep: PyTree) -> PyTree:
 
 
 def _mask_extra_args(extra_args: dict, updates: PyTree, keep: PyTree) -> dict:
-    structure = jax.tree.structure(updates)
+    structure: Any = jax.tree.structure(updates)
     return {
         name: _hide(value, keep) if jax.tree.structure(value) == structure else value
         for name, value in extra_args.items()

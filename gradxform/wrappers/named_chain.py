@@ -7,10 +7,10 @@ from typing import Any, NamedTuple
 import jax
 
 from ..core import check as _check
-from ..core import step as _step
-from ..core.protocol import GradientTransformation
-from ..core.chain import whole
 from ..core import recipe as _recipe
+from ..core import step as _step
+from ..core.chain import whole
+from ..core.protocol import GradientTransformation
 
 PyTree = Any
 
