@@ -1,33 +1,12 @@
 """gradxform: composable gradient transformations for JAX.
 
-Every public name, one import per line, grouped by layer and sorted; no logic.
+Every public name, one import per line, grouped by layer (in this order: core, primitives,
+optimizers, schedules, wrappers, speed machinery, whole states) and sorted within a layer; no logic.
 """
 
 __version__ = "0.1.0"
 
-# The protocol and the algebra
-# Optimizers
-from .aliases import adadelta as adadelta
-from .aliases import adagrad as adagrad
-from .aliases import adam as adam
-from .aliases import adamax as adamax
-from .aliases import adamw as adamw
-from .aliases import aggmo as aggmo
-from .aliases import amsgrad as amsgrad
-from .aliases import lamb as lamb
-from .aliases import lars as lars
-from .aliases import lbfgs as lbfgs
-from .aliases import lion as lion
-from .aliases import nadam as nadam
-from .aliases import nadamw as nadamw
-from .aliases import noisy_sgd as noisy_sgd
-from .aliases import qhadam as qhadam
-from .aliases import radam as radam
-from .aliases import rmsprop as rmsprop
-from .aliases import scale_by_adam as scale_by_adam
-from .aliases import scale_by_amsgrad as scale_by_amsgrad
-from .aliases import sgd as sgd
-from .aliases import swats as swats
+# The protocol and the algebra: transformations, chains, combinators, hyperparameters, recipes
 from .core.chain import ChainState as ChainState
 from .core.chain import chain as chain
 from .core.chain import sequence as sequence
@@ -39,52 +18,12 @@ from .core.combinators import parallel_sum as parallel_sum
 from .core.combinators import ratio as ratio
 from .core.hyperparams import Hyperparams as Hyperparams
 from .core.hyperparams import hyperparameter as hyperparameter
-from .core.hyperparams import one_minus as one_minus
+from .core.named import one_minus as one_minus
 from .core.protocol import EmptyState as EmptyState
 from .core.protocol import GradientTransformation as GradientTransformation
 from .core.protocol import apply_updates as apply_updates
 from .core.protocol import identity as identity
 from .core.recipe import recipe as recipe
-
-# Speed machinery
-from .grouped.layouts import FlattenState as FlattenState
-from .grouped.layouts import ravel_by_group as ravel_by_group
-
-# Schedules
-from .schedules import constant_schedule as constant_schedule
-from .schedules import cosine_decay_schedule as cosine_decay_schedule
-from .schedules import cosine_onecycle_momentum_schedule as cosine_onecycle_momentum_schedule
-from .schedules import cosine_onecycle_schedule as cosine_onecycle_schedule
-from .schedules import cosine_restarts_schedule as cosine_restarts_schedule
-from .schedules import cyclic_schedule as cyclic_schedule
-from .schedules import exponential_decay as exponential_decay
-from .schedules import inverse_time_decay as inverse_time_decay
-from .schedules import join_schedules as join_schedules
-from .schedules import linear_onecycle_momentum_schedule as linear_onecycle_momentum_schedule
-from .schedules import linear_onecycle_schedule as linear_onecycle_schedule
-from .schedules import linear_schedule as linear_schedule
-from .schedules import multistep_schedule as multistep_schedule
-from .schedules import piecewise_constant_schedule as piecewise_constant_schedule
-from .schedules import piecewise_interpolate_schedule as piecewise_interpolate_schedule
-from .schedules import polynomial_schedule as polynomial_schedule
-from .schedules import sgdr_schedule as sgdr_schedule
-from .schedules import step_decay_schedule as step_decay_schedule
-from .schedules import warmup_constant_schedule as warmup_constant_schedule
-from .schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
-from .schedules import warmup_exponential_decay_schedule as warmup_exponential_decay_schedule
-from .schedules import warmup_inverse_sqrt_schedule as warmup_inverse_sqrt_schedule
-from .schedules import warmup_stable_decay_schedule as warmup_stable_decay_schedule
-from .schedules.plot import plot_schedule as plot_schedule
-
-# Whole states: hyperparameters, diagnostics, checkpoints, memory
-from .state.checkpoint import StateMismatchError as StateMismatchError
-from .state.checkpoint import state_from_dict as state_from_dict
-from .state.checkpoint import state_to_dict as state_to_dict
-from .state.hyperparams import diagnostics as diagnostics
-from .state.hyperparams import hyperparams as hyperparams
-from .state.hyperparams import set_hyperparams as set_hyperparams
-from .state.memory import StateMemory as StateMemory
-from .state.memory import state_memory as state_memory
 
 # Primitives
 from .transforms.adaptive import ScaleByAdadeltaUnitsState as ScaleByAdadeltaUnitsState
@@ -142,7 +81,56 @@ from .transforms.switching import SwitchToSgdState as SwitchToSgdState
 from .transforms.switching import switch_to_sgd as switch_to_sgd
 from .transforms.trust_ratio import scale_by_trust_ratio as scale_by_trust_ratio
 
-# Wrappers
+# Optimizers
+from .aliases import adadelta as adadelta
+from .aliases import adagrad as adagrad
+from .aliases import adam as adam
+from .aliases import adamax as adamax
+from .aliases import adamw as adamw
+from .aliases import aggmo as aggmo
+from .aliases import amsgrad as amsgrad
+from .aliases import lamb as lamb
+from .aliases import lars as lars
+from .aliases import lbfgs as lbfgs
+from .aliases import lion as lion
+from .aliases import nadam as nadam
+from .aliases import nadamw as nadamw
+from .aliases import noisy_sgd as noisy_sgd
+from .aliases import qhadam as qhadam
+from .aliases import radam as radam
+from .aliases import rmsprop as rmsprop
+from .aliases import scale_by_adam as scale_by_adam
+from .aliases import scale_by_amsgrad as scale_by_amsgrad
+from .aliases import sgd as sgd
+from .aliases import swats as swats
+
+# Schedules
+from .schedules import constant_schedule as constant_schedule
+from .schedules import cosine_decay_schedule as cosine_decay_schedule
+from .schedules import cosine_onecycle_momentum_schedule as cosine_onecycle_momentum_schedule
+from .schedules import cosine_onecycle_schedule as cosine_onecycle_schedule
+from .schedules import cosine_restarts_schedule as cosine_restarts_schedule
+from .schedules import cyclic_schedule as cyclic_schedule
+from .schedules import exponential_decay as exponential_decay
+from .schedules import inverse_time_decay as inverse_time_decay
+from .schedules import join_schedules as join_schedules
+from .schedules import linear_onecycle_momentum_schedule as linear_onecycle_momentum_schedule
+from .schedules import linear_onecycle_schedule as linear_onecycle_schedule
+from .schedules import linear_schedule as linear_schedule
+from .schedules import multistep_schedule as multistep_schedule
+from .schedules import piecewise_constant_schedule as piecewise_constant_schedule
+from .schedules import piecewise_interpolate_schedule as piecewise_interpolate_schedule
+from .schedules import polynomial_schedule as polynomial_schedule
+from .schedules import sgdr_schedule as sgdr_schedule
+from .schedules import step_decay_schedule as step_decay_schedule
+from .schedules import warmup_constant_schedule as warmup_constant_schedule
+from .schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
+from .schedules import warmup_exponential_decay_schedule as warmup_exponential_decay_schedule
+from .schedules import warmup_inverse_sqrt_schedule as warmup_inverse_sqrt_schedule
+from .schedules import warmup_stable_decay_schedule as warmup_stable_decay_schedule
+from .schedules.plot import plot_schedule as plot_schedule
+
+# Wrappers: transformations of transformations
 from .wrappers import ApplyEveryState as ApplyEveryState
 from .wrappers import ApplyIfFiniteState as ApplyIfFiniteState
 from .wrappers import ConditionallyMaskState as ConditionallyMaskState
@@ -177,3 +165,17 @@ from .wrappers import path_mask as path_mask
 from .wrappers import skip_not_finite as skip_not_finite
 from .wrappers import swa as swa
 from .wrappers import zero_nans as zero_nans
+
+# Speed machinery
+from .grouped.layouts import FlattenState as FlattenState
+from .grouped.layouts import ravel_by_group as ravel_by_group
+
+# Whole states: hyperparameters and diagnostics by name, checkpoints, memory
+from .state.checkpoint import StateMismatchError as StateMismatchError
+from .state.checkpoint import state_from_dict as state_from_dict
+from .state.checkpoint import state_to_dict as state_to_dict
+from .state.hyperparams import diagnostics as diagnostics
+from .state.hyperparams import hyperparams as hyperparams
+from .state.hyperparams import set_hyperparams as set_hyperparams
+from .state.memory import StateMemory as StateMemory
+from .state.memory import state_memory as state_memory

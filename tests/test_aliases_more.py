@@ -49,7 +49,7 @@ def test_aggmo_with_one_beta_is_sgd_with_heavy_ball_momentum(problem):
 def test_aggmo_averages_the_velocities_with_equal_weights():
     grads = _grads(3)
     (updates, *_), state = _updates(gx.aggmo(0.5, betas=(0.0, 0.5, 0.9, 0.99)), grads[:1])
-    assert len(state.parts[0].branches) == 4
+    assert len(state[0].branches) == 4
     for k in PARAMS:
         np.testing.assert_allclose(updates[k], -0.5 * np.asarray(grads[0][k]), rtol=1e-15)  # all v_1 = g
 
@@ -81,7 +81,7 @@ def test_interpolated_momentum_outputs_the_interpolation_and_stores_the_ema():
     g1, g2 = (np.asarray(g["w"]) for g in grads)
     np.testing.assert_allclose(first["w"], 0.2 * g1, rtol=1e-15)  # mu_0 = 0
     np.testing.assert_allclose(second["w"], 0.2 * g2 + 0.8 * (0.05 * g1), rtol=1e-14)
-    np.testing.assert_allclose(state.parts[0].mu["w"], 0.05 * g2 + 0.95 * (0.05 * g1), rtol=1e-14)
+    np.testing.assert_allclose(state[0].mu["w"], 0.05 * g2 + 0.95 * (0.05 * g1), rtol=1e-14)
 
 
 def test_interpolated_momentum_then_sign_matches_optax_scale_by_lion():
@@ -90,8 +90,8 @@ def test_interpolated_momentum_then_sign_matches_optax_scale_by_lion():
     theirs, their_state = _updates(optax.scale_by_lion(0.9, 0.99), grads, True)
     for a, b in zip(ours, theirs):
         np.testing.assert_array_equal(a["w"], b["w"])
-    assert state.parts[0].mu["w"].dtype == their_state.mu["w"].dtype
-    np.testing.assert_array_equal(state.parts[0].mu["w"], their_state.mu["w"])
+    assert state[0].mu["w"].dtype == their_state.mu["w"].dtype
+    np.testing.assert_array_equal(state[0].mu["w"], their_state.mu["w"])
 
 
 def test_bfloat16_lion_momentum_keeps_b2_in_float32_unlike_optax():
@@ -101,7 +101,7 @@ def test_bfloat16_lion_momentum_keeps_b2_in_float32_unlike_optax():
     grads = [{k: v.astype(jnp.float32) for k, v in g.items()} for g in _grads(5)]
     _, low = _updates(gx.chain(gx.interpolated_momentum(0.9, 0.99, dtype=jnp.bfloat16)), grads)
     _, high = _updates(gx.chain(gx.interpolated_momentum(0.9, 0.99)), grads)
-    mu_low, mu_high = low.parts[0].mu["w"], high.parts[0].mu["w"]
+    mu_low, mu_high = low[0].mu["w"], high[0].mu["w"]
     assert mu_low.dtype == jnp.bfloat16
     np.testing.assert_allclose(
         np.asarray(mu_low, np.float64), np.asarray(mu_high, np.float64), rtol=5 * 2.0**-8, atol=1e-6

@@ -1,4 +1,5 @@
-"""A chain's state is one node of the JAX tree with its arrays as children, and a NamedTuple to Python."""
+"""A chain's state indexes its links as optax.chain's does, keeps the step and the hyperparameters beside
+them, and is walked by jax.tree, Flax, Orbax and Optax's tree utilities like a NamedTuple."""
 import copy
 import pickle
 
@@ -6,10 +7,9 @@ import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
+import optax
 
 import gradxform as gx
-from gradxform.core.chain_state import ExpandedChainState, expanded
 
 PARAMS = {"dense": {"kernel": jnp.ones((3, 2)), "bias": jnp.zeros(2)}, "scale": jnp.ones(())}
 
@@ -21,34 +21,48 @@ def _stepped(opt, steps=2):
     return state
 
 
-def test_adams_state_is_one_node_over_its_arrays_with_readable_paths():
+def test_adams_state_has_its_arrays_as_leaves_with_readable_paths():
     state = gx.adam(1e-3).init(PARAMS)
-    treedef = jax.tree.structure(state)
     leaves = jax.tree.leaves(state)
-    # step, three mu leaves, three nu leaves, the hyperparameter bank
+    # step, three mu leaves, three nu leaves, the hyperparameters' one table
     assert len(leaves) == 8
-    assert treedef.num_nodes == 1 + len(leaves)
     paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(state)[0]]
     assert paths[0] == ".step"
-    assert ".parts[0].numerator[0].mu['dense']['kernel']" in paths
-    assert ".parts[0].denominator[0].nu['scale']" in paths
-    assert paths[-1] == ".hyperparams.entries"
+    assert paths[1] == ".hyperparams.table"
+    assert ".links[0].numerator[0].mu['dense']['kernel']" in paths
+    assert ".links[0].denominator[0].nu['scale']" in paths
 
 
-def test_it_reads_like_a_named_tuple():
+def test_it_indexes_its_links_as_optax_chain_does_and_reads_like_a_named_tuple():
     state = _stepped(gx.sgd(0.1, momentum=0.9))
-    assert state._fields == ("step", "parts", "hyperparams")
-    assert isinstance(state, tuple) and len(state) == 3
-    step, parts, bank = state
-    assert int(step) == 2 and state[0] is step and state[-1].entries is bank.entries
-    assert isinstance(parts[0], gx.ScaleByMomentumState)
-    assert set(state._asdict()) == {"step", "parts", "hyperparams"}
-    assert repr(state).startswith("ChainState(step=Array(2, dtype=int32), parts=(ScaleByMomentumState(")
+    assert isinstance(state, tuple) and len(state) == 2
+    momentum, last = state
+    assert isinstance(momentum, gx.ScaleByMomentumState) and state[0] is momentum
+    assert state[-1] == gx.EmptyState() and last == gx.EmptyState()
+    assert state.links == (momentum, last)
+    assert int(state.step) == 2
+    assert state.hyperparams.names == ("momentum", "learning_rate")
+    assert state._fields == ("step", "hyperparams", "links")
+    assert set(state._asdict()) == {"step", "hyperparams", "links"}
+    assert repr(state).startswith(
+        "ChainState(\n  step=2,\n  hyperparams=Hyperparams(momentum=0.9, learning_rate=0.1),\n"
+        "  links=(\n    ScaleByMomentumState(\n      mu={")
+    small = gx.sgd(0.1, momentum=0.9).init({"w": jnp.zeros(2)})
+    assert repr(small) == (
+        "ChainState(\n  step=0,\n  hyperparams=Hyperparams(momentum=0.9, learning_rate=0.1),\n"
+        "  links=(ScaleByMomentumState(mu={'w': Array([0., 0.], dtype=float64)}), EmptyState()))")
     restarted = state._replace(step=jnp.zeros([], jnp.int32))
     assert int(restarted.step) == 0
-    np.testing.assert_array_equal(restarted.parts[0].mu["dense"]["kernel"], parts[0].mu["dense"]["kernel"])
-    with pytest.raises(ValueError, match="unexpected field names: \\['count'\\]"):
-        state._replace(count=1)
+    np.testing.assert_array_equal(restarted[0].mu["dense"]["kernel"], momentum.mu["dense"]["kernel"])
+
+
+def test_optax_tree_map_params_maps_over_it():
+    opt = gx.chain(gx.clip_by_global_norm(1.0), gx.adam(1e-3))
+    state = opt.init(PARAMS)
+    mapped = optax.tree_map_params(opt, lambda p: "P", state, transform_non_params=lambda _: "other")
+    adam = mapped[1]
+    assert adam[0].numerator[0].mu == {"dense": {"kernel": "P", "bias": "P"}, "scale": "P"}
+    assert mapped.step == "other" and adam.hyperparams.table == "other"
 
 
 def test_it_survives_pickle_deepcopy_and_flax_serialization_with_its_structure():
@@ -61,8 +75,9 @@ def test_it_survives_pickle_deepcopy_and_flax_serialization_with_its_structure()
         for a, b in zip(jax.tree.leaves(copied), jax.tree.leaves(state)):
             np.testing.assert_array_equal(a, b)
     as_dict = flax.serialization.to_state_dict(state)
-    assert set(as_dict) == {"step", "parts", "hyperparams"}
-    assert set(as_dict["parts"]["0"]["numerator"]["0"]["mu"]) == {"dense", "scale"}
+    assert set(as_dict) == {"step", "hyperparams", "links"}
+    assert set(as_dict["hyperparams"]) == {"table"}
+    assert set(as_dict["links"]["0"]["numerator"]["0"]["mu"]) == {"dense", "scale"}
 
 
 def test_a_jitted_step_rebuilds_the_same_state_as_an_eager_one():
@@ -72,8 +87,8 @@ def test_a_jitted_step_rebuilds_the_same_state_as_an_eager_one():
     _, eager = opt.update(grads, state, PARAMS)
     _, jitted = jax.jit(opt.update)(grads, state, PARAMS)
     assert jax.tree.structure(jitted) == jax.tree.structure(eager)
-    np.testing.assert_allclose(jitted.parts[0].denominator[0].nu["dense"]["kernel"],
-                               eager.parts[0].denominator[0].nu["dense"]["kernel"], rtol=1e-6)
+    np.testing.assert_allclose(jitted[0].denominator[0].nu["dense"]["kernel"],
+                               eager[0].denominator[0].nu["dense"]["kernel"], rtol=1e-6)
 
 
 class _Boxed:
@@ -91,24 +106,19 @@ def test_another_librarys_nodes_stay_nodes_that_is_leaf_can_find():
     state = gx.sgd(0.1, momentum=0.9).init(params)
     boxes = [x for x in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, _Boxed)) if isinstance(x, _Boxed)]
     assert len(boxes) == 1 and boxes[0].value.shape == (2,)
-    # and the path into it continues below the chain's key
     paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(state)[0]]
-    assert ".parts[0].mu['w'][<flat index 0>]" in paths
+    assert ".links[0].mu['w'][<flat index 0>]" in paths
 
 
-def test_expanded_opens_every_chain_for_is_leaf_and_keeps_the_leaf_order():
+def test_is_leaf_sees_every_link_state_inside_nested_chains_in_leaf_order():
     inner = gx.chain(gx.scale_by_momentum(0.9), gx.scale_by_learning_rate(0.1))
     state = _stepped(gx.chain(gx.clip_by_global_norm(1.0), gx.apply_if_finite(inner, 3)))
-    opened = expanded(state)
-    assert isinstance(opened, ExpandedChainState)
-    found = [x for x in jax.tree.leaves(opened, is_leaf=lambda x: isinstance(x, gx.ScaleByMomentumState))
-             if isinstance(x, gx.ScaleByMomentumState)]
-    assert len(found) == 1
-    # closed, is_leaf cannot see inside the chain
-    assert not [x for x in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, gx.ScaleByMomentumState))
-                if isinstance(x, gx.ScaleByMomentumState)]
-    for a, b in zip(jax.tree.leaves(opened), jax.tree.leaves(state), strict=True):
-        assert a is b
+
+    def is_momentum(x):
+        return isinstance(x, gx.ScaleByMomentumState)
+
+    found = [x for x in jax.tree.leaves(state, is_leaf=is_momentum) if is_momentum(x)]
+    assert len(found) == 1 and found[0] is state[1].inner_state[0]
 
 
 def test_orbax_saves_and_restores_the_raw_state_inside_a_larger_tree(tmp_path):

@@ -193,26 +193,6 @@ def test_stateful_primitives_check_the_structure_of_their_state():
             transform.update(updates, state)
 
 
-@pytest.mark.parametrize(
-    "who, transform",
-    [
-        ("bias_correction", gx.bias_correction(0.9)),
-        ("conditional", gx.conditional(lambda step: step > 0, gx.identity(), gx.identity())),
-        ("scale_by_learning_rate", gx.scale_by_learning_rate(lambda step: 0.1)),
-    ],
-    ids=["bias_correction", "conditional", "schedule"],
-)
-def test_missing_step_says_to_use_chain(who, transform):
-    expected = (
-        rf"^{who}: needs the step count, but update\(\) received no 'step' argument\. "
-        r"Put it inside gradxform\.chain\(\.\.\.\), which counts steps and passes them down, "
-        r"or call update\(\.\.\., step=n\)\.$"
-    )
-    with pytest.raises(ValueError, match=expected):
-        transform.update(PARAMS, transform.init(PARAMS), PARAMS)
-    transform.update(PARAMS, transform.init(PARAMS), PARAMS, step=jnp.int32(0))  # and that fixes it
-
-
 # ---------------------------------------------------------------------------------------------
 # what is not checked: traced values and schedules
 # ---------------------------------------------------------------------------------------------

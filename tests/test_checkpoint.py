@@ -157,13 +157,13 @@ def test_flax_to_bytes_and_state_dict_of_the_saved_dict_round_trip():
 def test_noisy_sgd_key_is_saved_as_key_data_that_has_moved_on_from_the_initial_key():
     _, (_, state), fresh, _ = _runs("noisy_sgd")
     saved = gx.state_to_dict(state)
-    key_data = saved["state"]["parts"]["0"]["rng_key"]
+    key_data = saved["state"]["links"]["0"]["rng_key"]
     assert key_data.dtype == jnp.uint32 and key_data.shape == (2,)
-    initial = fresh.init(PARAMS).parts[0].rng_key
+    initial = fresh.init(PARAMS)[0].rng_key
     assert not np.array_equal(np.asarray(key_data), np.asarray(initial))  # split at every update
     data = flax.serialization.msgpack_serialize(saved)
     restored = gx.state_from_dict(fresh.init(PARAMS), flax.serialization.msgpack_restore(data))
-    np.testing.assert_array_equal(np.asarray(restored.parts[0].rng_key), np.asarray(key_data))
+    np.testing.assert_array_equal(np.asarray(restored[0].rng_key), np.asarray(key_data))
 
 
 def test_a_typed_prng_key_in_a_state_is_written_as_key_data_and_rebuilt_as_a_typed_key():
@@ -184,11 +184,11 @@ def test_a_state_with_optax_parts_and_none_leaves_round_trips():
     with jax.numpy_dtype_promotion("standard"):  # Optax mixes int and float
         _, state = opt.update(grads, opt.init(params), params)
     saved = gx.state_to_dict(state)
-    assert "frozen" not in saved["state"]["1"]["parts"]["0"]["numerator"]["0"]["mu"]
+    assert "frozen" not in saved["state"]["1"]["links"]["0"]["numerator"]["0"]["mu"]
     restored = gx.state_from_dict(opt.init(params), flax.serialization.msgpack_restore(
         flax.serialization.msgpack_serialize(saved)))
     assert type(restored[2]) is optax.ScaleByAdamState
-    assert restored[1].parts[0].numerator[0].mu["frozen"] is None
+    assert restored[1][0].numerator[0].mu["frozen"] is None
     _assert_bitwise_equal(restored, state)
 
 
@@ -205,9 +205,9 @@ def test_layout_names_every_state_type_by_path():
     layout = json.loads(np.asarray(saved["layout"]).tobytes())
     assert layout["format"] == 1
     assert layout["types"][""] == "ChainState"
-    assert layout["types"]["parts/0"] == "RatioState"
-    assert layout["types"]["parts/0/numerator/0"] == "ScaleByMomentumState"
-    assert layout["types"]["parts/1/hyperparams/learning_rate"] == "SharedHyperparameter"
+    assert layout["types"]["links/0"] == "RatioState"
+    assert layout["types"]["links/0/numerator/0"] == "ScaleByMomentumState"
+    assert layout["types"]["hyperparams"] == "Hyperparams(b1, b2, eps, eps_root, learning_rate)"
     leaves = jax.tree.leaves(saved)
     assert leaves and all(isinstance(x, (jax.Array, np.ndarray)) for x in leaves)
 
@@ -228,31 +228,34 @@ def _mismatch(template, saved):
 
 def test_adam_state_into_sgd_names_the_differing_state_types():
     message = _mismatch(gx.sgd(1e-2).init(PARAMS), gx.state_to_dict(gx.adam(1e-2).init(PARAMS)))
-    assert "saved RatioState at parts/0, this optimizer has EmptyState" in message
+    assert "saved RatioState at links/0, this optimizer has EmptyState" in message
     assert "unexpected in the saved state" in message
-    assert "parts/0/numerator (tuple, 4 arrays)" in message
+    assert "links/0/numerator (tuple, 2 arrays)" in message
+    assert ("saved Hyperparams(b1, b2, eps, eps_root, learning_rate) at hyperparams, "
+            "this optimizer has Hyperparams(learning_rate)") in message
 
 
 def test_adam_state_into_adamw_names_the_shifted_parts():
     message = _mismatch(gx.adamw(1e-2).init(PARAMS), gx.state_to_dict(gx.adam(1e-2).init(PARAMS)))
-    assert "saved ScaleByLearningRateState at parts/1, this optimizer has WeightDecayState" in message
-    assert "missing from the saved state:\n    parts/1/hyperparams/weight_decay" in message
-    assert "parts/2 (ScaleByLearningRateState, 1 array)" in message
+    # the weight decay is one more link without arrays, and one more row of the hyperparameters
+    assert ("saved Hyperparams(b1, b2, eps, eps_root, learning_rate) at hyperparams, this optimizer has "
+            "Hyperparams(b1, b2, eps, eps_root, weight_decay, learning_rate)") in message
+    assert "hyperparams/table: saved (5, 3), this optimizer (6, 3)" in message
 
 
 def test_a_state_saved_with_another_mask_names_the_masked_paths():
     saved = gx.state_to_dict(gx.masked(gx.adam(1e-2), {"w": True, "b": False}).init(PARAMS))
     message = _mismatch(gx.masked(gx.adam(1e-2), {"w": True, "b": True}).init(PARAMS), saved)
-    assert "saved MaskedNode at inner_state/parts/0/numerator/0/mu/b, this optimizer has an array float32[3]" in message
-    assert "saved MaskedNode at inner_state/parts/0/denominator/0/nu/b" in message
+    assert "saved MaskedNode at inner_state/links/0/numerator/0/mu/b, this optimizer has an array float32[3]" in message
+    assert "saved MaskedNode at inner_state/links/0/denominator/0/nu/b" in message
 
 
 def test_params_of_another_shape_name_each_differing_shape():
     other = {"w": jnp.zeros((3, 4), jnp.float32), "b": jnp.zeros(3, jnp.float32)}
     message = _mismatch(gx.adam(1e-2).init(other), gx.state_to_dict(gx.adam(1e-2).init(PARAMS)))
     assert "shapes that differ (saved, this optimizer):" in message
-    assert "parts/0/numerator/0/mu/w: saved (4, 3), this optimizer (3, 4)" in message
-    assert "parts/0/denominator/0/nu/w: saved (4, 3), this optimizer (3, 4)" in message
+    assert "links/0/numerator/0/mu/w: saved (4, 3), this optimizer (3, 4)" in message
+    assert "links/0/denominator/0/nu/w: saved (4, 3), this optimizer (3, 4)" in message
     assert "/b:" not in message
 
 
@@ -260,27 +263,27 @@ def test_another_dtype_is_an_error_not_a_cast():
     other = {"w": PARAMS["w"].astype(jnp.float64), "b": PARAMS["b"]}
     message = _mismatch(gx.adam(1e-2).init(other), gx.state_to_dict(gx.adam(1e-2).init(PARAMS)))
     assert "must match exactly; nothing is cast" in message
-    assert "parts/0/numerator/0/mu/w: saved float32, this optimizer float64" in message
+    assert "links/0/numerator/0/mu/w: saved float32, this optimizer float64" in message
 
 
 def test_an_older_layout_missing_a_field_names_it():
     saved = gx.state_to_dict(gx.adam(1e-2).init(PARAMS))
-    del saved["state"]["parts"]["0"]["numerator"]["0"]["hyperparams"]
+    del saved["state"]["hyperparams"]
     message = _mismatch(gx.adam(1e-2).init(PARAMS), saved)
-    assert "missing from the saved state:\n    parts/0/numerator/0/hyperparams (dict, 1 array)" in message
+    assert "missing from the saved state:\n    hyperparams (Hyperparams(b1, b2, eps, eps_root, learning_rate), 1 array)" in message
 
 
 def test_an_older_layout_with_a_renamed_field_and_type_names_both():
     saved = gx.state_to_dict(gx.adam(1e-2).init(PARAMS))
-    momentum = saved["state"]["parts"]["0"]["numerator"]["0"]
+    momentum = saved["state"]["links"]["0"]["numerator"]["0"]
     momentum["m"] = momentum.pop("mu")
     layout = json.loads(np.asarray(saved["layout"]).tobytes())
-    layout["types"]["parts/0/numerator/0"] = "EmaState"
+    layout["types"]["links/0/numerator/0"] = "EmaState"
     saved["layout"] = np.frombuffer(json.dumps(layout).encode(), np.uint8)
     message = _mismatch(gx.adam(1e-2).init(PARAMS), saved)
-    assert "saved EmaState at parts/0/numerator/0, this optimizer has ScaleByMomentumState" in message
-    assert "missing from the saved state:\n    parts/0/numerator/0/mu (dict, 2 arrays)" in message
-    assert "unexpected in the saved state (not in this optimizer's state):\n    parts/0/numerator/0/m (2 arrays)" in message
+    assert "saved EmaState at links/0/numerator/0, this optimizer has ScaleByMomentumState" in message
+    assert "missing from the saved state:\n    links/0/numerator/0/mu (dict, 2 arrays)" in message
+    assert "unexpected in the saved state (not in this optimizer's state):\n    links/0/numerator/0/m (2 arrays)" in message
 
 
 def test_a_mismatch_is_found_after_an_orbax_round_trip_too(tmp_path):
@@ -289,16 +292,16 @@ def test_a_mismatch_is_found_after_an_orbax_round_trip_too(tmp_path):
         checkpointer.wait_until_finished()
         saved = checkpointer.restore(tmp_path / "adam")
     message = _mismatch(gx.sgd(1e-2, momentum=0.9).init(PARAMS), saved)
-    assert "saved RatioState at parts/0, this optimizer has ScaleByMomentumState" in message
-    assert "missing from the saved state:\n    parts/0/mu (dict, 2 arrays)" in message
+    assert "saved RatioState at links/0, this optimizer has ScaleByMomentumState" in message
+    assert "missing from the saved state:\n    links/0/mu (dict, 2 arrays)" in message
 
 
 def test_many_differences_are_counted_beyond_the_first_twelve():
     params = {f"p{i:02d}": jnp.zeros(2, jnp.float32) for i in range(20)}
     other = {k: jnp.zeros(3, jnp.float32) for k in params}
     message = _mismatch(gx.sgd(0.1, momentum=0.9).init(other), gx.state_to_dict(gx.sgd(0.1, momentum=0.9).init(params)))
-    assert "parts/0/mu/p11: saved (2,), this optimizer (3,)" in message
-    assert "parts/0/mu/p12" not in message
+    assert "links/0/mu/p11: saved (2,), this optimizer (3,)" in message
+    assert "links/0/mu/p12" not in message
     assert "... and 8 more" in message
 
 

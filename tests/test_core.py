@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import gradxform as gx
@@ -117,8 +118,8 @@ def test_chain_state_holds_step_and_one_state_per_link():
     state = chained.init(PARAMS)
     assert isinstance(state, gx.ChainState)
     assert state.step.dtype == jnp.int32 and int(state.step) == 0
-    assert isinstance(state.parts[0], gx.ScaleByMomentumState)
-    assert state.parts[1] == gx.EmptyState()
+    assert isinstance(state[0], gx.ScaleByMomentumState)
+    assert state[1] == gx.EmptyState()
     for t in range(3):
         _, state = chained.update(_grads(t), state, PARAMS)
         assert int(state.step) == t + 1
@@ -223,7 +224,8 @@ def test_ratio_with_list_branches_is_adam_direction():
 def test_list_branch_state_is_a_tuple_of_link_states_without_a_counter():
     transform = gx.ratio([gx.scale_by_momentum(0.5), gx.identity()], gx.mean_of_squares(0.9))
     state = transform.init(PARAMS)
-    assert isinstance(state, gx.RatioState)
+    # used on its own, the ratio is the one link of a chain that owns its step and hyperparameters
+    assert isinstance(state, gx.ChainState) and isinstance(state[0], gx.RatioState)
     assert type(state.numerator) is tuple
     assert isinstance(state.numerator[0], gx.ScaleByMomentumState)
     assert state.numerator[1] == gx.EmptyState()
@@ -240,7 +242,7 @@ def test_parallel_sum_is_the_weighted_sum_of_its_branches():
         mu = jax.tree.map(lambda g, m: g + 0.9 * m, g, mu)
         expected = jax.tree.map(lambda g, m: 0.3 * g + 0.7 * m + -2.0 * (3.0 * g) ** 2, g, mu)
         _assert_trees_equal(got, expected)
-    assert isinstance(transform.init(PARAMS), gx.ParallelSumState)
+    assert isinstance(transform.init(PARAMS)[0], gx.ParallelSumState)
 
 
 def test_conditional_chooses_by_the_step_and_keeps_both_branches_current():
@@ -257,7 +259,7 @@ def test_conditional_chooses_by_the_step_and_keeps_both_branches_current():
 def test_conditional_state_holds_both_branch_states():
     transform = gx.conditional(lambda step: step > 0, gx.scale_by_momentum(0.5), gx.identity())
     state = transform.init(PARAMS)
-    assert isinstance(state, gx.ConditionalState)
+    assert isinstance(state[0], gx.ConditionalState)
     assert isinstance(state.if_true, gx.ScaleByMomentumState)
     assert state.if_false == gx.EmptyState()
 
@@ -354,3 +356,40 @@ def test_parallel_sum_and_conditional_reject_non_transforms():
         gx.parallel_sum((1.0, "identity"))
     with pytest.raises(TypeError, match=r"conditional: expected a GradientTransformation .*got int 7"):
         gx.conditional(lambda step: step > 0, gx.identity(), 7)
+
+
+# --- A primitive on its own owns its step and its hyperparameters --------------------------------
+
+def _real(step):
+    return jnp.asarray(step, jnp.result_type(float))
+
+
+ON_THEIR_OWN = {
+    "bias_correction": lambda: gx.bias_correction(0.9),
+    "conditional": lambda: gx.conditional(lambda step: step > 0, gx.identity(), gx.scale(2.0)),
+    "scheduled learning rate": lambda: gx.scale_by_learning_rate(lambda step: 0.1 * (_real(step) + 1)),
+    "scale_by_schedule": lambda: gx.scale_by_schedule(lambda step: 1.0 / (_real(step) + 1)),
+    "scheduled_bias_correction": lambda: gx.scheduled_bias_correction(lambda step: 0.5 + 0.1 * _real(step)),
+    "scale_by_rectification": lambda: gx.scale_by_rectification(0.9),
+    "scheduled weight decay": lambda: gx.weight_decay(lambda step: 0.1 * _real(step)),
+    "add_noise": lambda: gx.add_noise(0.01, 0.55, key=3),
+    "switch_to_sgd": lambda: gx.switch_to_sgd(gx.scale_by_learning_rate(0.1), gx.scale(-1.0)),
+    "adaptive_grad_clip": lambda: gx.adaptive_grad_clip(lambda step: 0.01 * (_real(step) + 1)),
+    "scale_by_rms": lambda: gx.scale_by_rms(0.9, bias_correction=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ON_THEIR_OWN))
+def test_a_step_reading_primitive_counts_its_own_steps_on_its_own_and_inside_optax_chain(name):
+    make = ON_THEIR_OWN[name]
+    params = {"w": jnp.asarray([1.0, -2.0, 0.5]), "b": jnp.asarray(0.3)}
+    runs = {"alone": make(), "in gx.chain": gx.chain(make()), "in optax.chain": optax.chain(make())}
+    states = {k: t.init(params) for k, t in runs.items()}
+    for step in range(4):
+        grads = jax.tree.map(lambda p: (step + 1.0) * p - 0.25, params)
+        outputs = {}
+        for k, t in runs.items():
+            outputs[k], states[k] = t.update(grads, states[k], params)
+        for k in ("alone", "in optax.chain"):
+            jax.tree.map(np.testing.assert_array_equal, outputs[k], outputs["in gx.chain"])
+    assert int(states["alone"].step) == int(states["in gx.chain"].step) == 4

@@ -154,7 +154,7 @@ def test_the_check_runs_once_per_layout():
 def test_the_state_names_the_group_buffers_and_hyperparameters_stay_readable():
     state = gx.flatten(gx.adam(1e-2)).init(params_tree())
     has_mu = lambda s: hasattr(s, "mu")
-    (mu,) = [s.mu for s in jax.tree.leaves(gx.core.chain_state.expanded(state), is_leaf=has_mu) if has_mu(s)]
+    (mu,) = [s.mu for s in jax.tree.leaves(state, is_leaf=has_mu) if has_mu(s)]
     assert sorted(mu) == ["float32", "float64"]
     assert mu["float64"].shape == (3 * 4 + 4 + 0 + 1,) and mu["float32"].shape == (4 * 2 + 5,)
     assert float(gx.hyperparams(state)["learning_rate"]) == pytest.approx(1e-2)

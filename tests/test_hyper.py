@@ -201,22 +201,23 @@ def test_an_update_hands_back_a_bank_without_schedules_as_it_came():
     grads = _grads(params, {k: v[0] for k, v in NOISE.items()})
     state = gx.set_hyperparams(gx.adam(0.1).init(params), b1=0.8)
     _, new = gx.adam(0.1).update(grads, state, params)
-    assert new.hyperparams.entries is state.hyperparams.entries  # nothing to rewrite
+    assert new.hyperparams.table is state.hyperparams.table  # nothing to rewrite
     _, scheduled = gx.adam(SCHEDULE).update(grads, gx.adam(SCHEDULE).init(params), params)
     assert float(gx.hyperparams(scheduled)["learning_rate"]) == pytest.approx(float(SCHEDULE(0)))
 
 
-def test_a_record_outside_a_chain_is_one_array_and_an_update_hands_it_back():
+def test_a_primitive_on_its_own_owns_its_rows_and_an_update_hands_them_back():
     params = _params(jnp.float64)
     grads = _grads(params, {k: v[0] for k, v in NOISE.items()})
-    primitive = gx.scale_by_learning_rate(0.1)  # not in a chain: its record is not in a bank
+    primitive = gx.scale_by_learning_rate(0.1)  # not in a chain: the one link of its own
     state = primitive.init(params)
-    assert len(jax.tree.leaves(state)) == 1  # [given, override, overridden] in one buffer
+    assert isinstance(state, gx.ChainState) and state.links == (gx.EmptyState(),)
+    assert len(jax.tree.leaves(state)) == 2  # the step, and [given, set value, set?] in one buffer
     _, new = primitive.update(grads, state, params)
-    assert new.hyperparams["learning_rate"].row is state.hyperparams["learning_rate"].row
+    assert new.hyperparams.table is state.hyperparams.table
     pinned = gx.set_hyperparams(state, learning_rate=0.5)
     assert float(gx.hyperparams(pinned)["learning_rate"]) == 0.5
-    assert float(pinned.hyperparams["learning_rate"].given) == 0.1
+    np.testing.assert_array_equal(pinned.hyperparams.table, [[0.1, 0.5, 1.0]])
 
 
 def test_set_b1_and_b2_act_as_building_adam_with_them():
@@ -335,7 +336,7 @@ def test_bfloat16_params_keep_b2_at_0_999_not_1():
         assert float(gx.hyperparams(state)["b2"]) == float(np.float32(0.999))
         grads = {"w": jnp.full((3, 2), 2.0, jnp.bfloat16), "b": jnp.asarray(2.0, jnp.bfloat16)}
         _, state = optimizer.update(grads, state, params)
-        nu = state.parts[0].denominator[0].nu  # mean_of_squares: (1 - b2) g^2, not 0
+        nu = state[0].denominator[0].nu  # mean_of_squares: (1 - b2) g^2, not 0
         np.testing.assert_allclose(np.asarray(nu["w"], np.float32), 0.004, rtol=1e-2)
 
 

@@ -409,7 +409,7 @@ def test_lbfgs_with_a_learning_rate_and_no_linesearch_needs_no_loss():
         grad = jax.grad(rosenbrock)(params)
         updates, state = opt.update(grad, state, params)
         params = gx.apply_updates(params, updates)
-    assert isinstance(state.parts[2], gx.EmptyState)
+    assert isinstance(state[2], gx.EmptyState)
     assert np.all(np.isfinite(np.asarray(params["xy"])))
 
 

@@ -100,7 +100,7 @@ def test_matches_optax_reduce_on_plateau_step_by_step(x64):
             with jax.numpy_dtype_promotion("standard"):
                 expected, reference = theirs_update(grads, reference, value=value)
             for field in reference._fields:
-                ours_field, theirs_field = getattr(state, field), getattr(reference, field)
+                ours_field, theirs_field = getattr(state[0], field), getattr(reference, field)
                 assert ours_field.dtype == theirs_field.dtype, field
                 np.testing.assert_array_equal(ours_field, theirs_field, err_msg=field)
             jax.tree.map(np.testing.assert_array_equal, updates, expected)

@@ -127,7 +127,7 @@ def run_checks():
     results["state_kinds"] = [sorted(state_kinds(states)), sorted(state_kinds({n: states[n] for n in follows_steps}))]
 
     # A narrower moment dtype, complex params and None leaves, under jit.
-    mu = jax.jit(gx.adam(1e-2, mu_dtype=jnp.bfloat16).init)(params).parts[0].numerator[0].mu
+    mu = jax.jit(gx.adam(1e-2, mu_dtype=jnp.bfloat16).init)(params)[0].numerator[0].mu
     results["bf16_mu"] = {
         "wrong": state_follows_params(mu, params), "dtypes": sorted({str(m.dtype) for m in mu.values()})
     }
@@ -139,7 +139,7 @@ def run_checks():
     flat_state = flat_opt.init(params)
     results["groups"] = {
         name: [str(buffer.sharding.spec), buffer.shape[0]]
-        for name, buffer in flat_state.inner.parts[0].numerator[0].mu.items()
+        for name, buffer in flat_state.inner[0].numerator[0].mu.items()
     }
     # Under jit the params are tracers without a sharding: grouped by dtype alone (documented);
     # an abstract template closing over the params sees their shardings.
@@ -164,7 +164,7 @@ def run_checks():
     sized_state = sized_opt.init(params)
     results["sized_groups"] = {
         name: [str(buffer.sharding.spec), buffer.shape[0]]
-        for name, buffer in sized_state.inner.parts[0].numerator[0].mu.items()
+        for name, buffer in sized_state.inner[0].numerator[0].mu.items()
     }
     sized_step = jax.jit(step_fn(sized_opt))
     results["collectives_sized"] = collectives(sized_step.lower(params, sized_state, grads).compile().as_text())
@@ -180,7 +180,7 @@ def run_checks():
     zero_sized_opt = gx.flatten(gx.adam(1e-2), shard_state_over=(mesh, "data"), buffer_size=10)
     zero_state, full_state = zero_opt.init(replicated), full_opt.init(replicated)
     results["zero_jitted_init_is_eager_layout"] = jax.jit(zero_opt.init)(replicated).layout == zero_state.layout
-    mu = zero_state.inner.parts[0].numerator[0].mu["float64"]
+    mu = zero_state.inner[0].numerator[0].mu["float64"]
     results["zero_mu"] = {
         "spec": str(mu.sharding.spec),
         "size": mu.shape[0],
@@ -194,7 +194,7 @@ def run_checks():
     rng = np.random.default_rng(1)
     grad_steps = [jax.tree.map(lambda p: jax.device_put(rng.normal(size=p.shape), p.sharding), replicated)
                   for _ in range(4)]
-    zero_sized_mu = zero_sized_opt.init(replicated).inner.parts[0].numerator[0].mu
+    zero_sized_mu = zero_sized_opt.init(replicated).inner[0].numerator[0].mu
     results["zero_sized_mu"] = {name: [str(m.sharding.spec), m.shape[0]] for name, m in zero_sized_mu.items()}
     for mode, opt in (("eager", zero_opt), ("jit", zero_opt), ("sized", zero_sized_opt)):
         zero = (replicated, opt.init(replicated), jax.jit(step_fn(opt)) if mode == "jit" else step_fn(opt))
@@ -206,7 +206,7 @@ def run_checks():
             for a, b in zip(jax.tree.leaves(zero[0]), jax.tree.leaves(full[0])):
                 worst = max(worst, float(np.max(np.abs(np.asarray(a) - np.asarray(b)) / (np.abs(np.asarray(b)) + 1e-300))))
         results[f"zero_vs_unsplit_{mode}"] = worst
-        results[f"zero_state_{mode}"] = str(zero[1].inner.parts[0].numerator[0].mu["float64"].sharding.spec)
+        results[f"zero_state_{mode}"] = str(zero[1].inner[0].numerator[0].mu["float64"].sharding.spec)
 
     return results
 

@@ -109,7 +109,7 @@ def test_training_resumes_bit_for_bit_from_a_saved_state(entry, save_load):
 def _chain_states(state):
     """Every ChainState in a state, outermost first."""
     if isinstance(state, gx.ChainState):
-        return [state] + _chain_states(state.parts)
+        return [state] + _chain_states(state.links)
     if isinstance(state, (tuple, list)):
         return [c for child in state for c in _chain_states(child)]
     if isinstance(state, dict):
@@ -120,7 +120,7 @@ def _chain_states(state):
 def _set_steps(state, step):
     """The state with every ChainState's counter set to ``step``."""
     if isinstance(state, gx.ChainState):
-        return state._replace(step=jnp.asarray(step, jnp.int32), parts=_set_steps(state.parts, step))
+        return state._replace(step=jnp.asarray(step, jnp.int32), links=_set_steps(state.links, step))
     if isinstance(state, tuple) and hasattr(state, "_fields"):
         return type(state)(*(_set_steps(child, step) for child in state))
     if isinstance(state, (tuple, list)):

@@ -12,8 +12,8 @@ from ..core import check as _check
 from ..core import step as _step
 from ..core.chain import chain
 from ..core.combinators import conditional, parallel_sum, ratio
-from ..core.hyperparams import one_minus, value_of
 from ..core.link import Branch
+from ..core.named import one_minus, value_of
 from ..core.protocol import GradientTransformation, identity
 from ..core.recipe import alias
 from ..transforms import additive as _additive

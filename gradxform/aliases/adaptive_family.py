@@ -10,7 +10,7 @@ from typing import Any, Optional
 from ..core import check as _check
 from ..core.chain import chain
 from ..core.combinators import ratio
-from ..core.hyperparams import value_of
+from ..core.named import value_of
 from ..core.protocol import GradientTransformation, identity
 from ..core.recipe import alias
 from ..transforms import additive as _additive

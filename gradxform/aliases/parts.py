@@ -11,7 +11,7 @@ from ..core import check as _check
 from ..core import recipe as _recipe
 from ..core.chain import sequence
 from ..core.combinators import parallel_sum
-from ..core.hyperparams import one_minus
+from ..core.named import one_minus
 from ..core.protocol import GradientTransformation
 from ..core.types import Hyper
 from ..transforms.elementwise import sqrt_plus_eps

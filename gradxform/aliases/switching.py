@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..core.chain import chain
 from ..core.combinators import ratio
-from ..core.hyperparams import one_minus
+from ..core.named import one_minus
 from ..core.protocol import GradientTransformation
 from ..core.recipe import alias
 from ..transforms.elementwise import sqrt_plus_eps
@@ -75,7 +75,7 @@ def swats(
         >>> state = opt.init(jnp.zeros(2))
         >>> for _ in range(3):
         ...     updates, state = opt.update(jnp.array([0.5, -0.5]), state)
-        >>> switch = state.parts[0]  # SwitchToSgdState: switched after step 2
+        >>> switch = state[0]  # SwitchToSgdState: switched after step 2
         >>> bool(switch.switched), round(float(switch.learning_rate), 3)
         (True, 0.2)
     """

@@ -10,20 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import numpy as np
 
 from . import check as _check
 from . import link as _link
 from . import recipe as _recipe
 from . import step as _step
 from .hyperparams import Declared, Hyperparams, Table
+from .printing import text
 from .protocol import GradientTransformation, accepting_extra_args, is_transform
 
 
 class ChainState(tuple):
     """The state of :func:`gradxform.chain`: its links' states, in order.
 
-    ``state[i]`` is the i-th link's state, as in ``optax.chain``. Beside them:
+    ``state[i]`` is the i-th link's state, as in ``optax.chain``; the state of a primitive used on
+    its own is a one-link chain whose link's fields read through (``state.mu``). Beside them:
 
     Attributes:
         step: int32 scalar, the updates applied so far; saturates at ``2**31 - 1``.
@@ -50,35 +51,29 @@ class ChainState(tuple):
     def links(self) -> tuple:
         return tuple(self)
 
+    def __getattr__(self, name: str) -> Any:
+        # A primitive used on its own is the one link of its chain: its fields read through
+        # (``gx.scale_by_momentum(0.9).init(params).mu``), as its own state's would.
+        if len(self) == 1 and not name.startswith("_"):
+            return getattr(self[0], name)
+        raise AttributeError(f"'ChainState' object has no attribute {name!r}")
+
     def _asdict(self) -> dict:
         return {"step": self.step, "hyperparams": self.hyperparams, "links": self.links}
 
     def _replace(self, **changes: Any) -> "ChainState":
         return ChainState(**{**self._asdict(), **changes})
 
-    def __repr__(self) -> str:
-        links = ", ".join(repr(s) for s in self)
-        return f"ChainState(step={_scalar(self.step)}, hyperparams={self.hyperparams!r}, links=({links}))"
+    __repr__ = text
 
     def __reduce__(self):
         return ChainState, (self.step, self.hyperparams, tuple(self))
 
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, ChainState) and tuple.__eq__(self, other)
-                and _same(self.step, other.step) and self.hyperparams == other.hyperparams)
+    def __eq__(self, other: object) -> bool:  # field by field, as a NamedTuple compares
+        return isinstance(other, ChainState) and (
+            (self.step, self.hyperparams, tuple(self)) == (other.step, other.hyperparams, tuple(other)))
 
     __hash__ = None  # type: ignore[assignment]
-
-
-def _same(a: Any, b: Any) -> bool:
-    return a is b or bool(np.array_equal(a, b))
-
-
-def _scalar(value: Any) -> str:
-    try:
-        return str(int(value))
-    except Exception:  # traced or batched
-        return repr(value)
 
 
 def _flatten(state: ChainState):

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .named import value_of
+
 RANGE = "{who}: {name} must be {expected}, got {name}={value!r}.{hint}"
 NOT_A_NUMBER = "{who}: {name} must be a number or a schedule (a function of the step), got {got}."
 NOT_CALLABLE = "{who}: {name} must be a function, got {got}."
@@ -43,8 +45,6 @@ def describe(obj: Any) -> str:
 
 def _unnamed(value):
     """The number or schedule inside a ``gradxform.hyperparameter(name, value)``."""
-    from .hyperparams import value_of  # _hyper builds on this module
-
     return value_of(value)
 
 

@@ -28,19 +28,23 @@ from . import step as _step
 from . import tree as _tree
 from .chain import primitive
 from .link import Branch
+from .printing import textbook
 from .protocol import GradientTransformation
 from .types import Hyper, PyTree
 
 
+@textbook
 class RatioState(NamedTuple):
     numerator: PyTree  # the numerator branch's state
     denominator: PyTree  # the denominator branch's state
 
 
+@textbook
 class ParallelSumState(NamedTuple):
     branches: tuple  # one state per branch, in order
 
 
+@textbook
 class ConditionalState(NamedTuple):
     if_true: PyTree  # the state of the branch taken where the predicate holds
     if_false: PyTree  # the state of the other branch

@@ -31,17 +31,10 @@ import numpy as np
 
 from . import check as _check
 from . import step as _step
+from .named import Named
 from .types import ScalarOrSchedule
 
 _GIVEN, _SET, _IS_SET = 0, 1, 2  # the columns of a row
-
-
-class Named(NamedTuple):
-    """A number or schedule with the name it is read and set under (see :func:`hyperparameter`)."""
-
-    name: str
-    value: Any
-    derive: Callable | None = None  # the form a primitive uses, e.g. 1 - b1 (see one_minus)
 
 
 def hyperparameter(name: str, value: ScalarOrSchedule | Named) -> Named:
@@ -72,28 +65,6 @@ def shared(**values: ScalarOrSchedule | Named | None) -> tuple:
     )
 
 
-def one_minus(value: ScalarOrSchedule | Named) -> ScalarOrSchedule | Named:
-    r""":math:`1 - h` of a hyperparameter :math:`h`, still read and set as :math:`h` itself.
-
-    Nadam weights its gradient term by ``one_minus(b1)``: setting ``b1`` changes the momentum,
-    its bias correction and this weight together. For a plain number this is just ``1 - value``.
-    """
-    if not isinstance(value, Named):
-        return (lambda step: 1 - value(step)) if callable(value) else 1 - value
-    inner = value.derive or (lambda x: x)
-    return value._replace(derive=lambda x: 1 - inner(x))
-
-
-def value_of(value):
-    """The number or schedule inside a possibly :func:`hyperparameter`-named value (for checks)."""
-    if not isinstance(value, Named):
-        return value
-    if value.derive is None:
-        return value.value
-    derive, given = value.derive, value.value
-    return (lambda step: derive(given(step))) if callable(given) else derive(given)
-
-
 def dtype():
     """float32, or float64 under x64: the dtype in which hyperparameters are stored."""
     return jnp.result_type(float)
@@ -118,6 +89,8 @@ class Declared:
     def read(self, extra_args: dict) -> "Values":
         """This primitive's values at this step, from the ``hyperparams`` its owner passes."""
         reader = extra_args.get("hyperparams")
+        if not self.entries:  # nothing to read (a weight decay of a constant 0)
+            return Values(reader, self)
         if not isinstance(reader, Reader):
             raise ValueError(_check.NO_OWNER.format(who=self.who))
         return Values(reader, self)
@@ -170,15 +143,21 @@ class Hyperparams(tuple):
     """
 
     names: tuple[str, ...] = ()
+    places: tuple[tuple[str, ...], ...] = ()  # where each row was declared: link, branch, primitive
     _fields = ("table",)
 
     def __new__(cls, table: Any) -> "Hyperparams":
         return super().__new__(cls, (table,))
 
     @staticmethod
-    def of(names: Sequence[str], table: Any) -> "Hyperparams":
-        """The rows ``table`` labelled ``names``."""
-        return _with_names(tuple(names))(table)
+    def of(names: Sequence[str], table: Any, places: Sequence[tuple[str, ...]] = ()) -> "Hyperparams":
+        """The rows ``table`` labelled ``names``, declared at ``places`` (default: by name alone)."""
+        names = tuple(names)
+        return _with_names(names, tuple(places) or tuple((name,) for name in names))(table)
+
+    def like(self, table: Any) -> "Hyperparams":
+        """The same rows holding ``table``."""
+        return type(self)(table)
 
     @property
     def table(self) -> Any:
@@ -206,11 +185,10 @@ class Hyperparams(tuple):
                 + (" (set)" if row[_IS_SET] else "") for name, row in zip(self.names, table)]
 
     def __reduce__(self):
-        return Hyperparams.of, (self.names, self.table)
+        return Hyperparams.of, (self.names, self.table, self.places)
 
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Hyperparams) and self.names == other.names
-                and (self.table is other.table or np.array_equal(self.table, other.table)))
+    def __eq__(self, other: object) -> bool:  # as a NamedTuple of (names, table) compares
+        return isinstance(other, Hyperparams) and (self.names, self.table) == (other.names, other.table)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -220,9 +198,9 @@ def _short(value: Any) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _with_names(names: tuple[str, ...]) -> type[Hyperparams]:
+def _with_names(names: tuple[str, ...], places: tuple[tuple[str, ...], ...]) -> type[Hyperparams]:
     """The :class:`Hyperparams` subclass for ``names``, registered as a node of the JAX tree."""
-    cls = type("Hyperparams", (Hyperparams,), {"names": names, "__module__": __name__})
+    cls = type("Hyperparams", (Hyperparams,), {"names": names, "places": places, "__module__": __name__})
     jax.tree_util.register_pytree_with_keys(
         cls,
         lambda node: ([(jax.tree_util.GetAttrKey("table"), node.table)], None),
@@ -267,6 +245,9 @@ class Table:
                 self._rows.append(_Row(path + (declared.who,), entry))
         self._keep = declarations  # the Declared objects whose ids index the rows
         self.names = _row_names(self._rows)
+        # a shared row is known by its name; any other by where it was declared, and its argument
+        self.places = tuple((row.entry.name,) if row.entry.shared else row.path + (row.entry.name,)
+                            for row in self._rows)
         self.scheduled = tuple(i for i, row in enumerate(self._rows) if callable(row.entry.given))
 
     def row_of(self, declared: Declared, arg: str) -> int:
@@ -278,14 +259,14 @@ class Table:
     def init(self) -> Hyperparams:
         """The stored rows before the first update: each value given (a schedule's at step 0)."""
         if not self._rows:
-            return Hyperparams.of((), None)
+            return Hyperparams.of((), None, ())
         rows = []
         for row in self._rows:
             given = row.entry.given
             value = given(_step.zero()) if callable(given) else given
             value = jnp.asarray(value, dtype())
             rows.append(jnp.stack([value, value, jnp.zeros_like(value)], -1))
-        return Hyperparams.of(self.names, jnp.stack(rows, -2))
+        return Hyperparams.of(self.names, jnp.stack(rows, -2), self.places)
 
     def reader(self, stored: Hyperparams, step: jax.Array) -> "Reader":
         return Reader(self, stored, step)
@@ -354,4 +335,4 @@ class Reader:
         for i in self.table.scheduled:
             given = jnp.where(index == i, jnp.asarray(self._given(i), dtype())[..., None], given)
         column = jax.lax.broadcasted_iota(jnp.int32, table.shape, table.ndim - 1)
-        return Hyperparams.of(self._stored.names, jnp.where(column == _GIVEN, given[..., None], table))
+        return self._stored.like(jnp.where(column == _GIVEN, given[..., None], table))

@@ -13,6 +13,7 @@ import jax
 
 from . import recipe as _recipe
 from . import tree as _tree
+from .printing import textbook
 from .types import PyTree
 
 
@@ -34,6 +35,7 @@ class GradientTransformation(NamedTuple):
         return _recipe.markdown(self)
 
 
+@textbook
 class EmptyState(NamedTuple):
     """The state of a stateless transformation."""
 
@@ -48,6 +50,11 @@ def identity() -> GradientTransformation:
         return updates, state
 
     return _recipe.named(GradientTransformation(init, update), "identity")
+
+
+@_recipe.formula("identity")
+def _identity_rule(a, x, fresh):
+    return x, []
 
 
 def apply_updates(params: PyTree, updates: PyTree) -> PyTree:

@@ -20,7 +20,8 @@ import functools
 import inspect
 from typing import Any, Callable
 
-from .hyperparams import Named, hyperparameter
+from .hyperparams import hyperparameter
+from .named import Named
 
 _ATTRIBUTE = "__gradxform_recipe__"
 _WIDTH = 100  # characters per line before a recipe is printed over several lines
@@ -403,96 +404,104 @@ def _data(item: Any) -> Any:
 
 # --- The update rule in LaTeX --------------------------------------------------------------------
 
-# name -> (function of the node's shown arguments and the input expression -> output expression,
-#          equations of the state it keeps). Registered by the modules that define the primitives.
-_FORMULAS: dict[str, Callable[[dict, str], tuple[str, list[str]]]] = {}
+# A primitive's rule: fn(args, x, fresh) -> (its output, the equations of the state it keeps), where
+# ``args`` maps its shown arguments to LaTeX, ``x`` is the LaTeX of its input and ``fresh(symbol)``
+# names a new state variable (m, then m', ...). Registered by the modules defining the primitives.
+Rule = Callable[[dict, str, Callable[[str], str]], tuple[str, list[str]]]
+_RULES: dict[str, Rule] = {}
+
+# How hyperparameters passed by name are written (anything else is written as \mathrm{name}).
+_SYMBOLS = {
+    "learning_rate": r"\alpha_t", "b1": r"\beta_1", "b2": r"\beta_2", "eps": r"\epsilon",
+    "eps_root": r"\epsilon_{root}", "momentum": r"\mu", "weight_decay": r"\lambda",
+    "decay": r"\rho", "rho": r"\rho", "nu1": r"\nu_1", "nu2": r"\nu_2", "eta": r"\eta",
+    "gamma": r"\gamma", "trust_coefficient": r"\eta", "max_norm": r"c", "rate": r"\lambda",
+}
 
 
-def formula(name: str):
-    """Register the LaTeX term of primitive ``name``: ``fn(args, x) -> (output, equations)``.
+def formula(name: str) -> Callable[[Rule], Rule]:
+    """Register the LaTeX rule of primitive ``name`` (see :data:`Rule`)."""
 
-    ``args`` maps argument names to their LaTeX (a hyperparameter passed by name is its name);
-    ``x`` is the LaTeX of the primitive's input.
-    """
-
-    def register(fn: Callable[[dict, str], tuple[str, list[str]]]):
-        _FORMULAS[name] = fn
-        return fn
+    def register(rule: Rule) -> Rule:
+        _RULES[name] = rule
+        return rule
 
     return register
 
 
-def markdown(transform) -> str:
-    """The recipe as Markdown: its one-line text, then the update rule :math:`u_t` in LaTeX."""
+def markdown(transform: Any) -> str:
+    """The recipe as Markdown: its text, then its update rule :math:`u_t` in LaTeX.
+
+    Generated from the recipe: each primitive writes its own term and the equations of the state
+    it keeps; ``chain`` feeds one term into the next, ``ratio`` divides, ``parallel_sum`` adds.
+    A primitive without a registered rule is written as an operator of its input.
+    """
     equations: list[str] = []
-    names = _Names()
-    out = _latex(of(transform), "g_t", equations, names)
-    lines = [f"`{_line(of(transform))}`", "", "$$", r"\begin{aligned}"]
+    used: dict[str, int] = {}
+
+    def fresh(symbol: str) -> str:
+        count = used.get(symbol, 0)
+        used[symbol] = count + 1
+        return symbol + "'" * count
+
+    out = _latex(of(transform), "g_t", equations, fresh)
+    lines = ["```", text(transform), "```", "", "$$", r"\begin{aligned}"]
     lines += [f"{eq} \\\\" for eq in equations]
     lines += [f"u_t &= {out}", r"\end{aligned}", "$$"]
     return "\n".join(lines)
 
 
-class _Names:
-    """Fresh state symbols for repeated primitives: m, m', m''..."""
-
-    def __init__(self) -> None:
-        self.used: dict[str, int] = {}
-
-    def fresh(self, symbol: str) -> str:
-        count = self.used.get(symbol, 0)
-        self.used[symbol] = count + 1
-        return symbol + "'" * count
-
-
-def _latex(item: Any, x: str, equations: list[str], names: _Names) -> str:
+def _latex(item: Any, x: str, equations: list[str], fresh: Callable[[str], str]) -> str:
     item = _value(item)
     if isinstance(item, list):
         for part in item:
-            x = _latex(part, x, equations, names)
+            x = _latex(part, x, equations, fresh)
         return x
     if isinstance(item, Opaque):
-        return rf"\operatorname{{opaque}}({x})"
+        return rf"\operatorname{{T}}({x})"
     if not isinstance(item, Recipe):
         return x
-    if item.body is not None:
-        return _latex(item.body, x, equations, names)
     parts = [value for name, value in item.args if name is None]
+    if item.body is not None:
+        return _latex(item.body, x, equations, fresh)
     if item.name in ("chain", "sequence"):
-        for part in parts:
-            x = _latex(part, x, equations, names)
-        return x
+        return _latex(parts, x, equations, fresh)
     if item.name == "ratio":
-        top = _latex(parts[0], x, equations, names)
-        bottom = _latex(parts[1], x, equations, names)
+        top = _latex(parts[0], x, equations, fresh)
+        bottom = _latex(parts[1], x, equations, fresh)
         return rf"\frac{{{top}}}{{{bottom}}}"
     if item.name == "parallel_sum":
-        terms = [f"{_latex_value(w)}\\,({_latex(b, x, equations, names)})" for w, b in parts]
-        return " + ".join(terms)
-    args = {name: _latex_value(value) for name, value in item.args if name is not None}
-    rule = _FORMULAS.get(item.name)
+        return " + ".join(f"{latex_value(w)}\\,{group(_latex(b, x, equations, fresh))}" for w, b in parts)
+    rule = _RULES.get(item.name)
     if rule is None:
-        inner = ", ".join([x] + [_latex(p, x, equations, names) for p in parts])
+        inner = ", ".join([x] + [_latex(p, x, equations, fresh) for p in parts])
         return rf"\operatorname{{{_escape(item.name)}}}({inner})"
-    out, state = rule({**args, "_names": names}, x)
+    args = {name: latex_value(value) for name, value in item.args if name is not None}
+    out, state = rule(args, x, fresh)
     equations.extend(state)
     return out
 
 
-def _latex_value(value: Any) -> str:
+def latex_value(value: Any) -> str:
+    """An argument in LaTeX: a hyperparameter passed by name as its symbol, a number as it is."""
     value = _value(value)
     if isinstance(value, Term):
-        return value.text.replace("_", r"\_")
+        name, _, rest = value.text.partition(" - ")
+        if rest:  # "1 - b1"
+            return f"1 - {latex_value(Term(rest))}"
+        return _SYMBOLS.get(value.text, rf"\mathrm{{{_escape(value.text)}}}")
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, (int, float)):
         return repr(value)
-    label = schedule_label(value)
-    if label is not None:
-        return r"\eta(t)"
-    if callable(value):
-        return r"s(t)"
+    if schedule_label(value) is not None or callable(value):
+        return "s(t)"
     return _escape(_number(value))
+
+
+def group(x: str) -> str:
+    """``x`` in parentheses unless it is one symbol."""
+    return x if x.replace("_", "").replace("{", "").replace("}", "").isalnum() or x.endswith("_t") and " " not in x else rf"\left({x}\right)"
 
 
 def _escape(text: str) -> str:

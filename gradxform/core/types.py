@@ -15,7 +15,7 @@ ScalarOrSchedule = Union[float, jax.Array, Schedule]  # a hyperparameter: a numb
 Axes = Union[int, Sequence[int], None]  # array axes, or None for a documented default
 
 if TYPE_CHECKING:
-    from .hyperparams import Named
+    from .named import Named
 
 # A hyperparameter as primitives take it: a number, a schedule, or one named with
 # gradxform.hyperparameter(name, value) (shared by every primitive given it).

@@ -65,6 +65,7 @@ from ..core import check as _check
 from ..core import recipe as _recipe
 from ..core.chain import whole
 from ..core.link import Branch
+from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
 from . import leafwise as _leafwise
 
@@ -107,6 +108,7 @@ class Layout:
         return [g.name for g in self.groups]
 
 
+@textbook
 class FlattenState(NamedTuple):
     """The state of :func:`flatten`."""
 

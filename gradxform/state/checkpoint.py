@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core import check as _check
+from ..core.hyperparams import Hyperparams
 
 PyTree = Any
 
@@ -191,7 +192,7 @@ def _to_dict(node: PyTree, path: tuple, types: dict[str, str]) -> Any:
     children = _children(node)
     if children is None:
         return _stored_leaf(node, path)
-    types["/".join(path)] = type(node).__name__
+    types["/".join(path)] = _type_name(node)
     out: dict[str, Any] = {}
     for name, child in children[0]:
         if name in out:
@@ -207,7 +208,7 @@ def _layout(node: PyTree, path: tuple = ()) -> dict[str, str]:
     children = _children(node)
     if children is None:
         return {}
-    types = {"/".join(path): type(node).__name__}
+    types = {"/".join(path): _type_name(node)}
     for name, child in children[0]:
         types.update(_layout(child, _join(path, name)))
     return types
@@ -327,7 +328,7 @@ def _compare(template: PyTree, saved: Any, path: tuple, saved_types: dict, found
     if not isinstance(saved, Mapping):
         found.types.append(
             f"saved an array {_summary(saved, None)[1:-1]} at {_shown(path)}, this optimizer has "
-            f"{type(template).__name__}"
+            f"{_type_name(template)}"
         )
         return
     names = set()
@@ -336,7 +337,8 @@ def _compare(template: PyTree, saved: Any, path: tuple, saved_types: dict, found
         child_path = _join(path, name)
         if child is None:
             if name in saved:
-                found.unexpected.append(f"{_shown(child_path)} {_summary(saved[name], saved_types.get('/'.join(child_path)))}")
+                found.unexpected.append(
+                    f"{_shown(child_path)} {_summary(saved[name], saved_types.get('/'.join(child_path)))}")
         elif name in saved:
             _compare(child, saved[name], child_path, saved_types, found)
         elif _has_arrays(child):
@@ -350,7 +352,15 @@ def _compare(template: PyTree, saved: Any, path: tuple, saved_types: dict, found
 
 
 def _kind(node: PyTree) -> str | None:
-    return None if _children(node) is None else type(node).__name__
+    return None if _children(node) is None else _type_name(node)
+
+
+def _type_name(node: PyTree) -> str:
+    """A container's type by name; a chain's hyperparameters with the names of their rows, so
+    that a state of another recipe (Adam's restored into AdamW) is named by what differs."""
+    if isinstance(node, Hyperparams):
+        return f"Hyperparams({', '.join(node.names)})"
+    return type(node).__name__
 
 
 def _rebuild(template: PyTree, saved: Any) -> PyTree:

@@ -25,8 +25,8 @@ _IS_SET, _SET = 2, 1
 class _Row(NamedTuple):
     node: int  # which Hyperparams node, in tree order
     row: int  # which row of it
-    path: tuple[str, ...]  # the full name, split at "/"
-    short: tuple[str, ...]  # the same without field names (a wrapper's ``inner_state``)
+    path: tuple[str, ...]  # the full name, split at "/": where its node is, where it was declared
+    short: tuple[str, ...]  # its node's place without field names (``inner_state``), and its name
 
 
 def _is_node(x: Any) -> bool:
@@ -59,9 +59,8 @@ def _rows(state: PyTree) -> tuple[list[Hyperparams], list[_Row]]:
         if not _is_node(node):
             continue
         every, kept = _components(keys)
-        for i, name in enumerate(node.names):
-            own = tuple(name.split("/"))
-            rows.append(_Row(len(nodes), i, every + own, kept + own))
+        for i, (name, place) in enumerate(zip(node.names, node.places)):
+            rows.append(_Row(len(nodes), i, every + place, kept + tuple(name.split("/"))))
         nodes.append(node)
     return nodes, rows
 
@@ -174,7 +173,7 @@ def _with_rows(node: Hyperparams, values: dict[int, Any]) -> Hyperparams:
             value = jnp.asarray(value, dtype())[..., None, None]
             table = jnp.where(here & (column == _SET), value, table)
             table = jnp.where(here & (column == _IS_SET), jnp.ones((), table.dtype), table)
-    return Hyperparams.of(node.names, _like(node.table, table))
+    return node.like(_like(node.table, table))
 
 
 def _like(old: Any, new: jax.Array) -> Any:
@@ -203,14 +202,18 @@ def diagnostics(state: PyTree) -> dict[str, jax.Array]:
         {'grad_norm': 5.0, 'clipped_fraction': 1.0}
     """
 
-    def keeps(x: Any) -> bool:
-        return callable(getattr(x, "diagnostics", None)) and hasattr(x, "_fields")
-
     rows, values = [], []
-    for keys, node in jax.tree_util.tree_flatten_with_path(state, is_leaf=keeps)[0]:
-        if keeps(node):
+
+    def visit(node: Any, keys: tuple) -> None:
+        if callable(getattr(node, "diagnostics", None)) and hasattr(node, "_fields"):
             every, kept = _components(keys)
             for key, value in node.diagnostics().items():
                 rows.append(_Row(0, 0, every + (key,), kept + (key,)))
                 values.append(value)
+        children = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)[0]
+        for path, child in children:
+            if path:  # a leaf flattens to itself at the empty path
+                visit(child, keys + tuple(path))
+
+    visit(state, ())
     return dict(zip(_short_names(rows), values))

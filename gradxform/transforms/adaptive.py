@@ -18,6 +18,8 @@ from ..core import recipe as _recipe
 from ..core import tree as _tree
 from ..core.chain import primitive, sequence
 from ..core.combinators import parallel_sum, ratio
+from ..core.named import Named
+from ..core.printing import textbook
 from ..core.protocol import GradientTransformation, identity
 from . import moments as _moments
 from .elementwise import sqrt_plus_eps, square
@@ -26,7 +28,7 @@ from .moments import mean_of_squares, scale_by_momentum
 PyTree = Any
 
 
-def _root(eps: _hyper.Named | float, eps_in_sqrt: bool) -> GradientTransformation:
+def _root(eps: Named | float, eps_in_sqrt: bool) -> GradientTransformation:
     """:func:`sqrt_plus_eps` with ``eps`` under the root or after it, and no term in the other place."""
     return sqrt_plus_eps(None, eps_root=eps) if eps_in_sqrt else sqrt_plus_eps(eps, eps_root=None)
 
@@ -150,6 +152,7 @@ def scale_by_stddev(
     )
 
 
+@textbook
 class SumOfSquaresState(NamedTuple):
     sum_of_squares: PyTree  # initial value plus every squared update; params' tree, in `dtype`
 
@@ -237,6 +240,7 @@ def scale_by_rss(
     return ratio(identity(), [sum_of_squares(initial_accumulator_value, nu_dtype), root])
 
 
+@textbook
 class ScaleByAdadeltaUnitsState(NamedTuple):
     e_x: PyTree  # running mean of squared outputs, Zeiler's E[dx^2]; params' tree and dtype
 
@@ -328,3 +332,11 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
         scale_by_adadelta_units(rho, eps),
     )
 
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("sum_of_squares")
+def _sum_of_squares_rule(a, x, fresh):
+    s = fresh("G")
+    return rf"{s}_t", [rf"{s}_t &= {s}_{{t-1}} + {_recipe.group(x)}^2"]

@@ -14,6 +14,8 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
+from ..core.named import value_of
+from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
 
 PyTree = Any
@@ -53,7 +55,7 @@ def weight_decay(rate: float, mask: Optional[Mask] = None) -> GradientTransforma
         https://arxiv.org/abs/1711.05101
     """
     _check.non_negative("weight_decay", rate=rate)
-    constant = _hyper.value_of(rate)  # the number inside a gradxform.hyperparameter(...) name
+    constant = value_of(rate)  # the number inside a gradxform.hyperparameter(...) name
     skip = isinstance(constant, (int, float)) and constant == 0  # no params read (as Optax)
     hyper = _hyper.declare("weight_decay") if skip else _hyper.declare("weight_decay", rate=rate)
 
@@ -78,6 +80,7 @@ def weight_decay(rate: float, mask: Optional[Mask] = None) -> GradientTransforma
     return primitive(init, update, hyper)
 
 
+@textbook
 class AddNoiseState(NamedTuple):
     # uint32 key data (jax.random.key_data), not a typed key, so that the state serializes with
     # any checkpointer (Flax's to_bytes cannot write typed keys); split once per update.
@@ -147,3 +150,17 @@ def _as_key(key, who: str) -> jax.Array:
         if key.dtype == jnp.uint32 and key.shape == (2,):
             return jax.random.wrap_key_data(jnp.asarray(key))
     raise TypeError(_check.NOT_A_KEY.format(who=who, got=_check.describe(key)))
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("weight_decay")
+def _weight_decay_rule(a, x, fresh):
+    return rf"{x} + {a.get('rate', '0')}\,\theta_{{t-1}}", []
+
+
+@_recipe.formula("add_noise")
+def _add_noise_rule(a, x, fresh):
+    variance = rf"{a.get('eta', '0.01')} / (1 + t)^{{{a.get('gamma', '0.55')}}}"
+    return rf"{x} + \mathcal{{N}}(0, {variance})", []

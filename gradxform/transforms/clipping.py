@@ -19,6 +19,7 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
+from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Axes, PyTree, ScalarOrSchedule
 
@@ -128,6 +129,7 @@ def clip_by_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
     return primitive(init, update, hyper)
 
 
+@textbook
 class ClipByGlobalNormState(NamedTuple):
     norm: jax.Array  # float32 scalar: the last update's global norm before clipping; 0 before any
     clipped_steps: jax.Array  # int32 scalar: updates rescaled so far (norm >= max_norm); saturates
@@ -152,12 +154,12 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
     rescaled so far (``clipped_steps``: those with :math:`\|g_t\| \ge c_t`, a non-finite norm
     included) and of updates seen (``steps``); both counts are int32 and saturate. The fraction
     of steps clipped is ``clipped_steps / max(steps, 1)``; inside an optimizer, find the state
-    by its place (``state.parts[0]`` of a :func:`gradxform.chain`), for example:
+    by its place (``state[0]`` of a :func:`gradxform.chain`), for example:
 
     >>> import jax.numpy as jnp, gradxform as gx
     >>> opt = gx.chain(gx.clip_by_global_norm(1.0), gx.scale_by_learning_rate(0.1))
     >>> _, state = opt.update(jnp.array([3.0, 4.0]), opt.init(jnp.zeros(2)))
-    >>> clip = state.parts[0]
+    >>> clip = state[0]
     >>> float(clip.norm), int(clip.clipped_steps), int(clip.steps)
     (5.0, 1, 1)
 
@@ -381,3 +383,12 @@ def centralize(output_axis: int = 0) -> GradientTransformation:
         return jax.tree.map(subtract_mean, updates), EmptyState()
 
     return primitive(init, update)
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("clip_by_global_norm")
+def _clip_by_global_norm_rule(a, x, fresh):
+    c = a["max_norm"]
+    return rf"{_recipe.group(x)} \cdot \min\left(1, \frac{{{c}}}{{\lVert {x} \rVert}}\right)", []

@@ -77,3 +77,23 @@ def sign() -> GradientTransformation:
         Non-Convex Problems", ICML 2018.
     """
     return _elementwise(jnp.sign)
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("sqrt_plus_eps")
+def _sqrt_plus_eps_rule(a, x, fresh):
+    inside = x if a.get("eps_root", "None") in ("None", "0.0") else f"{x} + {a['eps_root']}"
+    outside = "" if a.get("eps", "None") in ("None", "0.0") else f" + {a['eps']}"
+    return rf"\sqrt{{{inside}}}{outside}", []
+
+
+@_recipe.formula("sign")
+def _sign_rule(a, x, fresh):
+    return rf"\operatorname{{sign}}{_recipe.group(x)}", []
+
+
+@_recipe.formula("square")
+def _square_rule(a, x, fresh):
+    return rf"|{x}|^2", []

@@ -12,12 +12,14 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
+from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Schedule
 
 PyTree = Any
 
 
+@textbook
 class ScaleByMomentumState(NamedTuple):
     mu: PyTree  # running (weighted) sum of updates; params' tree, in `dtype` or the params' dtype
 
@@ -78,6 +80,7 @@ def scale_by_momentum(
     return primitive(init, update, hyper)
 
 
+@textbook
 class MeanOfSquaresState(NamedTuple):
     nu: PyTree  # running mean of squared updates; params' tree, in `dtype` or the params' dtype
 
@@ -163,6 +166,7 @@ def bias_correction(decay: float, step_offset: int = 0) -> GradientTransformatio
     return primitive(init, update, hyper, reads_step=True)
 
 
+@textbook
 class AmsgradMaxState(NamedTuple):
     nu_max: PyTree  # running elementwise maximum of the updates; params' tree, `dtype` or params'
 
@@ -201,6 +205,7 @@ def amsgrad_max(dtype: Any = None) -> GradientTransformation:
     return primitive(init, update)
 
 
+@textbook
 class InterpolatedMomentumState(NamedTuple):
     mu: PyTree  # running mean of updates; params' tree, in `dtype` or the params' dtype
 
@@ -257,6 +262,7 @@ def interpolated_momentum(
     return primitive(init, update, hyper)
 
 
+@textbook
 class InfinityMomentState(NamedTuple):
     nu: PyTree  # weighted infinity norm of past updates; params' tree, in `dtype` or the params'
 
@@ -317,6 +323,7 @@ def infinity_moment(
     return primitive(init, update, hyper)
 
 
+@textbook
 class ScheduledBiasCorrectionState(NamedTuple):
     product: jax.Array  # float scalar (float32, float64 under x64): prod of the schedule over past updates
 
@@ -366,3 +373,39 @@ def scheduled_bias_correction(
         return out, ScheduledBiasCorrectionState(product=product)
 
     return primitive(init, update, reads_step=True)
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("scale_by_momentum")
+def _momentum_rule(a, x, fresh):
+    m, b = fresh("m"), a.get("decay", "0.9")
+    weight = rf"(1 - {b})\," if a.get("ema") == "True" else ""
+    equation = rf"{m}_t &= {b}\,{m}_{{t-1}} + {weight}{x}"
+    out = rf"{weight}{x} + {b}\,{m}_t" if a.get("nesterov") == "True" else rf"{m}_t"
+    return out, [equation]
+
+
+@_recipe.formula("mean_of_squares")
+def _mean_of_squares_rule(a, x, fresh):
+    v, b = fresh("v"), a.get("decay", "0.999")
+    return rf"{v}_t", [rf"{v}_t &= {b}\,{v}_{{t-1}} + (1 - {b})\,{_recipe.group(x)}^2"]
+
+
+@_recipe.formula("bias_correction")
+def _bias_correction_rule(a, x, fresh):
+    power = "t" if a.get("step_offset", "0") == "0" else f"t+{a['step_offset']}"
+    return rf"\frac{{{x}}}{{1 - {a['decay']}^{{{power}}}}}", []
+
+
+@_recipe.formula("amsgrad_max")
+def _amsgrad_max_rule(a, x, fresh):
+    v = fresh(r"\hat v")
+    return rf"{v}_t", [rf"{v}_t &= \max({v}_{{t-1}}, {x})"]
+
+
+@_recipe.formula("infinity_moment")
+def _infinity_moment_rule(a, x, fresh):
+    u, b, eps = fresh("u"), a.get("decay", "0.999"), a.get("eps", "0")
+    return rf"{u}_t", [rf"{u}_t &= \max({b}\,{u}_{{t-1}}, |{x}| + {eps})"]

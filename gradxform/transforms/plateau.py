@@ -12,10 +12,12 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
+from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
 from .scaling import ScalarOrSchedule
 
 
+@textbook
 class ReduceOnPlateauState(NamedTuple):
     scale: jax.Array  # float32 scalar (float64 under x64): the factor applied to updates; 1 at first
     best_value: jax.Array  # same dtype: the best window average so far; +inf at first (-inf for "max")

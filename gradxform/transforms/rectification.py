@@ -19,6 +19,7 @@ from ..core import hyperparams as _hyper
 from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import primitive
+from ..core.named import value_of
 from ..core.protocol import EmptyState, GradientTransformation
 
 Schedule = Callable[[jax.Array], jax.Array]
@@ -57,7 +58,7 @@ def scale_by_schedule(schedule: Schedule, step_offset: int = 0) -> GradientTrans
         value = schedule(step)
         return jax.tree.map(lambda g: jnp.asarray(value, g.dtype) * g, updates), state
 
-    return GradientTransformation(_no_state, update)
+    return primitive(_no_state, update, reads_step=True)
 
 
 def _sma_limit(decay):
@@ -107,7 +108,7 @@ def variance_is_tractable(
     """
     _check.decay("variance_is_tractable", decay=decay)
     _check.at_least("variance_is_tractable", 4, LENGTH_BELOW_FOUR_HINT, threshold=threshold)
-    decay, threshold = _hyper.value_of(decay), _hyper.value_of(threshold)
+    decay, threshold = value_of(decay), value_of(threshold)
 
     def predicate(step):
         beta = decay(step) if callable(decay) else decay
@@ -171,4 +172,4 @@ def ones() -> GradientTransformation:
     def update(updates, state, params=None, **extra_args):
         return jax.tree.map(jnp.ones_like, updates), state
 
-    return GradientTransformation(_no_state, update)
+    return primitive(_no_state, update)

@@ -69,3 +69,17 @@ def _scale_by(who: str, sign: int = 1, **factor) -> GradientTransformation:
         return jax.tree.map(lambda g: _tree.times(g, rate), updates), EmptyState()
 
     return primitive(init, update, hyper)
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("scale")
+def _scale_rule(a, x, fresh):
+    return rf"{a['step_size']}\,{_recipe.group(x)}", []
+
+
+@_recipe.formula("scale_by_learning_rate")
+def _learning_rate_rule(a, x, fresh):
+    sign = "" if a.get("flip_sign") == "False" else "-"
+    return rf"{sign}{a['learning_rate']}\,{_recipe.group(x)}", []

@@ -20,11 +20,13 @@ from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.link import Branch
+from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
 
 PyTree = Any
 
 
+@textbook
 class SwitchToSgdState(NamedTuple):
     switched: jax.Array  # bool scalar: True once the SGD phase has begun
     rate_average: jax.Array  # float32 scalar: lambda_k, running mean of projected rates (biased)

@@ -17,6 +17,7 @@ from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import whole
 from ..core.link import Branch
+from ..core.printing import textbook
 from ..core.protocol import GradientTransformation, apply_updates
 from ..core.types import ScalarOrSchedule
 
@@ -35,6 +36,7 @@ class LookaheadParams(NamedTuple):
         return cls(fast=params, slow=params)
 
 
+@textbook
 class LookaheadState(NamedTuple):
     fast_state: PyTree  # the fast optimizer's state
     steps_since_sync: jax.Array  # int32: fast steps since the last synchronization, in [0, k)
@@ -149,6 +151,7 @@ def _lookahead_updates(updates, sync_next, params: LookaheadParams, alpha, one_m
     )
 
 
+@textbook
 class EmaParamsState(NamedTuple):
     inner_state: PyTree  # the inner transformation's state
     step: jax.Array  # int32: updates so far; saturates at 2**31 - 1
@@ -210,6 +213,7 @@ def ema_params(inner: Branch, decay: ScalarOrSchedule = 0.999) -> GradientTransf
     return GradientTransformation(init, update)
 
 
+@textbook
 class SwaState(NamedTuple):
     inner_state: PyTree  # the inner transformation's state
     step: jax.Array  # int32: updates so far; saturates at 2**31 - 1

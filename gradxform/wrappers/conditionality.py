@@ -12,11 +12,13 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import whole
 from ..core.link import Branch
+from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
 
 PyTree = Any
 
 
+@textbook
 class ConditionallyTransformState(NamedTuple):
     inner_state: PyTree  # the inner transformation's state; advances only at chosen steps
     step: jax.Array  # int32: updates seen so far (chosen or not); saturates at 2**31 - 1
@@ -52,6 +54,7 @@ def conditionally_transform(
     )
 
 
+@textbook
 class ConditionallyMaskState(NamedTuple):
     step: jax.Array  # int32: updates seen so far (chosen or not); saturates at 2**31 - 1
     inner_state: PyTree  # the inner transformation's state; advances only at chosen steps

@@ -13,12 +13,14 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import whole
 from ..core.link import Branch
+from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
 from .conditionality import zeros_like_output
 
 PyTree = Any
 
 
+@textbook
 class ApplyIfFiniteState(NamedTuple):
     notfinite_count: jax.Array  # int32: non-finite updates skipped in a row; 0 after an applied one
     last_finite: jax.Array  # bool: whether the latest update was all finite
@@ -105,6 +107,7 @@ def all_finite(tree: PyTree) -> jax.Array:
     return functools.reduce(jnp.logical_and, checks, jnp.array(True))
 
 
+@textbook
 class ZeroNansState(NamedTuple):
     found_nan: PyTree  # params' tree of bool scalars: whether that leaf held a NaN last update
 

@@ -18,6 +18,7 @@ from ..core import check as _check
 from ..core import recipe as _recipe
 from ..core.chain import whole
 from ..core.link import Branch
+from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
 
 PyTree = Any
@@ -36,6 +37,7 @@ class MaskedNode(NamedTuple):
     """
 
 
+@textbook
 class MaskedState(NamedTuple):
     inner_state: PyTree  # the inner transformation's state, built on the masked params
 
@@ -94,6 +96,7 @@ def masked(
     return GradientTransformation(init, update)
 
 
+@textbook
 class PartitionState(NamedTuple):
     inner_states: dict  # label -> MaskedState of that label's transformation
 

@@ -10,11 +10,13 @@ from ..core import check as _check
 from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import whole
+from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
 
 PyTree = Any
 
 
+@textbook
 class NamedChainState(NamedTuple):
     step: jax.Array  # int32 scalar: updates applied so far; saturates at 2**31 - 1
     parts: collections.OrderedDict  # name -> that link's state, in chain order
