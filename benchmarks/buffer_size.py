@@ -61,7 +61,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workloads", default="leaves,gpt2-25m",
                         help="comma-separated, from single, leaves, gpt2-25m, gpt2-124m (default: leaves,gpt2-25m)")
     parser.add_argument("--sizes", default=DEFAULT_SIZES,
-                        help=f"comma-separated buffer sizes in elements, 'none' for one buffer per group (default {DEFAULT_SIZES})")
+                        help="comma-separated buffer sizes in elements, 'none' for one buffer per group "
+                             f"(default {DEFAULT_SIZES})")
     parser.add_argument("--repeats", type=int, default=11, help="timed rounds (default 11)")
     parser.add_argument("--min-sample", type=float, default=0.05,
                         help="seconds the fastest runner's sample lasts at least (default 0.05)")

@@ -217,7 +217,8 @@ def main(argv=None) -> int:
         rows.append([label, str(passes.count), f"{passes.bytes / unit:.1f}", f"{passes.bytes / 1e6:.0f}", kinds])
         if args.show:
             for k in passes.kernels:
-                print(f"  {label}: {k.opcode} %{k.name}: reads {k.reads / unit:.1f}, writes {k.writes / unit:.1f} arrays")
+                print(f"  {label}: {k.opcode} %{k.name}: "
+                      f"reads {k.reads / unit:.1f}, writes {k.writes / unit:.1f} arrays")
     if args.show:
         print()
     print(common.render(["step", "kernels", "arrays moved", "MB moved", "kernel kinds"], rows,

@@ -87,7 +87,8 @@ def test_negative_eps_is_a_value_error():
 
 
 def test_negative_initial_value_is_a_value_error():
-    with pytest.raises(ValueError, match=r"mean_of_squares: initial_value must be a finite number >= 0, got initial_value=-1"):
+    message = r"mean_of_squares: initial_value must be a finite number >= 0, got initial_value=-1"
+    with pytest.raises(ValueError, match=message):
         gx.mean_of_squares(0.9, initial_value=-1)
 
 
@@ -139,7 +140,8 @@ def test_non_callable_predicate_is_a_type_error():
 
 
 def test_empty_parallel_sum_is_a_value_error():
-    with pytest.raises(ValueError, match=r"^parallel_sum: expected at least one of \(weight, branch\) pairs, got none\.$"):
+    message = r"^parallel_sum: expected at least one of \(weight, branch\) pairs, got none\.$"
+    with pytest.raises(ValueError, match=message):
         gx.parallel_sum()
 
 

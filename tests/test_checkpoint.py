@@ -270,7 +270,9 @@ def test_an_older_layout_missing_a_field_names_it():
     saved = gx.state_to_dict(gx.adam(1e-2).init(PARAMS))
     del saved["state"]["hyperparams"]
     message = _mismatch(gx.adam(1e-2).init(PARAMS), saved)
-    assert "missing from the saved state:\n    hyperparams (Hyperparams(b1, b2, eps, eps_root, learning_rate), 1 array)" in message
+    missing = ("missing from the saved state:\n"
+               "    hyperparams (Hyperparams(b1, b2, eps, eps_root, learning_rate), 1 array)")
+    assert missing in message
 
 
 def test_an_older_layout_with_a_renamed_field_and_type_names_both():
@@ -283,7 +285,8 @@ def test_an_older_layout_with_a_renamed_field_and_type_names_both():
     message = _mismatch(gx.adam(1e-2).init(PARAMS), saved)
     assert "saved EmaState at links/0/numerator/0, this optimizer has ScaleByMomentumState" in message
     assert "missing from the saved state:\n    links/0/numerator/0/mu (dict, 2 arrays)" in message
-    assert "unexpected in the saved state (not in this optimizer's state):\n    links/0/numerator/0/m (2 arrays)" in message
+    unexpected = "unexpected in the saved state (not in this optimizer's state):\n    links/0/numerator/0/m (2 arrays)"
+    assert unexpected in message
 
 
 def test_a_mismatch_is_found_after_an_orbax_round_trip_too(tmp_path):

@@ -115,7 +115,8 @@ WRAPPERS = [
 def test_hyperparams_reach_through_wrappers(wrap):
     optimizer = wrap(gx.adam(0.1, b1=0.8))
     state = optimizer.init(_params(jnp.float64))
-    assert _floats(gx.hyperparams(state)) == {"learning_rate": 0.1, "b1": 0.8, "b2": 0.999, "eps": 1e-8, "eps_root": 0.0}
+    expected = {"learning_rate": 0.1, "b1": 0.8, "b2": 0.999, "eps": 1e-8, "eps_root": 0.0}
+    assert _floats(gx.hyperparams(state)) == expected
     # Setting through the wrapper: a learning rate of 0 freezes what Adam updates ("w").
     frozen = gx.set_hyperparams(state, learning_rate=0.0)
     _, params, frozen = _run(optimizer, 4, jnp.float64, state=frozen)
@@ -137,7 +138,8 @@ def test_hyperparams_and_set_hyperparams_work_under_jit():
 
 def test_set_hyperparams_with_an_unknown_name_lists_the_known_ones():
     state = gx.adam(0.1).init(_params(jnp.float64))
-    with pytest.raises(ValueError, match=r"no hyperparameter named \['lr'\].*'b1', 'b2', 'eps', 'eps_root', 'learning_rate'"):
+    message = r"no hyperparameter named \['lr'\].*'b1', 'b2', 'eps', 'eps_root', 'learning_rate'"
+    with pytest.raises(ValueError, match=message):
         gx.set_hyperparams(state, lr=0.01)
 
 

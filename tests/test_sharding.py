@@ -153,10 +153,12 @@ def run_checks():
     flat_out = jax.jit(step_fn(flat_opt))(params, flat_state, grads)
     plain_out = jax.jit(step_fn(plain_opt))(params, plain_opt.init(params), grads)
     results["flatten_params_equal_plain"] = all(
-        np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(jax.tree.leaves(flat_out[0]), jax.tree.leaves(plain_out[0]))
+        np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(jax.tree.leaves(flat_out[0]), jax.tree.leaves(plain_out[0]))
     )
     results["flatten_params_keep_sharding"] = all(
-        a.sharding.is_equivalent_to(b.sharding, a.ndim) for a, b in zip(jax.tree.leaves(flat_out[0]), jax.tree.leaves(params))
+        a.sharding.is_equivalent_to(b.sharding, a.ndim)
+        for a, b in zip(jax.tree.leaves(flat_out[0]), jax.tree.leaves(params))
     )
 
     # Groups cut at 10 elements a row: still no collective, still the per-leaf results.
@@ -170,7 +172,8 @@ def run_checks():
     results["collectives_sized"] = collectives(sized_step.lower(params, sized_state, grads).compile().as_text())
     sized_out = sized_step(params, sized_state, grads)
     results["sized_params_equal_plain"] = all(
-        np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(jax.tree.leaves(sized_out[0]), jax.tree.leaves(plain_out[0]))
+        np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(jax.tree.leaves(sized_out[0]), jax.tree.leaves(plain_out[0]))
     )
 
     # 3. ZeRO-1: replicated params, state split across "data"; results equal the unsplit run.
@@ -189,8 +192,9 @@ def run_checks():
     }
     replicated_grads = jax.tree.map(lambda p: p * 0.5 + 0.1, replicated)
     zero_step, full_step = jax.jit(step_fn(zero_opt)), jax.jit(step_fn(full_opt))
-    results["collectives_zero"] = collectives(zero_step.lower(replicated, zero_state, replicated_grads).compile().as_text())
-    results["collectives_unsplit"] = collectives(full_step.lower(replicated, full_state, replicated_grads).compile().as_text())
+    zero_text = zero_step.lower(replicated, zero_state, replicated_grads).compile().as_text()
+    full_text = full_step.lower(replicated, full_state, replicated_grads).compile().as_text()
+    results["collectives_zero"], results["collectives_unsplit"] = collectives(zero_text), collectives(full_text)
     rng = np.random.default_rng(1)
     grad_steps = [jax.tree.map(lambda p: jax.device_put(rng.normal(size=p.shape), p.sharding), replicated)
                   for _ in range(4)]
@@ -198,13 +202,15 @@ def run_checks():
     results["zero_sized_mu"] = {name: [str(m.sharding.spec), m.shape[0]] for name, m in zero_sized_mu.items()}
     for mode, opt in (("eager", zero_opt), ("jit", zero_opt), ("sized", zero_sized_opt)):
         zero = (replicated, opt.init(replicated), jax.jit(step_fn(opt)) if mode == "jit" else step_fn(opt))
-        full = (replicated, full_opt.init(replicated), jax.jit(step_fn(full_opt)) if mode == "jit" else step_fn(full_opt))
+        full_step_fn = jax.jit(step_fn(full_opt)) if mode == "jit" else step_fn(full_opt)
+        full = (replicated, full_opt.init(replicated), full_step_fn)
         worst = 0.0
         for g in grad_steps:
             zero = zero[2](zero[0], zero[1], g) + (zero[2],)
             full = full[2](full[0], full[1], g) + (full[2],)
             for a, b in zip(jax.tree.leaves(zero[0]), jax.tree.leaves(full[0])):
-                worst = max(worst, float(np.max(np.abs(np.asarray(a) - np.asarray(b)) / (np.abs(np.asarray(b)) + 1e-300))))
+                a, b = np.asarray(a), np.asarray(b)
+                worst = max(worst, float(np.max(np.abs(a - b) / (np.abs(b) + 1e-300))))
         results[f"zero_vs_unsplit_{mode}"] = worst
         results[f"zero_state_{mode}"] = str(zero[1].inner[0].numerator[0].mu["float64"].sharding.spec)
 
@@ -216,7 +222,8 @@ def results():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
     here = os.path.dirname(os.path.abspath(__file__))
     done = subprocess.run(
-        [sys.executable, os.path.abspath(__file__)], check=False, env=env, cwd=here, capture_output=True, text=True, timeout=600
+        [sys.executable, os.path.abspath(__file__)],
+        check=False, env=env, cwd=here, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout.strip().splitlines()[-1])

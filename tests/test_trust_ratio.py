@@ -105,7 +105,8 @@ def test_update_without_params_says_how_to_pass_them():
     [
         ({"min_norm": -1.0}, "scale_by_trust_ratio: min_norm must be a finite number >= 0, got min_norm=-1.0"),
         ({"eps": -1e-3}, "scale_by_trust_ratio: eps must be a finite number >= 0, got eps=-0.001"),
-        ({"trust_coefficient": 0.0}, "scale_by_trust_ratio: trust_coefficient must be a finite number > 0, got trust_coefficient=0.0"),
+        ({"trust_coefficient": 0.0},
+         "scale_by_trust_ratio: trust_coefficient must be a finite number > 0, got trust_coefficient=0.0"),
     ],
 )
 def test_rejects_out_of_range_arguments(kwargs, message):

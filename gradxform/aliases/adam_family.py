@@ -16,6 +16,7 @@ from ..core.link import Branch
 from ..core.named import one_minus, value_of
 from ..core.protocol import GradientTransformation, identity
 from ..core.recipe import alias
+from ..core.types import ScalarOrSchedule
 from ..transforms import additive as _additive
 from ..transforms.additive import Mask
 from ..transforms.elementwise import sqrt_plus_eps, square
@@ -28,17 +29,17 @@ from ..transforms.moments import (
     scheduled_bias_correction,
 )
 from ..transforms.rectification import ones, scale_by_rectification, scale_by_schedule, variance_is_tractable
-from ..transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
+from ..transforms.scaling import scale_by_learning_rate
 from .parts import debiased_momentum, debiased_root_mean_square, nesterov_debiased_momentum
 
 
 @alias("learning_rate", "b1", "b2", "eps", "eps_root")
 def adam(
     learning_rate: ScalarOrSchedule,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    eps_root: float = 0.0,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
     mu_dtype: Any = None,
     *,
     nesterov: bool = False,
@@ -101,10 +102,10 @@ def adam(
 
 @alias("b1", "b2", "eps", "eps_root")
 def scale_by_adam(
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    eps_root: float = 0.0,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
     mu_dtype: Any = None,
     *,
     nesterov: bool = False,
@@ -149,10 +150,10 @@ def scale_by_adam(
 
 @alias("b1", "b2", "eps", "eps_root")
 def scale_by_amsgrad(
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    eps_root: float = 0.0,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
     mu_dtype: Any = None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
@@ -194,12 +195,12 @@ def scale_by_amsgrad(
 @alias("learning_rate", "b1", "b2", "eps", "eps_root", "weight_decay")
 def adamw(
     learning_rate: ScalarOrSchedule,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    eps_root: float = 0.0,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
     mu_dtype: Any = None,
-    weight_decay: float = 1e-4,
+    weight_decay: ScalarOrSchedule = 1e-4,
     mask: Optional[Mask] = None,
     *,
     nesterov: bool = False,
@@ -268,12 +269,12 @@ def adamw(
 @alias("learning_rate", "b1", "b2", "eps", "eps_root", "weight_decay")
 def nadamw(
     learning_rate: ScalarOrSchedule,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    eps_root: float = 0.0,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
     mu_dtype: Any = None,
-    weight_decay: float = 1e-4,
+    weight_decay: ScalarOrSchedule = 1e-4,
     mask: Optional[Mask] = None,
     *,
     nu_dtype: Any = None,
@@ -324,9 +325,9 @@ def nadamw(
 @alias("learning_rate", "b1", "b2", "eps")
 def adamax(
     learning_rate: ScalarOrSchedule,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
     *,
     mu_dtype: Any = None,
     nu_dtype: Any = None,
@@ -389,10 +390,10 @@ def _dozat_momentum(b1: float, momentum_decay: float):
 @alias("learning_rate", "b1", "b2", "eps", "eps_root")
 def nadam(
     learning_rate: ScalarOrSchedule,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    eps_root: float = 0.0,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
     mu_dtype: Any = None,
     *,
     momentum_decay: Optional[float] = None,
@@ -478,10 +479,10 @@ def nadam(
 @alias("b1", "b2", "eps", "eps_root")
 def amsgrad(
     learning_rate: ScalarOrSchedule,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    eps_root: float = 0.0,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
     mu_dtype: Any = None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
@@ -560,10 +561,10 @@ def amsgrad(
 @alias("learning_rate", "b1", "b2", "eps", "eps_root")
 def radam(
     learning_rate: ScalarOrSchedule,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    eps_root: float = 0.0,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
     threshold: float = 5.0,
     *,
     nesterov: bool = False,
@@ -640,11 +641,11 @@ def radam(
 @alias("learning_rate", "b1", "b2", "nu1", "nu2", "eps")
 def qhadam(
     learning_rate: ScalarOrSchedule,
-    b1: float = 0.995,
-    b2: float = 0.999,
-    nu1: float = 0.7,
-    nu2: float = 1.0,
-    eps: float = 1e-8,
+    b1: ScalarOrSchedule = 0.995,
+    b2: ScalarOrSchedule = 0.999,
+    nu1: ScalarOrSchedule = 0.7,
+    nu2: ScalarOrSchedule = 1.0,
+    eps: ScalarOrSchedule = 1e-8,
 ) -> GradientTransformation:
     r"""QHAdam: Adam with both moments mixed with the current gradient (quasi-hyperbolic terms).
 

@@ -13,6 +13,7 @@ from ..core.combinators import ratio
 from ..core.named import value_of
 from ..core.protocol import GradientTransformation, identity
 from ..core.recipe import alias
+from ..core.types import ScalarOrSchedule
 from ..transforms import additive as _additive
 from ..transforms.adaptive import scale_by_adadelta_units, scale_by_rms, sum_of_squares
 from ..transforms.additive import Mask
@@ -21,7 +22,7 @@ from ..transforms.moments import (
     mean_of_squares,
     scale_by_momentum,
 )
-from ..transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
+from ..transforms.scaling import scale_by_learning_rate
 from .parts import check_momentum_args
 
 
@@ -29,7 +30,7 @@ from .parts import check_momentum_args
 def adagrad(
     learning_rate: ScalarOrSchedule,
     initial_accumulator_value: float = 0.1,
-    eps: float = 1e-7,
+    eps: ScalarOrSchedule = 1e-7,
     *,
     eps_in_sqrt: bool = True,
     nu_dtype: Any = None,
@@ -89,9 +90,9 @@ def adagrad(
 @alias("learning_rate", "rho", "eps", "weight_decay")
 def adadelta(
     learning_rate: ScalarOrSchedule = 1.0,
-    rho: float = 0.9,
-    eps: float = 1e-6,
-    weight_decay: float = 0.0,
+    rho: ScalarOrSchedule = 0.9,
+    eps: ScalarOrSchedule = 1e-6,
+    weight_decay: ScalarOrSchedule = 0.0,
     weight_decay_mask: Optional[Mask] = None,
 ) -> GradientTransformation:
     r"""Adadelta: the gradient scaled by the ratio of the RMS of past steps to the RMS of gradients.
@@ -161,7 +162,7 @@ def rmsprop(
     initial_scale: float = 0.0,
     eps_in_sqrt: bool = True,
     centered: bool = False,
-    momentum: Optional[float] = None,
+    momentum: ScalarOrSchedule | None = None,
     nesterov: bool = False,
     bias_correction: bool = False,
     *,

@@ -13,12 +13,13 @@ from ..core.chain import chain
 from ..core.combinators import ratio
 from ..core.protocol import GradientTransformation
 from ..core.recipe import alias
+from ..core.types import ScalarOrSchedule
 from ..transforms import additive as _additive
 from ..transforms.additive import Mask
 from ..transforms.moments import (
     scale_by_momentum,
 )
-from ..transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
+from ..transforms.scaling import scale_by_learning_rate
 from ..transforms.trust_ratio import scale_by_trust_ratio
 from .parts import debiased_momentum, debiased_root_mean_square
 
@@ -26,11 +27,11 @@ from .parts import debiased_momentum, debiased_root_mean_square
 @alias("learning_rate", "b1", "b2", "eps", "eps_root", "weight_decay")
 def lamb(
     learning_rate: ScalarOrSchedule,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-6,
-    eps_root: float = 0.0,
-    weight_decay: float = 0.0,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-6,
+    eps_root: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
     mask: Optional[Mask] = None,
     *,
     mu_dtype: Any = None,
@@ -92,12 +93,12 @@ def lamb(
 @alias("learning_rate", "weight_decay", "trust_coefficient", "eps", "momentum")
 def lars(
     learning_rate: ScalarOrSchedule,
-    weight_decay: float = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
     weight_decay_mask: Mask = True,
-    trust_coefficient: float = 0.001,
-    eps: float = 0.0,
+    trust_coefficient: ScalarOrSchedule = 0.001,
+    eps: ScalarOrSchedule = 0.0,
     trust_ratio_mask: Mask = True,
-    momentum: float = 0.9,
+    momentum: ScalarOrSchedule = 0.9,
     nesterov: bool = False,
 ) -> GradientTransformation:
     r"""LARS: SGD with momentum whose step per layer is rescaled by the trust ratio.

@@ -13,6 +13,7 @@ from ..core.combinators import parallel_sum
 from ..core.hyperparams import shared
 from ..core.protocol import GradientTransformation, identity
 from ..core.recipe import alias
+from ..core.types import ScalarOrSchedule
 from ..transforms import additive as _additive
 from ..transforms.additive import Mask, add_noise
 from ..transforms.elementwise import sign
@@ -20,14 +21,14 @@ from ..transforms.moments import (
     interpolated_momentum,
     scale_by_momentum,
 )
-from ..transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
+from ..transforms.scaling import scale_by_learning_rate
 from .parts import check_momentum_args
 
 
 @alias("learning_rate", "momentum")
 def sgd(
     learning_rate: ScalarOrSchedule,
-    momentum: Optional[float] = None,
+    momentum: ScalarOrSchedule | None = None,
     nesterov: bool = False,
     accumulator_dtype: Any = None,
 ) -> GradientTransformation:
@@ -76,7 +77,7 @@ def sgd(
 
 @alias("learning_rate", "eta", "gamma")
 def noisy_sgd(
-    learning_rate: ScalarOrSchedule, eta: float = 0.01, gamma: float = 0.55, key: Any = 0
+    learning_rate: ScalarOrSchedule, eta: ScalarOrSchedule = 0.01, gamma: ScalarOrSchedule = 0.55, key: Any = 0
 ) -> GradientTransformation:
     r"""SGD on the gradient plus Gaussian noise whose variance anneals with the step count.
 
@@ -174,10 +175,10 @@ def aggmo(
 @alias("learning_rate", "b1", "b2", "weight_decay")
 def lion(
     learning_rate: ScalarOrSchedule,
-    b1: float = 0.9,
-    b2: float = 0.99,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.99,
     mu_dtype: Any = None,
-    weight_decay: float = 1e-3,
+    weight_decay: ScalarOrSchedule = 1e-3,
     mask: Optional[Mask] = None,
 ) -> GradientTransformation:
     r"""Lion: the sign of an interpolation between the gradient and its momentum, plus weight decay.

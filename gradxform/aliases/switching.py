@@ -10,20 +10,24 @@ from ..core.combinators import ratio
 from ..core.named import one_minus
 from ..core.protocol import GradientTransformation
 from ..core.recipe import alias
+from ..core.types import ScalarOrSchedule
 from ..transforms.elementwise import sqrt_plus_eps
 from ..transforms.moments import (
     bias_correction,
     mean_of_squares,
     scale_by_momentum,
 )
-from ..transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
+from ..transforms.scaling import scale_by_learning_rate
 from ..transforms.switching import switch_to_sgd
 from .parts import debiased_momentum
 
 
 @alias("learning_rate", "b1", "b2", "eps")
 def swats(
-    learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-9
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-9,
 ) -> GradientTransformation:
     r"""SWATS: Adam that switches for good to SGD with momentum, at the learning rate Adam implied.
 

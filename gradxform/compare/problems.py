@@ -17,13 +17,13 @@ import math
 import os
 import pathlib
 import sys
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-PyTree = Any
+from ..core.types import PyTree
 
 NOT_INSTALLED = (
     "{what} needs {package}, which is not installed; install it with: pip install 'gradxform[demo]'"

@@ -473,8 +473,8 @@ PER_LEAF_REDUCTION = (
 )
 NOT_FROM_THE_LEAF = (
     "{who}: {op} of leaf {leaf} is not computed element by element from that leaf (noise drawn per "
-    "leaf, control flow over whole trees as in L-BFGS, or a value built for each leaf's shape), so a buffer holding many leaves would not get "
-    "the same numbers. Run it without flatten."
+    "leaf, control flow over whole trees as in L-BFGS, or a value built for each leaf's shape), so a "
+    "buffer holding many leaves would not get the same numbers. Run it without flatten."
 )
 NOT_THE_BUFFERS = (
     "ravel_by_group: unravel expects the dict of buffers that ravel_by_group returned, with keys "

@@ -89,9 +89,9 @@ class Declared:
     def read(self, extra_args: dict) -> "Values":
         """This primitive's values at this step, from the ``hyperparams`` its owner passes."""
         reader = extra_args.get("hyperparams")
-        if not self.entries:  # nothing to read (a weight decay of a constant 0)
-            return Values(reader, self)
         if not isinstance(reader, Reader):
+            if not self.entries:  # nothing to read (a weight decay of a constant 0): no owner
+                return Values(None, self)
             raise ValueError(_check.NO_OWNER.format(who=self.who))
         return Values(reader, self)
 
@@ -117,12 +117,14 @@ def declare(who: str, **values: Any) -> Declared:
 class Values:
     """One primitive's hyperparameters at one step: ``values(arg, fn)`` is ``fn`` of the value."""
 
-    def __init__(self, reader: "Reader", declared: Declared) -> None:
+    def __init__(self, reader: "Reader | None", declared: Declared) -> None:
         self._reader, self._declared = reader, declared
 
     def __call__(self, arg: str, fn: Callable = lambda x: x) -> jax.Array:
         """``fn`` of the value in force of the hyperparameter passed as argument ``arg``."""
         entry = self._declared.entries[arg]
+        if self._reader is None:
+            raise KeyError(f"{self._declared.who} declared no hyperparameter {arg!r}")
         row = self._reader.table.row_of(self._declared, arg)
         return self._reader.value(row, lambda x: fn(entry.derive(x)) if entry.derive else fn(x))
 
@@ -201,11 +203,15 @@ def _short(value: Any) -> str:
 def _with_names(names: tuple[str, ...], places: tuple[tuple[str, ...], ...]) -> type[Hyperparams]:
     """The :class:`Hyperparams` subclass for ``names``, registered as a node of the JAX tree."""
     cls = type("Hyperparams", (Hyperparams,), {"names": names, "places": places, "__module__": __name__})
-    jax.tree_util.register_pytree_with_keys(
-        cls,
-        lambda node: ([(jax.tree_util.GetAttrKey("table"), node.table)], None),
-        lambda _, children: cls(children[0]),
-    )
+
+    def flatten(node: Hyperparams) -> tuple[list, None]:
+        return [(jax.tree_util.GetAttrKey("table"), node.table)], None
+
+    def unflatten(_: None, children: Any) -> Hyperparams:
+        (table,) = children
+        return cls(table)
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten, unflatten)
     return cls
 
 

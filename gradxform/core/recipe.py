@@ -273,10 +273,26 @@ def schedule_label(value: Any) -> str | None:
     return getattr(value, "__gradxform_label__", None)
 
 
-def label_schedule(schedule: Callable, name: str, **args: Any) -> Callable:
-    """Record ``name(**args)`` on a schedule function; returns the function."""
-    schedule.__gradxform_label__ = f"{name}({', '.join(f'{k}={_number(v)}' for k, v in args.items())})"  # type: ignore[attr-defined]
-    return schedule
+def schedule_factory(build: Callable) -> Callable:
+    """Decorate a schedule's factory so that the schedule it returns prints as
+    ``name(arguments)`` inside a recipe (``adam(learning_rate=linear_schedule(...))``)."""
+    signature = inspect.signature(build)
+
+    @functools.wraps(build)
+    def make(*args, **kwargs):
+        schedule = build(*args, **kwargs)
+        if schedule_label(schedule) is not None:  # another schedule returned as it is: keep its label
+            inner = schedule
+
+            def schedule(step):
+                return inner(step)
+
+        bound = signature.bind(*args, **kwargs)
+        shown = ", ".join(f"{k}={_number(v)}" for k, v in bound.arguments.items())
+        schedule.__gradxform_label__ = f"{build.__name__}({shown})"
+        return schedule
+
+    return make
 
 
 # --- Text --------------------------------------------------------------------------------------
@@ -367,8 +383,9 @@ def recipe(transform: Any) -> dict:
 
     Example:
         >>> import gradxform as gx
-        >>> gx.recipe(gx.chain(gx.clip_by_global_norm(1.0), gx.scale_by_learning_rate(0.1)))
-        {'name': 'chain', 'parts': [{'name': 'clip_by_global_norm', 'args': {'max_norm': 1.0}}, {'name': 'scale_by_learning_rate', 'args': {'learning_rate': 0.1}}]}
+        >>> data = gx.recipe(gx.chain(gx.clip_by_global_norm(1.0), gx.scale_by_learning_rate(0.1)))
+        >>> data["name"], data["parts"][0]
+        ('chain', {'name': 'clip_by_global_norm', 'args': {'max_norm': 1.0}})
     """
     return _data(of(transform))
 
@@ -500,8 +517,10 @@ def latex_value(value: Any) -> str:
 
 
 def group(x: str) -> str:
-    """``x`` in parentheses unless it is one symbol."""
-    return x if x.replace("_", "").replace("{", "").replace("}", "").isalnum() or x.endswith("_t") and " " not in x else rf"\left({x}\right)"
+    """``x`` in parentheses unless it is one symbol (``g_t``, ``m'_t``)."""
+    if " " not in x and not any(op in x for op in "+-/\\"):
+        return x
+    return rf"\left({x}\right)"
 
 
 def _escape(text: str) -> str:

@@ -6,13 +6,11 @@ exactly as Optax's fused transformation does.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 from jax.experimental.shard_alike import shard_alike
 
-PyTree = Any
+from .types import PyTree
 
 
 def zeros_like(params: PyTree, dtype=None) -> PyTree:

@@ -13,6 +13,9 @@ PyTree = Any  # dicts, lists, tuples and NamedTuples with arrays (or None) at th
 Schedule = Callable[[jax.Array], jax.Array]  # step (int32, 0 on the first update) -> value; jit-safe
 ScalarOrSchedule = Union[float, jax.Array, Schedule]  # a hyperparameter: a number or a schedule
 Axes = Union[int, Sequence[int], None]  # array axes, or None for a documented default
+# Which leaves a transformation applies to: bools in a tree shaped like the params (or a prefix of
+# it, one bool standing for a subtree), or a function of the params returning one.
+Mask = Union[bool, PyTree, Callable[[PyTree], PyTree]]
 
 if TYPE_CHECKING:
     from .named import Named

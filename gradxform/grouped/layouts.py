@@ -67,9 +67,8 @@ from ..core.chain import whole
 from ..core.link import Branch
 from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.types import PyTree
 from . import leafwise as _leafwise
-
-PyTree = Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,23 +127,20 @@ def flatten(
     identical and what is rejected is described in :mod:`gradxform.grouped.layouts`; in short, results
     equal the per-leaf run bit for bit for element-wise transformations (Adam, RMSprop, SGD,
     Adagrad, Lion without a mask, ...) run op by op, up to the last bits of 0-d leaves on CPU,
-    of global norms, and of XLA's rewrites of divisions under ``jit``, and transformations that depend on the tree (per-leaf norms as in LAMB and LARS,
-    masks, noise drawn per leaf, L-BFGS) raise a ``ValueError`` when the update is traced.
+    of global norms, and of XLA's rewrites of divisions under ``jit``, and transformations that
+    depend on the tree (per-leaf norms as in LAMB and LARS, masks, noise drawn per leaf, L-BFGS)
+    raise a ``ValueError`` when the update is traced.
     Optax's ``flatten`` concatenates every leaf into one buffer and needs a single dtype.
 
     To keep the params flat between steps too, and pay nothing per leaf in the step, see
     :func:`ravel_by_group`. With params left as a tree, each step gathers the gradients into
-    fresh buffers and slices the updates back out: a gain for many small leaves (2.4x Optax's
-    step on a 6-leaf MLP, 1.1-1.5x on 2000 leaves of 4096). On a CPU, give large trees a
-    ``buffer_size`` (``2**18`` did best here): a fresh buffer of 100 MB is mapped anew by the
-    allocator every step, and touching its pages cost 24,607 page faults a step on a
-    25M-parameter GPT-2-shaped tree (0.25x Optax's step), while buffers of 1 MiB are
-    reused without a fault (0.99x). Compile time with tree params grows with the number of
-    leaves: XLA's CPU compiler spends about 10 ms on each distinct kernel, and a slice at each
-    offset of a buffer is one (buffers of one size repeat the same offsets, so smaller buffers
-    mean fewer), and the check that ``inner`` is leaf-wise traces it once on the whole tree. With
-    ``buffer_size=2**18`` it was 3.0 s at 1000 leaves and 8.4 s at 3000 (Optax per leaf: 4.4 s
-    and 18.6 s; one buffer: 11.7 s at 1000). With flat params it stays under 0.3 s.
+    fresh buffers and slices the updates back out: a gain where leaves are many and small. On a
+    CPU, give large trees a ``buffer_size`` (``2**18``, say): a fresh buffer of many megabytes
+    is mapped anew by the allocator every step and its pages fault, while buffers of about a
+    megabyte are reused. Compile time with tree params grows with the number of distinct
+    slices, so smaller buffers, which repeat the same offsets, compile faster; the check that
+    ``inner`` is leaf-wise traces it once on the whole tree. ``benchmarks/RESULTS.md`` has the
+    measured step and compile times.
 
     **Call** ``init`` **eagerly on sharded params.** The groups are read from the params'
     shardings when ``init`` runs, and are static. Under ``jit`` or :func:`jax.eval_shape` the
@@ -215,14 +211,12 @@ def ravel_by_group(tree: PyTree, buffer_size: int | None = None) -> tuple[dict, 
     leaves: a mask must be written for the buffers.
 
     **Buffer size on a CPU.** Adam's compiled step makes three passes over memory (the first
-    moment, the second, then the params; see ``benchmarks/RESULTS.md``). Cut into buffers of
-    about a million elements, each buffer's later passes find its data still in cache, which
-    one 100 MB buffer cannot. On a 2-core CPU, with ``buffer_size=2**20``, Adam's step on
-    2000 leaves of 4096 elements took 9.0 ms instead of 11.0 ms (5.9x Optax's per-leaf step
-    instead of 5.0x), and on a GPT-2-shaped 25M-parameter tree 1.03x Optax's instead of 0.95x
-    (``benchmarks/buffer_size.py`` measures it on your machine). The results are the same
-    for any size: element-wise optimizers do not see how the elements are cut. On a GPU,
-    where kernels are launched one by one, more buffers cost more launches: measure first.
+    moment, the second, then the params). Cut into buffers of about a million elements, each
+    buffer's later passes find its data still in cache, which one 100 MB buffer cannot
+    (``benchmarks/buffer_size.py`` measures it on your machine; ``benchmarks/RESULTS.md`` has
+    our figures). The results are the same for any size: element-wise optimizers do not see how
+    the elements are cut. On a GPU, where kernels are launched one by one, more buffers cost
+    more launches: measure first.
 
     Args:
         tree: a pytree of arrays (``None`` leaves allowed; they come back as ``None``).

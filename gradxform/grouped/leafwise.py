@@ -20,14 +20,13 @@ tree once, abstractly (no arithmetic is done), and walks the operations:
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import numpy as np
 
 from ..core import check as _check
-
-PyTree = Any
+from ..core.types import PyTree
 
 # Primitives that act element by element (scalar operands broadcast).
 _ELEMENTWISE = frozenset([
@@ -95,7 +94,10 @@ def check(who: str, update, updates: PyTree, state: PyTree, params: PyTree, extr
 
     closed = jax.make_jaxpr(traced)(updates, state, params, arrays)
     walker = _Walker(who, n, every, names)
-    leaf = lambda i, label: walker.shared(label, 0, (0,)) if i in empty else walker.leaf(i, label)
+
+    def leaf(i, label):
+        return walker.shared(label, 0, (0,)) if i in empty else walker.leaf(i, label)
+
     inputs = [leaf(i, ("updates", str(dtypes[i]))) for i in range(n)]
     inputs += [
         leaf(i, ("state", role, str(np.result_type(x)))) if i >= 0

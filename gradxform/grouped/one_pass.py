@@ -29,7 +29,6 @@ accelerator was at hand to measure what this formulation does there.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -39,8 +38,7 @@ from ..core import recipe as _recipe
 from ..core.chain import whole
 from ..core.link import Branch
 from ..core.protocol import GradientTransformation
-
-PyTree = Any
+from ..core.types import PyTree
 
 CPU_OPTION = "xla_cpu_use_multi_output_fusion"  # in XLA_FLAGS' --xla_backend_extra_options
 
@@ -61,19 +59,11 @@ def one_pass(inner: Branch, *, require_fusion: bool = True) -> GradientTransform
     :mod:`gradxform.grouped.one_pass` for why this lets XLA write params and state in one kernel.
 
     Wrap the whole optimizer, and apply the updates in the same jitted function, so that the
-    params' kernel is part of the program XLA fuses. Measured on a 2-core AMD EPYC, both
-    libraries in one process with the option on (``benchmarks/adam_speed.py --one-pass``):
-    Adam's step took 0.86x the time of Optax's on one 16M-element tensor (0.82 of the
-    memory-bandwidth bound) and 0.72x on a GPT-2-shaped 25M-parameter tree with the params
-    kept flat in buffers of a million elements (:func:`ravel_by_group`). On a CPU with AVX-512,
-    512-bit vectors (``--xla_cpu_prefer_vector_width=512`` in the same ``XLA_FLAGS``, or for the
-    step alone ``jax.jit(step, compiler_options={"xla_cpu_prefer_vector_width": 512})``) made
-    the 16M-element step 0.71-0.73x Optax's time, at the bound (0.98-0.99), and 1.04-1.12x
-    PyTorch's fused Adam's; with flat GPT-2-shaped params, 1.00x PyTorch's. It gains nothing
-    where kernels are small (a 10k-parameter MLP) and loses on some recipes: of the aliases,
-    SGD with momentum, Adam, AdamW, Nadam, AdaMax, RMSprop and Adagrad become one kernel;
-    AMSGrad and LAMB move a little less; RAdam and LARS move more than without it
-    (``benchmarks/RESULTS.md``).
+    params' kernel is part of the program XLA fuses. It gains where kernels are large and
+    memory-bound, nothing where they are small, and not on every recipe: of the aliases, SGD
+    with momentum, Adam, AdamW, Nadam, AdaMax, RMSprop and Adagrad become one kernel; the
+    measured step times and passes over memory are in ``benchmarks/RESULTS.md``
+    (``benchmarks/adam_speed.py --one-pass``, ``benchmarks/hlo_passes.py``).
 
     Args:
         inner: a transformation, or a list of them applied in sequence.

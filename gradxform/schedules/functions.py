@@ -27,15 +27,15 @@ the reference named in their docstrings.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 
 from ..core import check as _check
+from ..core import recipe as _recipe
 from ..core import step as _step
-
-Schedule = Callable[[jax.Array], jax.Array]
+from ..core.types import Schedule
 
 # ---------------------------------------------------------------------------------------------
 # Private helpers: every schedule converts the step, then works in the default float dtype.
@@ -118,6 +118,7 @@ def _sorted_items(who: str, boundaries_and_scales: Optional[Mapping[int, float]]
 # ---------------------------------------------------------------------------------------------
 
 
+@_recipe.schedule_factory
 def constant_schedule(value: float) -> Schedule:
     r"""A schedule that always returns ``value``: :math:`v(t) = c`.
 
@@ -137,6 +138,7 @@ def constant_schedule(value: float) -> Schedule:
     return schedule
 
 
+@_recipe.schedule_factory
 def polynomial_schedule(
     init_value: float,
     end_value: float,
@@ -186,6 +188,7 @@ def _polynomial(who, init_value, end_value, power, transition_steps, transition_
     return schedule
 
 
+@_recipe.schedule_factory
 def linear_schedule(
     init_value: float, end_value: float, transition_steps: int, transition_begin: int = 0
 ) -> Schedule:
@@ -216,6 +219,7 @@ def linear_schedule(
 # ---------------------------------------------------------------------------------------------
 
 
+@_recipe.schedule_factory
 def exponential_decay(
     init_value: float,
     transition_steps: int,
@@ -277,6 +281,7 @@ def _exponential(who, init_value, transition_steps, decay_rate, transition_begin
     return schedule
 
 
+@_recipe.schedule_factory
 def step_decay_schedule(init_value: float, step_size: int, decay_rate: float) -> Schedule:
     r"""Multiply the value by ``decay_rate`` every ``step_size`` steps (PyTorch's ``StepLR``).
 
@@ -312,6 +317,7 @@ def step_decay_schedule(init_value: float, step_size: int, decay_rate: float) ->
     return schedule
 
 
+@_recipe.schedule_factory
 def multistep_schedule(
     init_value: float, boundaries: Sequence[int], decay_rate: float
 ) -> Schedule:
@@ -352,6 +358,7 @@ def multistep_schedule(
     return schedule
 
 
+@_recipe.schedule_factory
 def inverse_time_decay(
     init_value: float, transition_steps: int, decay_rate: float, staircase: bool = False
 ) -> Schedule:
@@ -393,6 +400,7 @@ def inverse_time_decay(
     return schedule
 
 
+@_recipe.schedule_factory
 def warmup_inverse_sqrt_schedule(
     init_value: float, peak_value: float, warmup_steps: int
 ) -> Schedule:
@@ -441,6 +449,7 @@ def warmup_inverse_sqrt_schedule(
 # ---------------------------------------------------------------------------------------------
 
 
+@_recipe.schedule_factory
 def piecewise_constant_schedule(
     init_value: float, boundaries_and_scales: Optional[Mapping[int, float]] = None
 ) -> Schedule:
@@ -474,6 +483,7 @@ def piecewise_constant_schedule(
     return schedule
 
 
+@_recipe.schedule_factory
 def piecewise_interpolate_schedule(
     interpolate_type: str,
     init_value: float,
@@ -516,6 +526,7 @@ def piecewise_interpolate_schedule(
     return schedule
 
 
+@_recipe.schedule_factory
 def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
     r"""Run schedules one after another, each restarting its own count at its boundary.
 
@@ -562,6 +573,7 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
 # ---------------------------------------------------------------------------------------------
 
 
+@_recipe.schedule_factory
 def cosine_decay_schedule(
     init_value: float, decay_steps: int, alpha: float = 0.0, exponent: float = 1.0
 ) -> Schedule:
@@ -621,6 +633,7 @@ def _anneal(who: str, start, end, steps: int, kind: str) -> Schedule:
     return schedule
 
 
+@_recipe.schedule_factory
 def warmup_constant_schedule(init_value: float, peak_value: float, warmup_steps: int) -> Schedule:
     r"""Linear warmup from ``init_value`` to ``peak_value``, then constant.
 
@@ -645,6 +658,7 @@ def warmup_constant_schedule(init_value: float, peak_value: float, warmup_steps:
     return _after_warmup(init_value, peak_value, int(warmup_steps), constant_schedule(peak_value))
 
 
+@_recipe.schedule_factory
 def warmup_cosine_decay_schedule(
     init_value: float,
     peak_value: float,
@@ -702,6 +716,7 @@ def warmup_cosine_decay_schedule(
     return _after_warmup(init_value, peak_value, warmup, cosine)
 
 
+@_recipe.schedule_factory
 def warmup_exponential_decay_schedule(
     init_value: float,
     peak_value: float,
@@ -746,6 +761,7 @@ def warmup_exponential_decay_schedule(
     return _after_warmup(init_value, peak_value, int(warmup_steps), decay)
 
 
+@_recipe.schedule_factory
 def warmup_stable_decay_schedule(
     init_value: float,
     peak_value: float,
@@ -804,6 +820,7 @@ def warmup_stable_decay_schedule(
     return _after_warmup(init_value, peak_value, int(warmup_steps), decay)
 
 
+@_recipe.schedule_factory
 def sgdr_schedule(cosine_kwargs: Iterable[Mapping[str, Any]]) -> Schedule:
     r"""SGD with warm restarts: :func:`warmup_cosine_decay_schedule` cycles, one after another.
 
@@ -835,6 +852,7 @@ def sgdr_schedule(cosine_kwargs: Iterable[Mapping[str, Any]]) -> Schedule:
     return join_schedules(schedules, boundaries[:-1])
 
 
+@_recipe.schedule_factory
 def cosine_restarts_schedule(
     init_value: float,
     first_period: int,
@@ -951,6 +969,7 @@ def _onecycle_boundaries(who, transition_steps, pct_start, pct_final=None):
     return boundaries
 
 
+@_recipe.schedule_factory
 def cosine_onecycle_schedule(
     transition_steps: int,
     peak_value: float,
@@ -1001,6 +1020,7 @@ def cosine_onecycle_schedule(
     return schedule
 
 
+@_recipe.schedule_factory
 def linear_onecycle_schedule(
     transition_steps: int,
     peak_value: float,
@@ -1048,6 +1068,7 @@ def linear_onecycle_schedule(
     return schedule
 
 
+@_recipe.schedule_factory
 def cosine_onecycle_momentum_schedule(
     transition_steps: int,
     pct_start: float = 0.3,
@@ -1087,6 +1108,7 @@ def cosine_onecycle_momentum_schedule(
     return schedule
 
 
+@_recipe.schedule_factory
 def linear_onecycle_momentum_schedule(
     transition_steps: int,
     pct_start: float = 0.3,
@@ -1128,6 +1150,7 @@ def linear_onecycle_momentum_schedule(
     return schedule
 
 
+@_recipe.schedule_factory
 def cyclic_schedule(
     init_value: float,
     peak_value: float,

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..core import check as _check
-
-Schedule = Callable[[jax.Array], jax.Array]
+from ..core.types import Schedule
 
 
 def plot_schedule(

@@ -21,8 +21,7 @@ import numpy as np
 
 from ..core import check as _check
 from ..core.hyperparams import Hyperparams
-
-PyTree = Any
+from ..core.types import PyTree
 
 FORMAT = 1  # the version of the layout written by state_to_dict; bumped when it changes
 _MAX_LISTED = 12  # differences shown per kind in an error; the rest are counted

@@ -10,10 +10,11 @@ by :func:`set_hyperparams` as any suffix that names exactly one row.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..core import check as _check
 from ..core.hyperparams import Hyperparams, dtype
@@ -178,10 +179,9 @@ def _with_rows(node: Hyperparams, values: dict[int, Any]) -> Hyperparams:
 
 def _like(old: Any, new: jax.Array) -> Any:
     """``new`` in the wrapper ``old`` came in (a Flax ``nnx.Variable``), or as it is."""
-    replace: Callable | None = getattr(old, "replace", None)
-    if replace is not None and hasattr(old, "value") and not isinstance(old, jax.Array):
-        return replace(value=new)
-    return new
+    if isinstance(old, (jax.Array, np.ndarray)) or not callable(getattr(type(old), "replace", None)):
+        return new
+    return old.replace(new)
 
 
 def diagnostics(state: PyTree) -> dict[str, jax.Array]:

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 
-PyTree = Any
+from ..core.types import PyTree
 
 
 class StateMemory(NamedTuple):

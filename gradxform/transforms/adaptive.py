@@ -21,11 +21,10 @@ from ..core.combinators import parallel_sum, ratio
 from ..core.named import Named
 from ..core.printing import textbook
 from ..core.protocol import GradientTransformation, identity
+from ..core.types import Hyper, PyTree
 from . import moments as _moments
 from .elementwise import sqrt_plus_eps, square
 from .moments import mean_of_squares, scale_by_momentum
-
-PyTree = Any
 
 
 def _root(eps: Named | float, eps_in_sqrt: bool) -> GradientTransformation:
@@ -246,7 +245,7 @@ class ScaleByAdadeltaUnitsState(NamedTuple):
 
 
 @_recipe.factory
-def scale_by_adadelta_units(rho: float = 0.9, eps: float = 1e-6) -> GradientTransformation:
+def scale_by_adadelta_units(rho: Hyper = 0.9, eps: Hyper = 1e-6) -> GradientTransformation:
     r"""Multiply each update by the RMS of past outputs, restoring the units of the parameters.
 
     Adadelta's correction (Zeiler 2012, Section 3.2): the output is multiplied by the root of a

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -17,9 +17,7 @@ from ..core.chain import primitive
 from ..core.named import value_of
 from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
-
-PyTree = Any
-Mask = Union[PyTree, Callable[[PyTree], PyTree]]
+from ..core.types import Hyper, Mask
 
 PARAMS_REQUIRED = (
     "{who}: update() needs params (the current parameters) to decay them, got params=None. "
@@ -28,7 +26,7 @@ PARAMS_REQUIRED = (
 
 
 @_recipe.factory
-def weight_decay(rate: float, mask: Optional[Mask] = None) -> GradientTransformation:
+def weight_decay(rate: Hyper, mask: Optional[Mask] = None) -> GradientTransformation:
     r"""Add the parameters, scaled, to the update (decoupled weight decay).
 
     .. math::  u_t = g_t + \lambda_t\,\theta_{t-1}
@@ -88,7 +86,7 @@ class AddNoiseState(NamedTuple):
 
 
 @_recipe.factory
-def add_noise(eta: float = 0.01, gamma: float = 0.55, key: Any = 0) -> GradientTransformation:
+def add_noise(eta: Hyper = 0.01, gamma: Hyper = 0.55, key: Any = 0) -> GradientTransformation:
     r"""Add Gaussian noise whose variance decays with the step count (annealed gradient noise).
 
     .. math::  u_t = g_t + \sigma_t\,\xi_t, \qquad \xi_t \sim \mathcal{N}(0, I), \qquad

@@ -7,7 +7,7 @@ r"""Limited-memory BFGS: the two-loop recursion as a transformation, and the ``l
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,9 +19,8 @@ from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.types import PyTree
 from .linesearch import plus_scaled, real_dtype
-
-PyTree = Any
 
 
 @textbook

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +24,7 @@ from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
-
-PyTree = Any
+from ..core.types import PyTree
 
 _OWN_ARGS = ("value", "grad", "value_fn")
 

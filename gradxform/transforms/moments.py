@@ -14,9 +14,7 @@ from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
-from ..core.types import Schedule
-
-PyTree = Any
+from ..core.types import Hyper, PyTree, Schedule
 
 
 @textbook
@@ -26,7 +24,7 @@ class ScaleByMomentumState(NamedTuple):
 
 @_recipe.factory
 def scale_by_momentum(
-    decay: float = 0.9, nesterov: bool = False, ema: bool = False, dtype: Any = None
+    decay: Hyper = 0.9, nesterov: bool = False, ema: bool = False, dtype: Any = None
 ) -> GradientTransformation:
     r"""Replace each update by a momentum of past updates.
 
@@ -87,7 +85,7 @@ class MeanOfSquaresState(NamedTuple):
 
 @_recipe.factory
 def mean_of_squares(
-    decay: float = 0.999, initial_value: float = 0.0, dtype: Any = None
+    decay: Hyper = 0.999, initial_value: float = 0.0, dtype: Any = None
 ) -> GradientTransformation:
     r"""Replace each update by a running mean of its square (Adam's second moment).
 
@@ -130,7 +128,7 @@ def mean_of_squares(
 
 
 @_recipe.factory
-def bias_correction(decay: float, step_offset: int = 0) -> GradientTransformation:
+def bias_correction(decay: Hyper, step_offset: int = 0) -> GradientTransformation:
     r"""Undo the bias toward zero of a running mean started at zero.
 
     .. math::  u_t = m_t / (1 - \beta^{\,t + k}), \qquad t = 1, 2, \dots
@@ -212,7 +210,7 @@ class InterpolatedMomentumState(NamedTuple):
 
 @_recipe.factory
 def interpolated_momentum(
-    b1: float = 0.9, b2: float = 0.99, dtype: Any = None
+    b1: Hyper = 0.9, b2: Hyper = 0.99, dtype: Any = None
 ) -> GradientTransformation:
     r"""Replace each update by its interpolation with the previous momentum (Lion's direction).
 
@@ -269,7 +267,7 @@ class InfinityMomentState(NamedTuple):
 
 @_recipe.factory
 def infinity_moment(
-    decay: float = 0.999, eps: float = 1e-8, dtype: Any = None
+    decay: Hyper = 0.999, eps: Hyper = 1e-8, dtype: Any = None
 ) -> GradientTransformation:
     r"""Replace each update by an exponentially weighted maximum of its magnitude (AdaMax's moment).
 

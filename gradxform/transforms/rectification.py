@@ -21,8 +21,7 @@ from ..core import step as _step
 from ..core.chain import primitive
 from ..core.named import value_of
 from ..core.protocol import EmptyState, GradientTransformation
-
-Schedule = Callable[[jax.Array], jax.Array]
+from ..core.types import Hyper, Schedule
 
 LENGTH_BELOW_FOUR_HINT = (
     " The rectification term sqrt((rho_t - 4)(rho_t - 2) ...) is not real for 2 < rho_t < 4;"
@@ -74,7 +73,7 @@ def _sma_length(decay, rho_inf, step):
 
 
 def variance_is_tractable(
-    decay: float = 0.999, threshold: float = 5.0
+    decay: Hyper = 0.999, threshold: float = 5.0
 ) -> Callable[[jax.Array], jax.Array]:
     r"""The predicate of RAdam's switch: whether :math:`\rho_t \ge` ``threshold`` at this step.
 
@@ -119,7 +118,7 @@ def variance_is_tractable(
 
 
 @_recipe.factory
-def scale_by_rectification(decay: float = 0.999) -> GradientTransformation:
+def scale_by_rectification(decay: Hyper = 0.999) -> GradientTransformation:
     r"""Multiply every update by RAdam's rectification term :math:`r_t`.
 
     .. math::

@@ -1,8 +1,6 @@
 """Multiplying updates by a constant or by a (scheduled) learning rate."""
 from __future__ import annotations
 
-from typing import Callable, Union
-
 import jax
 
 from ..core import check as _check
@@ -11,10 +9,7 @@ from ..core import recipe as _recipe
 from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.protocol import EmptyState, GradientTransformation
-from ..core.types import Hyper
-
-Schedule = Callable[[jax.Array], jax.Array]
-ScalarOrSchedule = Union[float, jax.Array, Schedule]
+from ..core.types import Hyper, ScalarOrSchedule
 
 
 @_recipe.factory

@@ -7,7 +7,7 @@ a checkpoint resumes in the right phase.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,8 +22,7 @@ from ..core.chain import primitive
 from ..core.link import Branch
 from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
-
-PyTree = Any
+from ..core.types import Hyper, PyTree
 
 
 @textbook
@@ -37,7 +36,7 @@ class SwitchToSgdState(NamedTuple):
 
 @_recipe.factory
 def switch_to_sgd(
-    adaptive: Branch, sgd: Branch, decay: float = 0.999, eps: float = 1e-9
+    adaptive: Branch, sgd: Branch, decay: Hyper = 0.999, eps: Hyper = 1e-9
 ) -> GradientTransformation:
     r"""Run ``adaptive`` until the SGD learning rate it implies settles, then ``sgd`` at that rate.
 

@@ -5,7 +5,7 @@ that every layer moves by a step proportional to its weights, whatever the scale
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Union
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -15,17 +15,15 @@ from ..core import hyperparams as _hyper
 from ..core import recipe as _recipe
 from ..core.chain import primitive
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.types import Hyper, Mask
 from .additive import PARAMS_REQUIRED
-
-PyTree = Any
-Mask = Union[PyTree, Callable[[PyTree], PyTree]]
 
 
 @_recipe.factory
 def scale_by_trust_ratio(
-    min_norm: float = 0.0,
-    trust_coefficient: float = 1.0,
-    eps: float = 0.0,
+    min_norm: Hyper = 0.0,
+    trust_coefficient: Hyper = 1.0,
+    eps: Hyper = 0.0,
     *,
     mask: Optional[Mask] = None,
 ) -> GradientTransformation:

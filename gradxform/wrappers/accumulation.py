@@ -13,8 +13,8 @@ from ..core import tree as _tree
 from ..core.chain import whole
 from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.types import PyTree
 
-PyTree = Any
 ShouldSkipUpdateFn = Callable[[PyTree, jax.Array, Optional[PyTree]], tuple[jax.Array, PyTree]]
 
 

@@ -5,7 +5,7 @@ usually evaluates better. :func:`averaged_params` returns that set, whichever wr
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,9 +19,7 @@ from ..core.chain import whole
 from ..core.link import Branch
 from ..core.printing import textbook
 from ..core.protocol import GradientTransformation, apply_updates
-from ..core.types import ScalarOrSchedule
-
-PyTree = Any
+from ..core.types import PyTree, ScalarOrSchedule
 
 
 class LookaheadParams(NamedTuple):
@@ -290,7 +288,10 @@ def averaged_params(tree: PyTree) -> PyTree:
     if isinstance(tree, LookaheadParams):
         return tree.slow
     kinds = (EmaParamsState, SwaState)
-    is_average = lambda x: isinstance(x, kinds)
+
+    def is_average(x):
+        return isinstance(x, kinds)
+
     found = [node for node in jax.tree.leaves(tree, is_leaf=is_average) if is_average(node)]
     if not found:
         raise ValueError(_check.NO_AVERAGE.format(got=_check.describe(tree)))

@@ -14,8 +14,7 @@ from ..core.chain import whole
 from ..core.link import Branch
 from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
-
-PyTree = Any
+from ..core.types import PyTree
 
 
 @textbook

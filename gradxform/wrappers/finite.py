@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -15,9 +15,8 @@ from ..core.chain import whole
 from ..core.link import Branch
 from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.types import PyTree
 from .conditionality import zeros_like_output
-
-PyTree = Any
 
 
 @textbook

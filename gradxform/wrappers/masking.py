@@ -20,9 +20,8 @@ from ..core.chain import whole
 from ..core.link import Branch
 from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.types import Mask, PyTree
 
-PyTree = Any
-Mask = Union[bool, PyTree, Callable[[PyTree], PyTree]]
 Patterns = Union[str, Sequence[str]]
 
 _MAX_LISTED = 12  # paths shown in an error message before "... and N more"

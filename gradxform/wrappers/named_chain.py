@@ -12,8 +12,7 @@ from ..core import step as _step
 from ..core.chain import whole
 from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
-
-PyTree = Any
+from ..core.types import PyTree
 
 
 @textbook

@@ -1,0 +1,102 @@
+"""A transformation knows its recipe: repr prints it, gx.recipe returns it as data, a notebook renders
+its update rule; the protocol stays Optax's two fields."""
+import jax.numpy as jnp
+import optax
+import pytest
+
+import gradxform as gx
+
+
+def test_adam_prints_its_composition_with_hyperparameters_by_name_and_value():
+    text = repr(gx.adam(1e-3))
+    head, body = text.split(" = ", 1)
+    assert head == "adam(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08, eps_root=0.0)"
+    assert body.startswith("chain(\n    ratio(")
+    for term in ["scale_by_momentum(decay=b1, ema=True)", "bias_correction(decay=b1)", "mean_of_squares(decay=b2)",
+                 "bias_correction(decay=b2)", "sqrt_plus_eps(eps=eps, eps_root=eps_root)",
+                 "scale_by_learning_rate(learning_rate=learning_rate)"]:
+        assert term in body
+
+
+def test_the_protocol_stays_two_fields():
+    opt = gx.adam(1e-3)
+    assert isinstance(opt, tuple) and len(opt) == 2 and opt._fields == ("init", "update")
+
+
+def test_schedules_print_by_name_and_a_nested_alias_by_its_head():
+    opt = gx.chain(gx.clip_by_global_norm(1.0), gx.sgd(gx.linear_schedule(0.1, 0.01, 10)))
+    assert repr(opt) == (
+        "chain(\n    clip_by_global_norm(max_norm=1.0),\n"
+        "    sgd(learning_rate=linear_schedule(init_value=0.1, end_value=0.01, transition_steps=10)))")
+
+
+def test_a_partition_prints_each_group():
+    opt = gx.partition({"slow": gx.adam(1e-4), "fast": gx.sgd(1e-2, momentum=0.9)}, {"a": "slow", "b": "fast"})
+    text = repr(opt)
+    assert "'slow': adam(learning_rate=0.0001" in text and "'fast': sgd(learning_rate=0.01, momentum=0.9)" in text
+
+
+def test_an_optax_transformation_is_shown_as_opaque():
+    assert repr(gx.chain(optax.scale(2.0), gx.scale(3.0))) == "chain(<optax transformation>, scale(step_size=3.0))"
+
+
+def test_recipe_is_plain_data_naming_shared_hyperparameters():
+    data = gx.recipe(gx.adam(1e-3))
+    assert data["name"] == "adam" and data["args"]["b1"] == 0.9
+    chain = data["body"]
+    assert chain["name"] == "chain" and chain["parts"][1] == {
+        "name": "scale_by_learning_rate", "args": {"learning_rate": {"hyperparameter": "learning_rate"}}}
+    numerator, denominator = chain["parts"][0]["parts"]
+    # Adam's moments are sub-recipes shared with its relatives, named once: the data keeps the name
+    assert numerator == {
+        "name": "debiased_momentum", "args": {"b1": {"hyperparameter": "b1"}},
+        "body": {"name": "sequence", "parts": [
+            {"name": "scale_by_momentum", "args": {"decay": {"hyperparameter": "b1"}, "ema": True}},
+            {"name": "bias_correction", "args": {"decay": {"hyperparameter": "b1"}}}]}}
+    assert denominator["name"] == "debiased_root_mean_square"
+    assert [p["name"] for p in denominator["body"]["parts"]] == ["mean_of_squares", "bias_correction", "sqrt_plus_eps"]
+
+
+def test_nadam_shows_its_derived_weight_by_the_hyperparameter_it_comes_from():
+    assert "(1 - b1, bias_correction(decay=b1))" in repr(gx.nadam(1e-3))
+
+
+@pytest.mark.parametrize("make, equations", [
+    (lambda: gx.adam(1e-3), [r"m_t &= \beta_1\,m_{t-1} + (1 - \beta_1)\,g_t",
+                             r"v_t &= \beta_2\,v_{t-1} + (1 - \beta_2)\,g_t^2",
+                             r"u_t &= -\alpha_t\,\left(\frac{\frac{m_t}{1 - \beta_1^{t}}}"]),
+    (lambda: gx.sgd(0.1, momentum=0.9, nesterov=True), [r"m_t &= \mu\,m_{t-1} + g_t",
+                                                        r"u_t &= -\alpha_t\,\left(g_t + \mu\,m_t\right)"]),
+    (lambda: gx.adagrad(0.1), [r"G_t &= G_{t-1} + g_t^2"]),
+])
+def test_a_notebook_renders_the_update_rule_generated_from_the_recipe(make, equations):
+    rendered = make()._repr_markdown_()
+    assert rendered.startswith("```\n") and "$$\n\\begin{aligned}" in rendered
+    for equation in equations:
+        assert equation in rendered
+
+
+def test_the_update_rule_follows_the_recipe_when_a_link_changes():
+    # AMSGrad adds one link to Adam's denominator: its rendering gains one equation
+    adam, amsgrad = gx.adam(1e-3)._repr_markdown_(), gx.amsgrad(1e-3)._repr_markdown_()
+    assert r"\max(" not in adam and r"\hat v_t &= \max(\hat v_{t-1}," in amsgrad
+
+
+def test_a_hand_built_transformation_without_a_recipe_prints_its_functions():
+    def init(params):
+        return gx.EmptyState()
+
+    def update(updates, state, params=None):
+        return updates, state
+
+    assert repr(gx.GradientTransformation(init, update)).startswith("GradientTransformation(init=<function")
+    assert gx.recipe(gx.GradientTransformation(init, update)) == {"opaque": "<gradxform transformation>"}
+
+
+def test_printing_a_recipe_leaves_the_transformation_as_it_was():
+    params, grads = {"w": jnp.zeros(2)}, {"w": jnp.asarray([0.5, -1.0])}
+    opt = gx.adam(1e-3)
+    before, _ = opt.update(grads, opt.init(params), params)
+    repr(opt), gx.recipe(opt), opt._repr_markdown_()
+    after, _ = opt.update(grads, opt.init(params), params)
+    assert jnp.array_equal(before["w"], after["w"])
