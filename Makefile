@@ -46,6 +46,7 @@ bench: $(BENCH_ENV)/.installed
 	$(BENCH_ENV)/bin/python benchmarks/adam_speed.py
 	$(BENCH_ENV)/bin/python benchmarks/compile_time.py
 	$(BENCH_ENV)/bin/python benchmarks/hlo_passes.py --time
+	$(BENCH_ENV)/bin/python benchmarks/kernel_count.py
 	$(BENCH_ENV)/bin/python benchmarks/step_time.py
 
 # PyTorch's Adam beside gradxform and Optax (adam_speed.py --pytorch). Optional and large, so not

@@ -33,6 +33,7 @@ def train(optimizer, batches, steps_per_batch, reduce):
     return history[steps_per_batch - 1 :: steps_per_batch], state
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("use_grad_mean, reduce", [(True, jnp.mean), (False, jnp.sum)])
 def test_k_micro_batches_take_the_same_step_as_one_batch_of_all_of_them(use_grad_mean, reduce):
     k, steps = 4, 3
@@ -90,6 +91,7 @@ def test_accumulator_dtype_is_the_params_dtype_unless_given():
     assert updates["w"].dtype == jnp.bfloat16
 
 
+@pytest.mark.slow
 def test_a_skipped_micro_batch_is_as_if_it_never_happened():
     params = {"w": jnp.ones(3), "b": jnp.ones([]), "frozen": None}
     grads = gradient_sequence(params, 4)
@@ -102,6 +104,7 @@ def test_a_skipped_micro_batch_is_as_if_it_never_happened():
     assert state.skip_state["num_not_finite"] == 0 and not state.skip_state["should_skip"]
 
 
+@pytest.mark.slow
 def test_multisteps_inside_a_chain_counts_micro_batches_outside_and_steps_inside():
     params = nested_params()
     opt = gx.chain(gx.clip_by_global_norm(1.0), gx.MultiSteps(gx.adam(0.1), 2))

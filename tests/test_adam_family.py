@@ -127,6 +127,7 @@ def test_nadam_schedule_state_holds_the_product_of_dozats_momenta():
         np.testing.assert_allclose(float(product), np.prod(mu), rtol=1e-15)
 
 
+@pytest.mark.slow
 def test_adam_family_nesterov_flags_build_the_nadam_recipes():
     _assert_trajectories_equal(
         trajectory(gx.adamw(1e-2, weight_decay=0.1, nesterov=True), QUADRATIC, 30),

@@ -110,6 +110,7 @@ def test_add_noise_draws_fresh_noise_each_step():
     assert not np.any(np.asarray(a["w"]) == np.asarray(b["w"]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_add_noise_draws_exactly_optax_noise(dtype):
     grads = {

@@ -5,6 +5,8 @@ from harness import assert_same_trajectory, reference_trajectory, trajectory
 from problems import PROBLEMS
 from registry import REGISTRY
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 ENTRIES = [pytest.param(e, id=e.name) for e in REGISTRY]
 ON_PROBLEMS = [pytest.param(p, id=p.name) for p in PROBLEMS]
 

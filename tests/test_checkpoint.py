@@ -16,6 +16,8 @@ import pytest
 
 import gradxform as gx
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 STEPS, SPLIT = 6, 3  # an uninterrupted run of STEPS jitted updates, saved and restored after SPLIT
 _rng = np.random.default_rng(0)
 X = jnp.asarray(_rng.normal(size=(16, 4)), jnp.float32)

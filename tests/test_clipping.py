@@ -72,6 +72,7 @@ def test_clip_by_block_rms_divides_each_leaf_by_its_rms_over_the_threshold():
     np.testing.assert_array_equal(out["b"], GRADS["b"])  # rms 0.16 < 1: unchanged
 
 
+@pytest.mark.slow
 def test_clip_by_block_rms_matches_optax_exactly():
     grads = {k: v.astype(jnp.float32) for k, v in GRADS.items()}
     ours = _apply(gx.clip_by_block_rms(0.15), grads)
@@ -154,6 +155,7 @@ def test_clip_by_global_norm_inside_chain_exposes_the_norm_by_name():
     assert float(state[0].norm) == 5.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 def test_clip_by_global_norm_matches_optax_exactly(dtype):
     rng = np.random.default_rng(0)

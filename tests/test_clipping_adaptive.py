@@ -9,6 +9,8 @@ import pytest
 
 import gradxform as gx
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 # A scalar, a vector, an (in, out) matrix and an HWIO conv kernel, plus a zero-initialized bias
 # (its bound comes from eps alone).
 SHAPES = {"s": (), "v": (5,), "m": (4, 3), "k": (3, 3, 2, 4)}

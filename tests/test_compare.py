@@ -15,6 +15,8 @@ from gradxform.compare import report as _compare_report
 from gradxform.compare import run as _compare_run
 from gradxform.compare.cli import main
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -14,6 +14,7 @@ def poison(tree, value=jnp.nan):
     return {**tree, "temperature": jnp.asarray(value, tree["temperature"].dtype)}
 
 
+@pytest.mark.slow
 def test_a_nan_gradient_never_reaches_the_inner_optimizers_moments():
     params = nested_params()
     g = gradient_sequence(params, 4)
@@ -64,6 +65,7 @@ def test_after_max_consecutive_errors_the_next_one_is_applied_and_the_count_rest
     assert int(state.total_notfinite) == 5
 
 
+@pytest.mark.slow
 def test_matches_optax_apply_if_finite_while_under_the_limit():
     params = {"w": jnp.ones(3), "temperature": jnp.ones([])}
     g = gradient_sequence(params, 5)
@@ -123,6 +125,7 @@ def test_zero_nans_matches_optax():
     assert_trees_equal(our_state.found_nan, their_state.found_nan)
 
 
+@pytest.mark.slow
 def test_the_inner_optimizers_hyperparameters_are_read_and_set_through_apply_if_finite():
     # apply_if_finite itself has only an int count; a skipped update keeps a set value.
     params = nested_params()

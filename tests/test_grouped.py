@@ -17,6 +17,8 @@ from wrapper_trees import (
 import gradxform as gx
 from gradxform.grouped import leafwise as _leafwise
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 # Aliases that depend on the tree, and the reason flatten gives for rejecting them. Every other
 # alias in the registry must give bit-identical results under flatten.
 PER_LEAF = "treats each leaf as a unit"  # a norm or a history per leaf

@@ -15,6 +15,8 @@ import pytest
 
 import gradxform as gx
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 _PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "hlo_passes.py"
 _SPEC = importlib.util.spec_from_file_location("hlo_passes", _PATH)
 hlo_passes = importlib.util.module_from_spec(_SPEC)

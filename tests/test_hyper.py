@@ -8,6 +8,8 @@ import pytest
 
 import gradxform as gx
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 # A small problem whose gradient is element-wise (so that vmap cannot reorder a reduction):
 # g = c * (p - target) + noise_t, with a fresh noise per step so iterates never settle at 0.
 CURVATURE = {"w": np.array([[0.5, 1.0], [2.0, 4.0], [8.0, 0.25]]), "b": np.array(3.0)}

@@ -17,6 +17,8 @@ from flax.training import train_state
 
 import gradxform as gx
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 STEPS = 150
 FACTOR = 20  # every run here falls by more than 100x; a wrong sign, scale or state does not
 HIDDEN = 32

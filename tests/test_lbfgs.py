@@ -18,6 +18,8 @@ import scipy.optimize
 import gradxform as gx
 from gradxform.transforms.lbfgs import two_loop_recursion
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 GTOL = 1e-8  # stop when every gradient entry is this small (SciPy's pgtol)
 INT32_MAX = 2**31 - 1
 

@@ -13,6 +13,8 @@ from sklearn.datasets import load_digits
 
 import gradxform as gx
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 BF16, F32 = jnp.bfloat16, jnp.float32
 
 

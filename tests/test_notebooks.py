@@ -16,6 +16,8 @@ import sys
 import nbformat
 import pytest
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 NOTEBOOK_DIR = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOK_NAMES = [
     "01_quick_start.ipynb",

@@ -20,6 +20,8 @@ from wrapper_trees import assert_trees_equal, gradient_sequence
 import gradxform as gx
 from gradxform.grouped import one_pass as _one_pass
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 OPTION = "--xla_backend_extra_options=xla_cpu_use_multi_output_fusion"
 
 

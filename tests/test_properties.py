@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from registry import REGISTRY
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 ENTRIES = [pytest.param(e, id=e.name) for e in REGISTRY]
 COMPLEX_ENTRIES = [pytest.param(e, id=e.name) for e in REGISTRY if e.supports_complex]
 STEPS = 2

@@ -11,6 +11,8 @@ import pytest
 import gradxform
 from gradxform.compare import lineup as _compare_lineup
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 ROOT = pathlib.Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 PYTHON_BLOCKS = re.findall(r"^```python\n(.*?)^```$", README, flags=re.DOTALL | re.MULTILINE)

@@ -11,6 +11,8 @@ import pytest
 import gradxform as gx
 from gradxform import schedules as sch
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 N = 1000
 STEPS = np.arange(N, dtype=np.int32)
 

@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 COLLECTIVE = re.compile(r"\b(all-gather|all-to-all|collective-permute|reduce-scatter|all-reduce)(-start)?\(")
 
 

@@ -14,6 +14,8 @@ from registry import REGISTRY
 
 import gradxform as gx
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 ENTRIES = [pytest.param(e, id=e.name) for e in REGISTRY]
 BY_NAME = {e.name: e for e in REGISTRY}
 PROBLEM = PROBLEMS[0]

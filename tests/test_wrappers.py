@@ -15,6 +15,8 @@ from wrapper_trees import assert_trees_close, gradient_sequence, nested_params, 
 
 import gradxform as gx
 
+pytestmark = pytest.mark.slow  # make test-fast leaves this module out
+
 NEUTRAL = {
     "masked": lambda inner: gx.masked(inner, lambda p: gx.path_mask(p)),
     "partition": lambda inner: gx.partition(
