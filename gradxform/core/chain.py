@@ -7,6 +7,7 @@ is taken apart, so a recipe has one counter and stores each hyperparameter once.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -23,69 +24,109 @@ from .protocol import GradientTransformation, accepting_extra_args, is_transform
 class ChainState(tuple):
     """The state of :func:`gradxform.chain`: its links' states, in order.
 
-    ``state[i]`` is the i-th link's state, as in ``optax.chain``; the state of a primitive used on
-    its own is a one-link chain whose link's fields read through (``state.mu``). Beside them:
+    ``state[i]`` is the i-th link's state, as in ``optax.chain`` (``len``, iteration and slices
+    too); the state of a primitive used on its own is a one-link chain whose link's fields read
+    through (``state.mu``). Beside them:
 
     Attributes:
         step: int32 scalar, the updates applied so far; saturates at ``2**31 - 1``.
         hyperparams: the :class:`Hyperparams` of every link, one row per name.
         links: the link states as a tuple (``state.links[i]`` is ``state[i]``).
 
-    To JAX it is a node with three children, ``.step``, ``.hyperparams`` and ``.links``, so paths
-    read ``.links[0].mu['w']``; to Flax's serializers a NamedTuple with those three fields. It
-    holds nothing else, so ``jax.tree`` functions, Flax NNX and ``optax.tree_map_params`` walk it
-    as they walk a NamedTuple.
+    To JAX it is a node of three children: ``.step``, ``.hyperparams`` (the rows' one array)
+    and ``.links``, so paths read ``.links[0].mu['w']`` and ``jax.tree`` functions (``is_leaf``
+    included), Flax NNX and ``optax.tree_map_params`` walk it as a NamedTuple; to Flax's
+    serializers it is one. The rows' names belong to its type (one subclass per recipe, made
+    once), so that the state holds arrays alone and crosses a jit boundary with one cheap call.
     """
 
     _fields = ("step", "hyperparams", "links")
+    names: tuple[str, ...] = ()  # the hyperparameters' names, row by row
+    places: tuple[tuple[str, ...], ...] = ()  # where each row was declared
 
-    def __new__(cls, step: Any, hyperparams: Hyperparams, links) -> "ChainState":
-        state = super().__new__(cls, links)
-        state.__dict__.update(step=step, hyperparams=hyperparams)
-        return state
+    def __new__(cls, step: Any, hyperparams: Any, links: Any) -> "ChainState":
+        table = hyperparams.table if isinstance(hyperparams, Hyperparams) else hyperparams
+        return tuple.__new__(cls, (step, table, tuple(links)))
 
-    step: Any
-    hyperparams: Hyperparams
+    @property
+    def step(self) -> Any:
+        return tuple.__getitem__(self, 0)
+
+    @property
+    def hyperparams(self) -> Hyperparams:
+        return Hyperparams.of(self.names, tuple.__getitem__(self, 1), self.places)
 
     @property
     def links(self) -> tuple:
-        return tuple(self)
+        return tuple.__getitem__(self, 2)
+
+    # --- a sequence of link states, as optax.chain's state is ---
+
+    def __getitem__(self, index):
+        return self.links[index]
+
+    def __len__(self) -> int:
+        return len(self.links)
+
+    def __iter__(self):
+        return iter(self.links)
 
     def __getattr__(self, name: str) -> Any:
         # A primitive used on its own is the one link of its chain: its fields read through
         # (``gx.scale_by_momentum(0.9).init(params).mu``), as its own state's would.
-        if len(self) == 1 and not name.startswith("_"):
-            return getattr(self[0], name)
+        links = tuple.__getitem__(self, 2)
+        if len(links) == 1 and not name.startswith("_"):
+            return getattr(links[0], name)
         raise AttributeError(f"'ChainState' object has no attribute {name!r}")
 
     def _asdict(self) -> dict:
         return {"step": self.step, "hyperparams": self.hyperparams, "links": self.links}
 
     def _replace(self, **changes: Any) -> "ChainState":
-        return ChainState(**{**self._asdict(), **changes})
+        return type(self)(**{**self._asdict(), **changes})
 
     __repr__ = text
 
     def __reduce__(self):
-        return ChainState, (self.step, self.hyperparams, tuple(self))
+        return _rebuilt, (self.names, self.places, tuple.__getitem__(self, slice(None)))
 
     def __eq__(self, other: object) -> bool:  # field by field, as a NamedTuple compares
-        return isinstance(other, ChainState) and (
-            (self.step, self.hyperparams, tuple(self)) == (other.step, other.hyperparams, tuple(other)))
+        return isinstance(other, ChainState) and type(self) is type(other) and tuple.__eq__(self, other)
 
     __hash__ = None  # type: ignore[assignment]
 
 
-def _flatten(state: ChainState):
-    keys = [jax.tree_util.GetAttrKey(name) for name in ChainState._fields]
-    return list(zip(keys, (state.step, state.hyperparams, tuple(state)))), None
+_KEYS = tuple(jax.tree_util.GetAttrKey(name) for name in ChainState._fields)
+_ALL = slice(None)
 
 
-def _unflatten(_, children) -> ChainState:
-    return ChainState(*children)
+def _flatten_with_keys(state: ChainState) -> tuple[list, type]:
+    return list(zip(_KEYS, tuple.__getitem__(state, _ALL))), type(state)
 
 
-jax.tree_util.register_pytree_with_keys(ChainState, _flatten, _unflatten)
+def _flatten(state: ChainState) -> tuple[tuple, type]:  # what a jit call uses: no keys
+    return tuple.__getitem__(state, _ALL), type(state)
+
+
+def _register(cls: type[ChainState]) -> type[ChainState]:
+    # tuple.__new__(cls, children) rebuilds a state without a Python frame
+    jax.tree_util.register_pytree_with_keys(cls, _flatten_with_keys, tuple.__new__, _flatten)
+    return cls
+
+
+_register(ChainState)
+
+
+@functools.lru_cache(maxsize=None)
+def _state_type(names: tuple[str, ...], places: tuple[tuple[str, ...], ...]) -> type[ChainState]:
+    if not names:
+        return ChainState
+    attributes = {"names": names, "places": places, "__module__": __name__}
+    return _register(type("ChainState", (ChainState,), attributes))
+
+
+def _rebuilt(names, places, fields) -> ChainState:
+    return tuple.__new__(_state_type(names, places), fields)
 
 
 @_recipe.factory
@@ -129,8 +170,10 @@ def _owner(links: list[_link.Link], who: str) -> GradientTransformation:
     table = Table([((str(i),) + path, declared) for i, link in enumerate(links)
                    for path, declared in link.declarations], who)
 
+    state_type = _state_type(table.names, table.places)
+
     def init(params):
-        return ChainState(_step.zero(), table.init(), tuple(link.raw.init(params) for link in links))
+        return state_type(_step.zero(), table.init(), tuple(link.raw.init(params) for link in links))
 
     def update(updates, state, params=None, **extra_args):
         reader = table.reader(state.hyperparams, state.step)
@@ -139,7 +182,7 @@ def _owner(links: list[_link.Link], who: str) -> GradientTransformation:
         for link, link_state in zip(links, state):
             updates, link_state = link.raw.update(updates, link_state, params, **extra_args)
             new_states.append(link_state)
-        return updates, ChainState(_step.increment(state.step), reader.stored(), tuple(new_states))
+        return updates, state_type(_step.increment(state.step), reader.stored(), tuple(new_states))
 
     return GradientTransformation(init, update)
 

@@ -201,17 +201,9 @@ def _short(value: Any) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _with_names(names: tuple[str, ...], places: tuple[tuple[str, ...], ...]) -> type[Hyperparams]:
-    """The :class:`Hyperparams` subclass for ``names``, registered as a node of the JAX tree."""
+    """The :class:`Hyperparams` subclass for ``names``, made once."""
+    # A tuple subclass with ``_fields`` and no registration: JAX flattens it as a NamedTuple.
     cls = type("Hyperparams", (Hyperparams,), {"names": names, "places": places, "__module__": __name__})
-
-    def flatten(node: Hyperparams) -> tuple[list, None]:
-        return [(jax.tree_util.GetAttrKey("table"), node.table)], None
-
-    def unflatten(_: None, children: Any) -> Hyperparams:
-        (table,) = children
-        return cls(table)
-
-    jax.tree_util.register_pytree_with_keys(cls, flatten, unflatten)
     return cls
 
 

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core import check as _check
+from ..core import tables as _tables
 from ..core.hyperparams import Hyperparams, dtype
 from ..core.types import PyTree
 
@@ -28,10 +29,6 @@ class _Row(NamedTuple):
     row: int  # which row of it
     path: tuple[str, ...]  # the full name, split at "/": where its node is, where it was declared
     short: tuple[str, ...]  # its node's place without field names (``inner_state``), and its name
-
-
-def _is_node(x: Any) -> bool:
-    return isinstance(x, Hyperparams)
 
 
 def _components(keys: tuple) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -53,12 +50,9 @@ def _components(keys: tuple) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _rows(state: PyTree) -> tuple[list[Hyperparams], list[_Row]]:
-    flat = jax.tree_util.tree_flatten_with_path(state, is_leaf=_is_node)[0]
     nodes: list[Hyperparams] = []
     rows: list[_Row] = []
-    for keys, node in flat:
-        if not _is_node(node):
-            continue
+    for keys, node in _tables.tables(state):
         every, kept = _components(keys)
         for i, (name, place) in enumerate(zip(node.names, node.places)):
             rows.append(_Row(len(nodes), i, every + place, kept + tuple(name.split("/"))))
@@ -155,8 +149,7 @@ def set_hyperparams(state: PyTree, values: dict[str, Any] | None = None, **kwarg
         raise ValueError(_check.UNKNOWN_HYPERPARAMS.format(unknown=sorted(unknown), known=sorted(names)))
     new_nodes = [_with_rows(node, {row: v for (n, row), v in changes.items() if n == i})
                  for i, node in enumerate(nodes)]
-    order = iter(new_nodes)
-    return jax.tree.map(lambda x: next(order) if _is_node(x) else x, state, is_leaf=_is_node)
+    return _tables.with_tables(state, new_nodes)
 
 
 def _with_rows(node: Hyperparams, values: dict[int, Any]) -> Hyperparams:

@@ -14,6 +14,7 @@ from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import recipe as _recipe
 from ..core import step as _step
+from ..core import tables as _tables
 from ..core import tree as _tree
 from ..core.chain import whole
 from ..core.link import Branch
@@ -305,12 +306,8 @@ def averaged_params(tree: PyTree) -> PyTree:
 
 def _reset_but_hyperparams(reset, state: PyTree, fresh: PyTree) -> PyTree:
     """``fresh`` where ``reset``, else ``state``; hyperparameters are always ``state``'s own."""
-
-    def is_hyper(x):
-        return isinstance(x, _hyper.Hyperparams)
-
-    return jax.tree.map(lambda s, i: s if is_hyper(s) else jnp.where(reset, i, s), state, fresh,
-                        is_leaf=is_hyper)
+    chosen = jax.tree.map(lambda s, i: jnp.where(reset, i, s), state, fresh)
+    return _tables.with_tables(chosen, [table for _, table in _tables.tables(state)])
 
 
 def _copy(params: PyTree) -> PyTree:
