@@ -139,9 +139,10 @@ class Hyperparams(tuple):
     nothing to store; ``names`` labels its rows. It prints the values in force, ``(set)`` marking
     a value set with :func:`gradxform.set_hyperparams`. Build one with :meth:`of`.
 
-    The names are part of its type (one subclass per tuple of names, made once), so that the
-    state holds only arrays: to JAX a node whose one child is ``table``, to Flax's serializers a
-    NamedTuple with the one field ``table``.
+    The names are part of its type (one subclass per tuple of names, made once), so that a state
+    holds only arrays: to JAX and Flax's serializers it is a NamedTuple with the one field
+    ``table``. A chain keeps just the table in its state and shows it through this class
+    (``state.hyperparams``); a wrapper with hyperparameters of its own keeps the whole object.
     """
 
     names: tuple[str, ...] = ()

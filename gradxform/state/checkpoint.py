@@ -30,7 +30,7 @@ _MAX_LISTED = 12  # differences shown per kind in an error; the rest are counted
 class StateMismatchError(ValueError):
     """A saved state does not fit the optimizer it is restored into.
 
-    The message lists every difference by path (keys joined by ``/``, e.g. ``0/denominator/0/nu/w``):
+    The message lists every difference by path (keys joined by ``/``, e.g. ``links/0/denominator/0/nu/w``):
     state types, parts missing from the saved state, unexpected parts, shapes and dtypes.
     ``differences`` holds the same lines, one string each.
     """
@@ -49,7 +49,7 @@ def state_to_dict(state: PyTree) -> dict[str, Any]:
     data; a Python number a NumPy scalar array); ``None`` leaves are left out. The result is
     ``{"state": <that dict>, "layout": <uint8 array>}``, where the layout is the JSON text
     ``{"format": 1, "types": {path: type name}}`` naming every container of the state (such as
-    ``"0": "ScaleByMomentumState"``), so that :func:`state_from_dict` can say which part
+    ``"links/0": "ScaleByMomentumState"``), so that :func:`state_from_dict` can say which part
     of a state saved from another recipe differs. Nothing but arrays is stored, so Orbax and
     ``flax.serialization`` write and read it without custom handlers.
 
@@ -63,7 +63,7 @@ def state_to_dict(state: PyTree) -> dict[str, Any]:
         >>> import jax.numpy as jnp, gradxform as gx
         >>> opt = gx.sgd(0.1, momentum=0.9)
         >>> saved = gx.state_to_dict(opt.init({"w": jnp.zeros(2)}))
-        >>> saved["state"]["0"]["mu"]["w"]
+        >>> saved["state"]["links"]["0"]["mu"]["w"]
         Array([0., 0.], dtype=float32)
 
     Saving with ``flax.serialization`` (msgpack bytes) and with Orbax::
@@ -111,8 +111,8 @@ def state_from_dict(template_state: PyTree, saved_dict: Mapping[str, Any]) -> Py
         >>> try:
         ...     gx.state_from_dict(gx.sgd(1e-3).init(params), saved)
         ... except gx.StateMismatchError as error:
-        ...     print(error.differences[0])
-        saved RatioState at 0, this optimizer has EmptyState
+        ...     print(error.differences[1])
+        saved RatioState at links/0, this optimizer has EmptyState
 
     Restoring from ``flax.serialization`` bytes and from Orbax::
 
