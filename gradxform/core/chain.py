@@ -26,7 +26,8 @@ class ChainState(tuple):
 
     ``state[i]`` is the i-th link's state, as in ``optax.chain`` (``len``, iteration and slices
     too); the state of a primitive used on its own is a one-link chain whose link's fields read
-    through (``state.mu``). Beside them:
+    through (``state.mu``; a field named like a tuple method, ``count`` or ``index``, is read as
+    ``state[0].count``). Beside them:
 
     Attributes:
         step: int32 scalar, the updates applied so far; saturates at ``2**31 - 1``.
