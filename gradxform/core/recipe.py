@@ -237,11 +237,8 @@ class _Symbol:
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def __rsub__(self, other: Any) -> "_Symbol":
+    def __rsub__(self, other: Any) -> "_Symbol":  # one_minus: 1 - h
         return _Symbol(f"{_number(other)} - {self.text}")
-
-    def __sub__(self, other: Any) -> "_Symbol":
-        return _Symbol(f"{self.text} - {_number(other)}")
 
 
 def _number(value: Any) -> str:
