@@ -57,7 +57,8 @@ def ratio(numerator: Branch, denominator: Branch) -> GradientTransformation:
     Adam is ``ratio([momentum, bias correction], [mean of squares, bias correction, sqrt + eps])``.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`RatioState`.
+        A :class:`GradientTransformation` whose state is :class:`RatioState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
     """
     num, den = _link.branch(numerator, "ratio"), _link.branch(denominator, "ratio")
 
@@ -85,7 +86,8 @@ def parallel_sum(*weighted_branches: tuple[Hyper, Branch]) -> GradientTransforma
             (``weight_k`` unless named), kept by the owner.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ParallelSumState`.
+        A :class:`GradientTransformation` whose state is :class:`ParallelSumState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
     """
     if not weighted_branches:
         raise ValueError(_check.EMPTY.format(who="parallel_sum", what="(weight, branch) pairs"))
@@ -130,7 +132,8 @@ def conditional(
         if_true, if_false: the two branches.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ConditionalState`.
+        A :class:`GradientTransformation` whose state is :class:`ConditionalState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
     """
     _check.is_callable("conditional", predicate=predicate)
     yes, no = _link.branch(if_true, "conditional"), _link.branch(if_false, "conditional")

@@ -263,7 +263,8 @@ def scale_by_adadelta_units(rho: Hyper = 0.9, eps: Hyper = 1e-6) -> GradientTran
             number or a schedule.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ScaleByAdadeltaUnitsState`.
+        A :class:`GradientTransformation` whose state is :class:`ScaleByAdadeltaUnitsState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         Zeiler, "ADADELTA: An Adaptive Learning Rate Method", arXiv 2012, Algorithm 1, lines 5-6.

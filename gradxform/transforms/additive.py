@@ -46,7 +46,8 @@ def weight_decay(rate: Hyper, mask: Optional[Mask] = None) -> GradientTransforma
             norm scales.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
@@ -106,7 +107,8 @@ def add_noise(eta: Hyper = 0.01, gamma: Hyper = 0.55, key: Any = 0) -> GradientT
             ``jax.random.PRNGKey``). The same key gives the same noise.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`AddNoiseState`.
+        A :class:`GradientTransformation` whose state is :class:`AddNoiseState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         Neelakantan, Vilnis, Le, Sutskever, Kaiser, Kurach & Martens, "Adding Gradient Noise

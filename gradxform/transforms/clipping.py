@@ -37,7 +37,8 @@ def clip(max_delta: ScalarOrSchedule) -> GradientTransformation:
             or a schedule of the step count.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
     """
     _check.non_negative("clip", max_delta=max_delta)
     hyper = _hyper.declare("clip", max_delta=max_delta)
@@ -72,7 +73,8 @@ def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
             schedule of the step count.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
     """
     _check.positive("clip_by_block_rms", threshold=threshold)
     hyper = _hyper.declare("clip_by_block_rms", threshold=threshold)
@@ -108,7 +110,8 @@ def clip_by_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
             step count.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
     """
     _check.positive("clip_by_norm", max_norm=max_norm)
     hyper = _hyper.declare("clip_by_norm", max_norm=max_norm)
@@ -168,7 +171,8 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
             schedule of the step count.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ClipByGlobalNormState`.
+        A :class:`GradientTransformation` whose state is :class:`ClipByGlobalNormState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks",
@@ -268,7 +272,8 @@ def adaptive_grad_clip(
             ints) one unit's norm sums over, for every leaf.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
         ``update`` needs ``params``.
 
     References:

@@ -38,7 +38,8 @@ def sqrt_plus_eps(eps: Hyper | None = 1e-8, eps_root: Hyper | None = 0.0) -> Gra
         eps_root: :math:`\epsilon_{root}`, added under the square root; ``>= 0`` or ``None``.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
     """
     terms = {name: v for name, v in (("eps", eps), ("eps_root", eps_root)) if v is not None}
     _check.non_negative("sqrt_plus_eps", **terms)

@@ -47,7 +47,8 @@ def scale_by_momentum(
         dtype: dtype in which :math:`\mu` is stored; ``None`` keeps the params' dtype.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ScaleByMomentumState`.
+        A :class:`GradientTransformation` whose state is :class:`ScaleByMomentumState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         Polyak, "Some methods of speeding up the convergence of iteration methods", USSR
@@ -103,7 +104,8 @@ def mean_of_squares(
         dtype: dtype in which :math:`\nu` is stored; ``None`` keeps the params' dtype.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`MeanOfSquaresState`.
+        A :class:`GradientTransformation` whose state is :class:`MeanOfSquaresState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Algorithm 1.
@@ -142,7 +144,8 @@ def bias_correction(decay: Hyper, step_offset: int = 0) -> GradientTransformatio
         step_offset: :math:`k`; Nadam's look-ahead momentum uses ``1`` (Dozat 2016).
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Section 3.
@@ -229,7 +232,8 @@ def interpolated_momentum(
         dtype: dtype in which :math:`\mu` is stored; ``None`` keeps the params' dtype.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`InterpolatedMomentumState`.
+        A :class:`GradientTransformation` whose state is :class:`InterpolatedMomentumState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         Chen et al., "Symbolic Discovery of Optimization Algorithms", NeurIPS 2023, Program 1.
@@ -286,7 +290,8 @@ def infinity_moment(
             when stored.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`InfinityMomentState`.
+        A :class:`GradientTransformation` whose state is :class:`InfinityMomentState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Section 7.1
@@ -346,7 +351,8 @@ def scheduled_bias_correction(
         step_offset: :math:`k`, an int ``>= 0``; Nadam's look-ahead momentum uses ``1``.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ScheduledBiasCorrectionState`.
+        A :class:`GradientTransformation` whose state is :class:`ScheduledBiasCorrectionState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 Workshop, Algorithm 2.

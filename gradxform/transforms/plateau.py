@@ -88,7 +88,8 @@ def reduce_on_plateau(
         mode: ``"min"`` for a loss, ``"max"`` for a metric that should grow (accuracy).
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ReduceOnPlateauState`.
+        A :class:`GradientTransformation` whose state is :class:`ReduceOnPlateauState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         Optax, ``optax.contrib.reduce_on_plateau`` (v0.2.8).

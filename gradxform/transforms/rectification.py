@@ -47,7 +47,8 @@ def scale_by_schedule(schedule: Schedule, step_offset: int = 0) -> GradientTrans
         step_offset: an int ``>= 0`` added to the step before calling the schedule.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`~gradxform.EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`~gradxform.EmptyState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
     """
     _check.is_callable("scale_by_schedule", schedule=schedule)
     _check.non_negative_int("scale_by_schedule", step_offset=step_offset)
@@ -135,7 +136,8 @@ def scale_by_rectification(decay: Hyper = 0.999) -> GradientTransformation:
             number or a schedule.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         Liu, Jiang, He, Chen, Liu, Gao & Han, "On the Variance of the Adaptive Learning Rate and

@@ -41,7 +41,8 @@ def scale_by_learning_rate(
         flip_sign: multiply by :math:`-\alpha_t` (descent, the default) or by :math:`+\alpha_t`.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
     """
     _check.learning_rate("scale_by_learning_rate", learning_rate=learning_rate)
     return _scale_by(

@@ -77,7 +77,8 @@ def switch_to_sgd(
             or a schedule.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`SwitchToSgdState`.
+        A :class:`GradientTransformation` whose state is :class:`SwitchToSgdState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         Keskar & Socher, "Improving Generalization Performance by Switching from Adam to SGD",

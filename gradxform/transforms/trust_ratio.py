@@ -49,7 +49,8 @@ def scale_by_trust_ratio(
             to spare biases and normalization scales.
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`EmptyState`.
+        A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
+        the one link of a :class:`ChainState`).
 
     References:
         You, Gitman & Ginsburg, "Large Batch Training of Convolutional Networks", 2017.
