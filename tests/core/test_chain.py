@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import gradxform as gx
 
@@ -135,3 +136,40 @@ def test_orbax_saves_and_restores_the_raw_state_inside_a_larger_tree(tmp_path):
     assert type(restored["opt_state"]) is type(state) and int(restored["opt_state"].step) == 2
     for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(tree), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_set_value_prints_as_set_and_none_hands_it_back():
+    state = gx.adam(1e-3).init({"w": jnp.zeros(2)})
+    pinned = gx.set_hyperparams(state, learning_rate=1e-4)
+    assert "learning_rate=0.0001 (set)" in repr(pinned.hyperparams)
+    released = gx.set_hyperparams(pinned, learning_rate=None)
+    assert repr(released.hyperparams) == repr(state.hyperparams)
+
+
+def test_a_primitive_on_its_own_is_a_one_link_chain_whose_fields_read_through():
+    momentum = gx.scale_by_momentum(0.9)
+    state = momentum.init({"w": jnp.zeros(2)})
+    assert isinstance(state, gx.ChainState) and len(state) == 1
+    assert state.mu is state[0].mu
+    assert gx.hyperparams(state) == {"decay": state.hyperparams.in_force(0)}
+    with pytest.raises(AttributeError, match="no attribute 'nu'"):
+        state.nu  # noqa: B018
+
+
+def test_a_sequence_is_taken_apart_into_the_chain_around_it():
+    b = gx.hyperparameter("b", 0.9)
+    seq = gx.sequence(gx.scale_by_momentum(b, ema=True), gx.bias_correction(b))
+    params = {"w": jnp.zeros(2)}
+    alone, inside = seq.init(params), gx.chain(seq, gx.scale(2.0)).init(params)
+    assert alone.hyperparams.names == ("b",) and type(alone[0]) is tuple
+    assert inside.hyperparams.names == ("b", "step_size")  # one table, one counter, for both links
+    grads = {"w": jnp.asarray([1.0, -1.0])}
+    out, _ = gx.chain(seq, gx.scale(2.0)).update(grads, inside, params)
+    np.testing.assert_allclose(out["w"], [2.0, -2.0], rtol=1e-14)  # m_1 / (1 - b) = g, doubled
+
+
+def test_states_of_one_recipe_share_a_type_and_pickle_to_it():
+    params = {"w": jnp.zeros(2)}
+    first, second = gx.adam(1e-3).init(params), gx.adam(1e-2).init(params)
+    assert type(first) is type(second) and type(first) is not type(gx.sgd(0.1).init(params))
+    assert type(pickle.loads(pickle.dumps(first))) is type(first)
