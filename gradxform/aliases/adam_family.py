@@ -21,7 +21,6 @@ from ..transforms import additive as _additive
 from ..transforms.additive import Mask
 from ..transforms.elementwise import sqrt_plus_eps, square
 from ..transforms.moments import (
-    amsgrad_max,
     bias_correction,
     infinity_moment,
     mean_of_squares,
@@ -30,7 +29,7 @@ from ..transforms.moments import (
 )
 from ..transforms.rectification import ones, scale_by_rectification, scale_by_schedule, variance_is_tractable
 from ..transforms.scaling import scale_by_learning_rate
-from .parts import debiased_momentum, debiased_root_mean_square, nesterov_debiased_momentum
+from .parts import amsgrad_ratio, debiased_momentum, debiased_root_mean_square, nesterov_debiased_momentum
 
 
 @alias("learning_rate", "b1", "b2", "eps", "eps_root")
@@ -180,16 +179,8 @@ def scale_by_amsgrad(
         Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018, Algorithm 2.
         https://openreview.net/forum?id=ryQu7f-RZ
     """
-    first = [scale_by_momentum(b1, ema=True, dtype=mu_dtype)]            # m_t = b1 m + (1 - b1) g
-    if bias_correction_mu:
-        first += [bias_correction(b1)]                                    # m_t / (1 - b1^t)
-    if not bias_correction_nu:                          # Reddi et al.: max(v_max, v_t)
-        second = [mean_of_squares(b2, dtype=nu_dtype), amsgrad_max(nu_dtype)]
-    elif max_before_bias_correction:                    # PyTorch: max(v_max, v_t) / (1 - b2^t)
-        second = [mean_of_squares(b2, dtype=nu_dtype), amsgrad_max(nu_dtype), bias_correction(b2)]
-    else:                                               # Optax: max(v_max, v_t / (1 - b2^t))
-        second = [mean_of_squares(b2, dtype=nu_dtype), bias_correction(b2), amsgrad_max(nu_dtype)]
-    return chain(ratio(first, second + [sqrt_plus_eps(eps, eps_root)]))  # sqrt(. + eps_root) + eps
+    return chain(amsgrad_ratio(b1, b2, eps, eps_root, mu_dtype, nu_dtype, bias_correction_mu,
+                               bias_correction_nu, max_before_bias_correction))
 
 
 @alias("learning_rate", "b1", "b2", "eps", "eps_root", "weight_decay")
@@ -476,7 +467,7 @@ def nadam(
     )
 
 
-@alias("b1", "b2", "eps", "eps_root")
+@alias("learning_rate", "b1", "b2", "eps", "eps_root")
 def amsgrad(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,
@@ -543,18 +534,10 @@ def amsgrad(
         >>> [round(float(x), 4) for x in gx.apply_updates(params, updates)["w"]]
         [0.9, -1.9]
     """
-    first = [scale_by_momentum(b1, ema=True, dtype=mu_dtype)]            # m_t = b1 m + (1 - b1) g
-    if bias_correction_mu:
-        first += [bias_correction(b1)]                                    # m_t / (1 - b1^t)
-    if not bias_correction_nu:                          # Reddi et al.: max(v_max, v_t)
-        second = [mean_of_squares(b2, dtype=nu_dtype), amsgrad_max(nu_dtype)]
-    elif max_before_bias_correction:                    # PyTorch: max(v_max, v_t) / (1 - b2^t)
-        second = [mean_of_squares(b2, dtype=nu_dtype), amsgrad_max(nu_dtype), bias_correction(b2)]
-    else:                                               # Optax: max(v_max, v_t / (1 - b2^t))
-        second = [mean_of_squares(b2, dtype=nu_dtype), bias_correction(b2), amsgrad_max(nu_dtype)]
     return chain(
-        ratio(first, second + [sqrt_plus_eps(eps, eps_root)]),            # sqrt(. + eps_root) + eps
-        scale_by_learning_rate(learning_rate),                            # * -alpha_t
+        amsgrad_ratio(b1, b2, eps, eps_root, mu_dtype, nu_dtype, bias_correction_mu,
+                      bias_correction_nu, max_before_bias_correction),  # m_hat / (sqrt(v_max) + eps)
+        scale_by_learning_rate(learning_rate),                          # * -alpha_t
     )
 
 

@@ -1,4 +1,4 @@
-"""Sub-recipes that several optimizers share, named once: Adam's moments and their checks.
+"""Sub-recipes that several optimizers share, named once: Adam's moments, AMSGrad's ratio.
 
 Each is a :func:`gradxform.sequence` (or sum) of primitives; composed into an optimizer it is
 taken apart like any primitive, and its recipe prints the primitives it is made of.
@@ -10,12 +10,12 @@ from typing import Any
 from ..core import check as _check
 from ..core import recipe as _recipe
 from ..core.chain import sequence
-from ..core.combinators import parallel_sum
+from ..core.combinators import parallel_sum, ratio
 from ..core.named import one_minus
 from ..core.protocol import GradientTransformation
 from ..core.types import Hyper
 from ..transforms.elementwise import sqrt_plus_eps
-from ..transforms.moments import bias_correction, mean_of_squares, scale_by_momentum
+from ..transforms.moments import amsgrad_max, bias_correction, mean_of_squares, scale_by_momentum
 
 
 @_recipe.part
@@ -48,6 +48,27 @@ def debiased_root_mean_square(
         bias_correction(b2),                             # v_t / (1 - b2^t)
         sqrt_plus_eps(eps, eps_root),                    # sqrt(v_hat + eps_root) + eps
     )
+
+
+@_recipe.part
+def amsgrad_ratio(
+    b1: Hyper, b2: Hyper, eps: Hyper, eps_root: Hyper, mu_dtype: Any = None, nu_dtype: Any = None,
+    bias_correction_mu: bool = True, bias_correction_nu: bool = True,
+    max_before_bias_correction: bool = False,
+) -> GradientTransformation:
+    r"""AMSGrad's direction: :math:`\hat m_t / (\sqrt{\hat v^{max}_t + \epsilon_{root}} + \epsilon)`,
+    the running maximum taken after the bias correction (Optax), before it (PyTorch), or of
+    uncorrected moments (Reddi et al.)."""
+    first = [scale_by_momentum(b1, ema=True, dtype=mu_dtype)]            # m_t = b1 m + (1 - b1) g
+    if bias_correction_mu:
+        first += [bias_correction(b1)]                                    # m_t / (1 - b1^t)
+    if not bias_correction_nu:                          # Reddi et al.: max(v_max, v_t)
+        second = [mean_of_squares(b2, dtype=nu_dtype), amsgrad_max(nu_dtype)]
+    elif max_before_bias_correction:                    # PyTorch: max(v_max, v_t) / (1 - b2^t)
+        second = [mean_of_squares(b2, dtype=nu_dtype), amsgrad_max(nu_dtype), bias_correction(b2)]
+    else:                                               # Optax: max(v_max, v_t / (1 - b2^t))
+        second = [mean_of_squares(b2, dtype=nu_dtype), bias_correction(b2), amsgrad_max(nu_dtype)]
+    return ratio(first, second + [sqrt_plus_eps(eps, eps_root)])       # sqrt(. + eps_root) + eps
 
 
 def check_momentum_args(who: str, momentum: Any, nesterov: bool) -> None:
