@@ -7,8 +7,9 @@ opt in with :func:`textbook`, which makes :func:`text` their ``repr``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
+import jax
 import numpy as np
 
 _WIDTH = 100  # characters per line before a node is printed over several lines
@@ -81,7 +82,7 @@ class _Keyed:
 
 def _leaf(value: Any) -> str:
     shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
-    if shape is None or dtype is None or _is_tracer(value):
+    if shape is None or dtype is None or isinstance(value, jax.core.Tracer):
         return repr(value)
     size = int(np.prod(shape))
     if shape == ():
@@ -95,12 +96,5 @@ def _leaf(value: Any) -> str:
 
 
 def _scalar(value: np.ndarray) -> str:
-    item: Callable[[], Any] = value.item
-    number = item()
-    if isinstance(number, float):
-        return f"{number:.6g}"
-    return str(number)
-
-
-def _is_tracer(value: Any) -> bool:
-    return type(value).__name__.endswith("Tracer")
+    number = value.item()
+    return f"{number:.6g}" if isinstance(number, float) else str(number)
