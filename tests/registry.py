@@ -6,6 +6,8 @@ to cross-cutting tests are data here, never ``if``s in test bodies.
 """
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
 import jax
@@ -25,6 +27,8 @@ class Entry(NamedTuple):
     steps: int = 100  # length of the float64 trajectories compared with the reference
     rtol: float = 1e-6  # relative tolerance of that comparison
     draws_noise: bool = False  # its updates are random (same key, same noise)
+    flat_rejection: Optional[str] = None  # why gx.flatten rejects it (a regex); None: it runs flat
+    global_reduction: bool = False  # it reduces over every leaf (runs flat, sums in another order)
 
 
 def _decay_matrices(params):
@@ -35,6 +39,12 @@ def _decay_matrices(params):
 def _not_scalars(params):
     """A mask: True where a leaf has at least one axis."""
     return jax.tree.map(lambda leaf: leaf.ndim > 0, params)
+
+
+# Why gx.flatten rejects an alias that is not leaf-wise (test_grouped checks the message).
+PER_LEAF = "treats each leaf as a unit"  # a norm or a history per leaf
+MASKED = "treats leaves .* differently"  # a weight-decay mask
+PER_LEAF_NOISE = "not computed element by element"  # noise drawn with one key per leaf
 
 
 REGISTRY: list[Entry] = [
@@ -68,6 +78,7 @@ REGISTRY += [
         lambda: gx.noisy_sgd(1e-3, eta=4e-6, key=3),
         optax_reference=lambda: optax.noisy_sgd(1e-3, eta=4e-6, key=3),
         draws_noise=True,
+        flat_rejection=PER_LEAF_NOISE,
     ),
     Entry("adagrad", lambda: gx.adagrad(0.1), optax_reference=lambda: optax.adagrad(0.1)),
     Entry(
@@ -83,6 +94,7 @@ REGISTRY += [
         optax_reference=lambda: optax.adadelta(
             1.0, rho=0.95, weight_decay=1e-2, weight_decay_mask=_decay_matrices
         ),
+        flat_rejection=MASKED,
     ),
     Entry(
         "adadelta_zeiler",
@@ -131,21 +143,24 @@ REGISTRY += [
         "lion_masked_decay",
         lambda: gx.lion(3e-3, b1=0.8, b2=0.95, weight_decay=1e-2, mask=_not_scalars),
         optax_reference=lambda: optax.lion(3e-3, b1=0.8, b2=0.95, weight_decay=1e-2, mask=_not_scalars),
+        flat_rejection=MASKED,
     ),
-    Entry("lamb", lambda: gx.lamb(1e-2), optax_reference=lambda: optax.lamb(1e-2)),
+    Entry("lamb", lambda: gx.lamb(1e-2), optax_reference=lambda: optax.lamb(1e-2), flat_rejection=PER_LEAF),
     Entry(
         "lamb_decayed",
         lambda: gx.lamb(3e-3, b1=0.8, b2=0.99, eps=1e-8, eps_root=1e-10, weight_decay=1e-2),
         optax_reference=lambda: optax.lamb(
             3e-3, b1=0.8, b2=0.99, eps=1e-8, eps_root=1e-10, weight_decay=1e-2
         ),
+        flat_rejection=PER_LEAF,
     ),
     Entry(
         "lamb_you_et_al",
         lambda: gx.lamb(3e-3, b1=0.8, b2=0.99, eps=1e-8, weight_decay=1e-2),
         numpy_reference=lambda: reference.make_lamb(3e-3, b1=0.8, b2=0.99, eps=1e-8, weight_decay=1e-2),
+        flat_rejection=PER_LEAF,
     ),
-    Entry("lars", lambda: gx.lars(0.5), optax_reference=lambda: optax.lars(0.5)),
+    Entry("lars", lambda: gx.lars(0.5), optax_reference=lambda: optax.lars(0.5), flat_rejection=PER_LEAF),
     Entry(
         "lars_nesterov_masked",
         lambda: gx.lars(
@@ -156,6 +171,7 @@ REGISTRY += [
             0.1, weight_decay=1e-3, weight_decay_mask=_not_scalars, trust_coefficient=0.02,
             eps=1e-9, trust_ratio_mask=_not_scalars, momentum=0.8, nesterov=True,
         ),
+        flat_rejection=PER_LEAF,
     ),
     Entry(
         "aggmo",
@@ -175,12 +191,14 @@ REGISTRY += [
         lambda: gx.swats(1e-3, b1=0.5, b2=0.99, eps=1e-7),
         numpy_reference=lambda: reference.make_swats(1e-3, b1=0.5, b2=0.99, eps=1e-7),
         rtol=1e-5,
+        global_reduction=True,
     ),
     # The paper's defaults: Adam for all 100 steps here.
     Entry(
         "swats_paper_defaults",
         lambda: gx.swats(1e-3),
         numpy_reference=lambda: reference.make_swats(1e-3),
+        global_reduction=True,
     ),
 ]
 
@@ -194,6 +212,7 @@ REGISTRY += [
         "adamw_masked",
         lambda: gx.adamw(1e-2, weight_decay=0.1, mask=_decay_matrices),
         optax_reference=lambda: optax.adamw(1e-2, weight_decay=0.1, mask=_decay_matrices),
+        flat_rejection=MASKED,
     ),
     Entry(
         "nadamw",
@@ -289,11 +308,19 @@ REGISTRY += [
         lambda: gx.lbfgs(0.3, linesearch=None),
         optax_reference=lambda: optax.lbfgs(0.3, linesearch=None),
         supports_complex=False,
+        flat_rejection=PER_LEAF,
     ),
     Entry(
         "lbfgs_memory_3",
         lambda: gx.lbfgs(0.3, memory_size=3, linesearch=None),
         optax_reference=lambda: optax.lbfgs(0.3, memory_size=3, linesearch=None),
         supports_complex=False,
+        flat_rejection=PER_LEAF,
     ),
 ]
+
+
+# Entries added family by family live beside this file, one module each (registry_<family>.py,
+# each a list ENTRIES), and join the registry here in the order of their file names.
+for _module in sorted(Path(__file__).parent.glob("registry_*.py")):
+    REGISTRY += importlib.import_module(_module.stem).ENTRIES

@@ -19,27 +19,12 @@ from gradxform.grouped import leafwise as _leafwise
 
 pytestmark = pytest.mark.slow  # make test-fast leaves this module out
 
-# Aliases that depend on the tree, and the reason flatten gives for rejecting them. Every other
-# alias in the registry must give bit-identical results under flatten.
-PER_LEAF = "treats each leaf as a unit"  # a norm or a history per leaf
-MASKED = "treats leaves .* differently"  # a weight-decay mask
-PER_LEAF_NOISE = "not computed element by element"  # noise drawn with one key per leaf
-NOT_LEAFWISE = {
-    "noisy_sgd": PER_LEAF_NOISE,
-    "adadelta_weight_decay": MASKED,
-    "lion_masked_decay": MASKED,
-    "lamb": PER_LEAF,
-    "lamb_decayed": PER_LEAF,
-    "lamb_you_et_al": PER_LEAF,
-    "lars": PER_LEAF,
-    "lars_nesterov_masked": PER_LEAF,  # its per-leaf norms are found before its masks
-    "adamw_masked": MASKED,
-    "lbfgs_learning_rate": PER_LEAF,
-    "lbfgs_memory_3": PER_LEAF,
-}
-# Aliases with a reduction over every leaf (SWATS projects the update onto the gradient). Their
-# flat run adds the same terms in another order; on this tree the sums happen to round alike.
-GLOBAL_REDUCTION = {"swats", "swats_paper_defaults"}
+# Aliases that depend on the tree, and the reason flatten gives for rejecting them (the
+# registry's flat_rejection). Every other alias in the registry must give bit-identical results
+# under flatten. Aliases with a reduction over every leaf (SWATS projects the update onto the
+# gradient) run flat and add the same terms in another order; on this tree the sums round alike.
+NOT_LEAFWISE = {e.name: e.flat_rejection for e in REGISTRY if e.flat_rejection}
+GLOBAL_REDUCTION = {e.name for e in REGISTRY if e.global_reduction}
 
 
 def params_tree():
@@ -70,9 +55,9 @@ def run_both(make, steps=3, extra_args=None, jit=False):
     return runs
 
 
-def test_the_table_of_rejected_aliases_names_only_registry_entries():
-    names = {e.name for e in REGISTRY}
-    assert set(NOT_LEAFWISE) <= names and GLOBAL_REDUCTION <= names
+def test_every_registry_entry_has_its_own_name():
+    names = [e.name for e in REGISTRY]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
 
 
 @pytest.mark.parametrize("entry", [pytest.param(e, id=e.name) for e in REGISTRY if e.name not in NOT_LEAFWISE])
