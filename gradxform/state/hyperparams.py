@@ -114,9 +114,9 @@ def set_hyperparams(state: PyTree, values: dict[str, Any] | None = None, **kwarg
         state: an optimizer state.
         values: ``{name: value}``, for names that are not Python identifiers
             (``"fast/learning_rate"``).
-        **kwargs: ``name=value``. A name is any ``/``-separated suffix of a hyperparameter's
-            full name that no other one shares: the names :func:`hyperparams` gives, or longer
-            ones. A value is a number or a scalar array (traced values welcome: ``jax.vmap``
+        **kwargs: ``name=value``. A name is one that :func:`hyperparams` gives (``"eps"`` beside
+            ``"scale_by_trust_ratio/eps"`` names the first), or any ``/``-separated suffix of a
+            hyperparameter's full name that no other one shares. A value is a number or a scalar array (traced values welcome: ``jax.vmap``
             over learning rates).
 
     Raises:
@@ -138,6 +138,8 @@ def set_hyperparams(state: PyTree, values: dict[str, Any] | None = None, **kwarg
     for name, value in wanted.items():
         parts = tuple(name.split("/"))
         matches = [i for i, r in enumerate(rows) if _matches(r, parts)]
+        if len(matches) > 1 and name in names:  # a shown name is exact: "eps" beside "trust/eps"
+            matches = [names.index(name)]
         if not matches:
             unknown.append(name)
         elif len(matches) > 1:

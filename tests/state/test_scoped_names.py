@@ -88,3 +88,12 @@ def test_a_flax_nnx_optimizer_takes_set_hyperparams_and_keeps_training():
     step(model, optimizer)
     assert float(gx.hyperparams(optimizer.opt_state)["learning_rate"]) == pytest.approx(1e-4)
     assert int(jnp.asarray(optimizer.opt_state.step)) == 3
+
+
+def test_a_shown_name_sets_its_own_row_even_when_a_longer_name_ends_with_it():
+    state = gx.lamb(1e-3, eps=1e-6).init(PARAMS)  # rows "eps" and "scale_by_trust_ratio/eps"
+    names = set(gx.hyperparams(state))
+    assert {"eps", "scale_by_trust_ratio/eps"} <= names
+    state = gx.set_hyperparams(state, eps=1e-3)
+    got = _floats(gx.hyperparams(state))
+    assert got["eps"] == pytest.approx(1e-3) and got["scale_by_trust_ratio/eps"] != pytest.approx(1e-3)
