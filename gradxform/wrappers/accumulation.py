@@ -177,6 +177,11 @@ class ApplyEveryState(NamedTuple):
     grad_acc: PyTree  # sum of this window's updates; params' tree and dtype
 
 
+# Optax's name for the same state (optax.ApplyEvery: the fields count and grad_acc), so that code
+# switching from Optax that builds or checks the state by that name keeps working.
+ApplyEvery = ApplyEveryState
+
+
 @_recipe.factory
 def apply_every(k: int = 1) -> GradientTransformation:
     r"""Sum the updates over ``k`` steps and emit the sum on the ``k``-th, zeros in between.

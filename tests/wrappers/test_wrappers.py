@@ -30,6 +30,7 @@ NEUTRAL = {
     "ema_params": lambda inner: gx.ema_params(inner, 0.9),
     "swa": lambda inner: gx.swa(inner, start_step=1, period=2),
     "named_chain": lambda inner: gx.named_chain(("inner", inner)),
+    "selective_transform": lambda inner: gx.selective_transform(inner, freeze_mask=False),
     "flatten": gx.flatten,
 }
 WRAPPERS = [pytest.param(w, id=name) for name, w in NEUTRAL.items()]
