@@ -16,6 +16,7 @@ from . import check as _check
 from . import link as _link
 from . import recipe as _recipe
 from . import step as _step
+from .field_names import FieldNames
 from .hyperparams import Declared, Hyperparams, Table
 from .printing import text
 from .protocol import GradientTransformation, accepting_extra_args, is_transform
@@ -26,13 +27,19 @@ class ChainState(tuple):
 
     ``state[i]`` is the i-th link's state, as in ``optax.chain`` (``len``, iteration and slices
     too); the state of a primitive used on its own is a one-link chain whose link's fields read
-    through (``state.mu``; a field named like a tuple method, ``count`` or ``index``, is read as
-    ``state[0].count``). Beside them:
+    through (``state.mu``; a field named like a tuple method, ``index``, is read as
+    ``state[0].index``). Beside them:
 
     Attributes:
         step: int32 scalar, the updates applied so far; saturates at ``2**31 - 1``.
         hyperparams: the :class:`Hyperparams` of every link, one row per name.
         links: the link states as a tuple (``state.links[i]`` is ``state[i]``).
+        count: Optax's name for ``step``, an alias (read-only; ``_replace(count=...)`` and
+            :func:`gradxform.tree.set` write ``step``). ``step`` alone is stored, so checkpoints
+            and printing are unchanged. Optax's ``tree.get(state, "count")`` finds it where a
+            link reads the step (a bias correction, a schedule), as Optax keeps a ``count``
+            only in the states of transformations that read one: see
+            :mod:`gradxform.core.field_names`.
 
     To JAX it is a node of three children: ``.step``, ``.hyperparams`` (the rows' one array)
     and ``.links``, so paths read ``.links[0].mu['w']`` and ``jax.tree`` functions (``is_leaf``
@@ -83,13 +90,21 @@ class ChainState(tuple):
     def _asdict(self) -> dict:
         return {"step": self.step, "hyperparams": self.hyperparams, "links": self.links}
 
+    @property
+    def count(self) -> Any:  # replaces tuple.count, as a field named count does in Optax's states
+        """Optax's name for :attr:`step`."""
+        return self.step
+
     def _replace(self, **changes: Any) -> "ChainState":
+        if "count" in changes:
+            changes["step"] = changes.pop("count")
         return type(self)(**{**self._asdict(), **changes})
 
     __repr__ = text
 
     def __reduce__(self):
-        return _rebuilt, (self.names, self.places, tuple.__getitem__(self, slice(None)))
+        return _rebuilt, (self.names, self.places, tuple.__getitem__(self, slice(None)),
+                          "count" in self._fields)
 
     def __eq__(self, other: object) -> bool:  # field by field, as a NamedTuple compares
         return isinstance(other, ChainState) and type(self) is type(other) and tuple.__eq__(self, other)
@@ -118,16 +133,23 @@ def _register(cls: type[ChainState]) -> type[ChainState]:
 _register(ChainState)
 
 
+# The fields of a chain one of whose links reads the step: ``count`` answers as Optax's name.
+_COUNTED = FieldNames(ChainState._fields, {"count": "step"})
+
+
 @functools.lru_cache(maxsize=None)
-def _state_type(names: tuple[str, ...], places: tuple[tuple[str, ...], ...]) -> type[ChainState]:
-    if not names:
+def _state_type(names: tuple[str, ...], places: tuple[tuple[str, ...], ...],
+                counted: bool = False) -> type[ChainState]:
+    if not names and not counted:
         return ChainState
     attributes = {"names": names, "places": places, "__module__": __name__}
+    if counted:
+        attributes["_fields"] = _COUNTED
     return _register(type("ChainState", (ChainState,), attributes))
 
 
-def _rebuilt(names, places, fields) -> ChainState:
-    return tuple.__new__(_state_type(names, places), fields)
+def _rebuilt(names, places, fields, counted=False) -> ChainState:
+    return tuple.__new__(_state_type(names, places, counted), fields)
 
 
 @_recipe.factory
@@ -171,7 +193,8 @@ def _owner(links: list[_link.Link], who: str) -> GradientTransformation:
     table = Table([((str(i),) + path, declared) for i, link in enumerate(links)
                    for path, declared in link.declarations], who)
 
-    state_type = _state_type(table.names, table.places)
+    counted = bool(table.scheduled) or any(link.reads_step for link in links)
+    state_type = _state_type(table.names, table.places, counted)
 
     def init(params):
         return state_type(_step.zero(), table.init(), tuple(link.raw.init(params) for link in links))

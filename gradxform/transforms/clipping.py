@@ -203,15 +203,17 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
     return primitive(init, update, hyper)
 
 
-def global_norm(tree: PyTree) -> jax.Array:
+def global_norm(updates: PyTree) -> jax.Array:
     r"""The global L2 norm :math:`\big(\sum_{\text{leaves}} \sum |x|^2\big)^{1/2}` of a tree.
+
+    ``updates`` is any tree of arrays (the argument is named as Optax names it).
 
     Summed leaf by leaf in tree order, as Optax's ``optax.tree.norm``.
 
     Leaves of different precisions add in the dtype standard promotion gives them (float32 and
     float64 sums add in float64), also under strict promotion. An empty tree has norm 0.
     """
-    sums = [jnp.sum(_tree.abs_sq(x)) for x in jax.tree.leaves(tree)]
+    sums = [jnp.sum(_tree.abs_sq(x)) for x in jax.tree.leaves(updates)]
     if not sums:
         return jnp.zeros([], jnp.float32)
     total = sums[0]

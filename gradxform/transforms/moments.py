@@ -12,6 +12,7 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
+from ..core.field_names import answers_to
 from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Hyper, PyTree, Schedule
@@ -22,9 +23,26 @@ class ScaleByMomentumState(NamedTuple):
     mu: PyTree  # running (weighted) sum of updates; params' tree, in `dtype` or the params' dtype
 
 
+@answers_to(trace="mu")
+class _HeavyBallState(ScaleByMomentumState):
+    """The heavy-ball form's state: the same class to a reader, answering also to ``trace``.
+
+    Optax keeps the heavy-ball buffer in ``TraceState.trace`` and Adam's EMA in ``mu``; this
+    subclass (printed, saved and checked as :class:`ScaleByMomentumState`) lets Optax's
+    ``tree.get(state, "trace")`` find the heavy-ball buffer and only it
+    (:mod:`gradxform.core.field_names`).
+    """
+
+    __slots__ = ()
+
+
+_HeavyBallState.__name__ = "ScaleByMomentumState"
+
+
 @_recipe.factory
 def scale_by_momentum(
-    decay: Hyper = 0.9, nesterov: bool = False, ema: bool = False, dtype: Any = None
+    decay: Hyper = 0.9, nesterov: bool = False, ema: bool = False, dtype: Any = None,
+    initial_value: float = 0.0,
 ) -> GradientTransformation:
     r"""Replace each update by a momentum of past updates.
 
@@ -45,6 +63,8 @@ def scale_by_momentum(
         nesterov: output the look-ahead :math:`u_t` above instead of :math:`\mu_t`.
         ema: weight the new update by :math:`1-\beta` (a running mean) instead of 1 (a running sum).
         dtype: dtype in which :math:`\mu` is stored; ``None`` keeps the params' dtype.
+        initial_value: :math:`\mu_0`, the momentum before the first update (Yogi starts both
+            its moments at ``1e-6``); a finite number.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`ScaleByMomentumState` (in a chain; on its own,
@@ -57,11 +77,13 @@ def scale_by_momentum(
         deep learning", ICML 2013.
     """
     _check.decay("scale_by_momentum", decay=decay)
+    _check.finite("scale_by_momentum", initial_value=initial_value)
     hyper = _hyper.declare("scale_by_momentum", decay=decay)
+    state_type = ScaleByMomentumState if ema else _HeavyBallState  # Optax's `trace` names the latter
 
     def init(params):
         _check.inexact_leaves("scale_by_momentum", params)
-        return ScaleByMomentumState(mu=_tree.zeros_like(params, dtype))
+        return state_type(mu=_tree.full_like(params, initial_value, dtype))
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("scale_by_momentum", updates=updates, state=state.mu)
@@ -74,7 +96,7 @@ def scale_by_momentum(
         mu = jax.tree.map(accumulate, updates, state.mu)
         out = jax.tree.map(accumulate, updates, mu) if nesterov else mu
         # Stored in the state's own dtype (``dtype`` or the params'), so the state's type is stable.
-        return out, ScaleByMomentumState(_tree.cast_like(mu, state.mu))
+        return out, state_type(_tree.cast_like(mu, state.mu))
 
     return primitive(init, update, hyper)
 
