@@ -58,18 +58,22 @@ def _identity_rule(a, x, fresh):
 
 
 def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
-    """Return ``params + updates``, each leaf keeping its parameter's dtype; ``None`` leaves stay ``None``.
+    """Return ``params + updates``, each leaf keeping its parameter's dtype.
 
     The sum is taken in the promoted dtype (bfloat16 params + float32 updates add in float32, as
-    Optax does) and rounded once to the parameter's dtype.
+    Optax does) and rounded once to the parameter's dtype. ``None`` is kept as Optax keeps it: a
+    ``None`` param stays ``None`` whatever its update (a leaf, a subtree, or ``params=None``
+    itself, which returns ``None``).
     """
 
     def add(p, u):
+        if p is None:
+            return None
         dtype = jax.numpy.asarray(p).dtype
         p, u = _tree.promoted(p, u)
         return (p + u).astype(dtype)
 
-    return jax.tree.map(add, params, updates)
+    return jax.tree.map(add, params, updates, is_leaf=lambda x: x is None)
 
 
 def is_transform(obj) -> bool:

@@ -10,12 +10,22 @@ respect to its own arguments.
 Conventions shared by every schedule here:
 
 * **Step 0 is the start.** Every schedule returns its initial value at ``step = 0``
-  (``init_value``, or the documented start of the first phase).
+  (``init_value``, or the documented start of the first phase; up to an ulp where Optax's
+  formula rounds, see *Optax's rounding*).
 * **A boundary belongs to what comes after it.** At ``step = b`` for a boundary ``b``, the
   schedule already returns the new segment's value; the old segment covers ``step < b``.
 * **Precision.** The value is computed in ``jnp.result_type(float)``: float64 when x64 is
   enabled, float32 otherwise, whatever the integer dtype of the step. (Optax computes
   ``int32 / int`` in float32 even under x64.) The result has the shape of ``step``.
+* **Optax's rounding.** A schedule Optax also has is computed with Optax's formula, term for
+  term, so that in float32 its values are Optax's bit for bit (tested over a thousand steps);
+  where a docstring says a value is reached, it is reached as Optax reaches it, which may be an
+  ulp away (``(I - E) + E`` need not round to ``I``). The deliberate differences (a
+  staircase stair found by integer division, a zero-length warmup, errors where Optax returns a
+  constant) are in each docstring.
+* **Any length.** Step counts, lengths and boundaries may be ``2**31`` or more (past the int32
+  step counter, so never reached by it): they are compared and divided as floats, or found
+  out of the step's range when the schedule is traced, never converted to int32.
 * **Arguments are checked when the schedule is built.** Step counts must be whole numbers
   ``>= 0`` (or ``>= 1`` where they divide), boundaries strictly increasing, values finite;
   anything else raises a ``ValueError`` or ``TypeError`` naming the schedule and the argument.
@@ -31,6 +41,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..core import check as _check
 from ..core import recipe as _recipe
@@ -57,13 +68,52 @@ def _f(value) -> jax.Array:
     return jnp.asarray(value, _dtype())
 
 
+def _fits(step: jax.Array, n: int) -> bool:
+    """Whether the whole number ``n`` fits the step's integer dtype (``2**31 - 1`` for int32).
+
+    A step count, boundary or length past it is never reached by such a step: the helpers below
+    decide that when the schedule is traced (the dtype is static), instead of converting ``n``
+    to the step's dtype, which would overflow.
+    """
+    return n <= jnp.iinfo(step.dtype).max
+
+
+def _reached(step: jax.Array, n: int) -> jax.Array:
+    """``step >= n``, elementwise; ``False`` where ``n`` is beyond the step's range."""
+    return step >= n if _fits(step, n) else jnp.zeros(jnp.shape(step), bool)
+
+
+def _since(step: jax.Array, begin: int) -> jax.Array:
+    """``max(step - begin, 0)`` in the step's dtype (0 where ``begin`` is beyond its range)."""
+    return jnp.maximum(step - begin, 0) if _fits(step, begin) else jnp.zeros_like(step)
+
+
+def _at_most(count: jax.Array, n: int) -> jax.Array:
+    """``min(count, n)`` for an integer ``count`` (``count`` itself where ``n`` is beyond its range)."""
+    return jnp.minimum(count, n) if _fits(count, n) else count
+
+
+def _floor_div(step: jax.Array, n: int) -> jax.Array:
+    """``step // n`` for ``step >= 0`` (0 where ``n`` is beyond the step's range)."""
+    return step // n if _fits(step, n) else jnp.zeros_like(step)
+
+
 def _fraction(count, steps):
     """``count / steps`` clipped to ``[0, 1]``, and exactly 1 from ``count >= steps`` on.
 
     The comparison makes the end exact: XLA on CPU may divide by multiplying with the
     reciprocal (``49 * (1 / 49) < 1``), which would leave a schedule an ulp short of its end.
+    ``steps`` is a Python number, converted to a float so that one past ``2**31`` never meets
+    an int32 conversion.
     """
+    steps = float(steps)
     return jnp.where(count >= steps, 1.0, jnp.clip(count / steps, 0, 1))
+
+
+def _py(value):
+    """A Python number as it is (weakly typed, as Optax's arithmetic meets it), any other number
+    (a NumPy or JAX scalar, maybe traced) in the compute dtype."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else _f(value)
 
 
 def _lerp(start, end, x):
@@ -80,27 +130,45 @@ def _segment(step: jax.Array, boundaries: Sequence[int]) -> jax.Array:
     """How many boundaries are ``<= step``: the index of the segment ``step`` falls in."""
     index = jnp.zeros(jnp.shape(step), jnp.int32)
     for boundary in boundaries:
-        index = index + (step >= boundary).astype(jnp.int32)
+        index = index + _reached(step, boundary).astype(jnp.int32)
     return index
 
 
 def _interpolated(step, kind: str, boundaries: Sequence[int], values: jax.Array) -> jax.Array:
     """Interpolate ``values[k] -> values[k + 1]`` over segment ``k`` (segment 0 starts at step 0).
 
-    ``values`` has ``len(boundaries) + 1`` entries; after the last boundary the value stays at
-    ``values[-1]``. Zero-length segments (a boundary at 0) are skipped, as in Optax.
+    ``values`` has ``len(boundaries) + 1`` entries; from the last boundary on the value is
+    ``values[-1]``. On segment ``k``, with ``x = (t - b_k) / max(b_{k+1} - b_k, 1)``, the
+    value is Optax's, term for term: ``(v_{k+1} - v_k) x + v_k`` (linear) or
+    ``v_{k+1} + (v_k - v_{k+1}) / 2 (cos(pi x) + 1)`` (cosine), every segment's value computed
+    and the one the step is in picked by a dot product with an indicator, as Optax does (XLA may
+    fuse that dot with the interpolation, and this keeps the same rounding). Zero-length
+    segments (a boundary at 0) are skipped, as in Optax. Segments that start past the step's
+    integer range are left out: no step of that dtype reaches them.
     """
-    starts = jnp.asarray((0, *boundaries), _dtype())
-    sizes = jnp.asarray(
-        [max(b - a, 1) for a, b in zip((0, *boundaries), boundaries)] + [1], _dtype()
-    )
-    ends = jnp.concatenate([values[1:], values[-1:]])  # the last segment interpolates v -> v
-    k = _segment(step, boundaries)
-    # Clipped so that the held value after the last boundary is exact (and steps < 0 start).
-    pct = jnp.clip((_step.as_float(step) - starts[k]) / sizes[k], 0, 1)
-    if kind == "linear":
-        return _lerp(values[k], ends[k], pct)
-    return _lerp(ends[k], values[k], _half_cosine(pct))
+    bounds = (0, *boundaries)
+    reachable = sum(1 for b in bounds if _fits(step, b))  # a prefix: the bounds increase
+    count = min(len(boundaries), reachable)
+    starts, ends = bounds[:count], bounds[1:count + 1]
+    top = int(jnp.iinfo(step.dtype).max)
+    end_fits = np.array([_fits(step, b) for b in ends], bool)
+    sizes = jnp.asarray([max(b - a, 1) for a, b in zip(starts, ends)], _dtype())
+    start_values, end_values = values[:count], values[1:count + 1]
+
+    def pick(t):  # one step (a scalar); vectorized over the step's shape below
+        inside = (jnp.asarray(starts, t.dtype) <= t) & jnp.where(
+            end_fits, t < jnp.asarray([min(b, top) for b in ends], t.dtype), True)
+        x = _step.as_float(t - jnp.asarray(starts, t.dtype)) / sizes
+        if kind == "linear":
+            between = (end_values - start_values) * x + start_values
+        else:
+            between = end_values + (start_values - end_values) / 2.0 * (jnp.cos(jnp.pi * x) + 1)
+        value = inside.astype(between.dtype).dot(between)
+        if reachable > len(boundaries):  # the last boundary is reachable: hold values[-1] from it
+            value = value + (bounds[-1] <= t).astype(values.dtype) * values[-1]
+        return value
+
+    return jnp.vectorize(pick)(step)
 
 
 def _sorted_items(who: str, boundaries_and_scales: Optional[Mapping[int, float]]):
@@ -151,9 +219,10 @@ def polynomial_schedule(
     .. math::
         v(t) = E + (I - E)\left(1 - \frac{\min(\max(t - B, 0), T)}{T}\right)^{P}
 
-    so :math:`v(t) = I` for :math:`t \le B` (step 0 returns ``init_value``) and :math:`v(t) = E`
-    for :math:`t \ge B + T` (the step ``B + T`` is the first to return ``end_value``). Computed
-    as :math:`I w + E (1 - w)`, which is exact at both ends.
+    so :math:`v(t) = I` for :math:`t \le B` and :math:`v(t) = E` for :math:`t \ge B + T`.
+    Computed as Optax computes it, term for term, :math:`(I - E)\,w + E` with :math:`I - E`
+    taken in double precision (float32 results are Optax's bit for bit): ``end_value`` is exact,
+    ``init_value`` may be off by an ulp (rounding of :math:`(I - E) + E`).
 
     Args:
         init_value: :math:`I`, a finite number.
@@ -181,9 +250,9 @@ def _polynomial(who, init_value, end_value, power, transition_steps, transition_
     steps, begin = int(transition_steps), int(transition_begin)
 
     def schedule(step):
-        count = _step.as_float(_int_step(step, who)) - begin
-        w = (1 - _fraction(count, steps)) ** _f(power)
-        return _lerp(_f(end_value), _f(init_value), w)
+        count = _at_most(_since(_int_step(step, who), begin), steps)
+        frac = 1 - _step.as_float(count) / float(steps)
+        return (_py(init_value) - _py(end_value)) * frac ** _py(power) + _py(end_value)
 
     return schedule
 
@@ -236,7 +305,10 @@ def exponential_decay(
 
     then clipped from below by ``end_value`` when :math:`r < 1` (from above when
     :math:`r > 1`). Step 0 returns ``init_value``; with ``staircase=True`` the value drops at
-    steps :math:`B + kT` (a boundary belongs to the lower stair).
+    steps :math:`B + kT` (a boundary belongs to the lower stair). The float32 values are
+    Optax's bit for bit, except that the stair is an integer division where Optax floors a
+    float32 quotient (the same stair while :math:`t < 2^{24}`; past it Optax's quotient may
+    round up to the next stair a step early).
 
     Args:
         init_value: :math:`I`, a finite number.
@@ -270,11 +342,11 @@ def _exponential(who, init_value, transition_steps, decay_rate, transition_begin
     bound = jnp.maximum if decay_rate < 1 else jnp.minimum  # end_value is a floor when decaying
 
     def schedule(step):
-        decreased = _int_step(step, who) - begin
+        decreased = _since(_int_step(step, who), begin)  # max(t - B, 0): 0 keeps init_value
         if staircase:  # integer division: every stair starts exactly at its step
-            p = _step.as_float(decreased // steps)
+            p = _step.as_float(_floor_div(decreased, steps))
         else:
-            p = _step.as_float(decreased) / steps
+            p = _step.as_float(decreased) / float(steps)
         value = jnp.where(decreased <= 0, _f(init_value), _f(init_value) * _f(decay_rate) ** p)
         return value if end_value is None else bound(value, _f(end_value))
 
@@ -311,7 +383,7 @@ def step_decay_schedule(init_value: float, step_size: int, decay_rate: float) ->
     size = int(step_size)
 
     def schedule(step):
-        stairs = _step.as_float(_int_step(step, who) // size)
+        stairs = _step.as_float(_floor_div(_int_step(step, who), size))
         return _f(init_value) * _f(decay_rate) ** stairs
 
     return schedule
@@ -392,9 +464,9 @@ def inverse_time_decay(
     def schedule(step):
         step = _int_step(step, who)
         if staircase:  # integer division: every stair starts exactly at its step
-            p = _step.as_float(step // steps)
+            p = _step.as_float(_floor_div(step, steps))
         else:
-            p = _step.as_float(step) / steps
+            p = _step.as_float(step) / float(steps)
         return _f(init_value) / (1 + _f(decay_rate) * p)
 
     return schedule
@@ -438,8 +510,8 @@ def warmup_inverse_sqrt_schedule(
     def schedule(step):
         t = _step.as_float(_int_step(step, who))
         rising = _lerp(_f(init_value), _f(peak_value), _fraction(t, warmup))
-        decaying = _f(peak_value) * jnp.sqrt(_fraction(warmup, t))  # exactly the peak at t = W
-        return jnp.where(t < warmup, rising, decaying)
+        decaying = _f(peak_value) * jnp.sqrt(jnp.minimum(float(warmup) / t, 1.0))  # the peak at t = W
+        return jnp.where(t < float(warmup), rising, decaying)
 
     return schedule
 
@@ -477,7 +549,7 @@ def piecewise_constant_schedule(
         step = _int_step(step, who)
         value = jnp.full(jnp.shape(step), init_value, _dtype())
         for boundary, scale_ in zip(boundaries, scales):
-            value = jnp.where(step >= boundary, value * _f(scale_), value)
+            value = jnp.where(_reached(step, boundary), value * _f(scale_), value)
         return value
 
     return schedule
@@ -499,8 +571,11 @@ def piecewise_interpolate_schedule(
         v(t) = v_k + (v_{k+1} - v_k)\,x \quad\text{(linear)}, \qquad
         v(t) = v_{k+1} + (v_k - v_{k+1})\,\tfrac12(1 + \cos \pi x) \quad\text{(cosine)}
 
-    and :math:`v(t) = v_n` for :math:`t \ge b_n`. Step 0 returns ``init_value`` (unless a
-    boundary is 0) and step :math:`b_i` returns :math:`v_i` exactly.
+    and :math:`v(t) = v_n` for :math:`t \ge b_n`. Computed as Optax computes it, term for term
+    (the cumulative product in the compute dtype, every segment's value picked by a dot product
+    with an indicator), so float32 values are Optax's bit for bit. Step 0 returns ``init_value``
+    (unless a boundary is 0); step :math:`b_i` returns :math:`v_i`, exactly when linear and up to
+    an ulp when cosine (:math:`v_{i+1} + (v_i - v_{i+1})`).
 
     Args:
         interpolate_type: ``"linear"`` or ``"cosine"``.
@@ -519,8 +594,7 @@ def piecewise_interpolate_schedule(
 
     def schedule(step):
         step = _int_step(step, who)
-        factors = jnp.asarray((1.0, *scales), _dtype())
-        values = _f(init_value) * jnp.cumprod(factors)
+        values = jnp.cumprod(jnp.stack([_f(init_value), *(_f(s) for s in scales)]))  # as Optax
         return _interpolated(step, interpolate_type, boundaries, values)
 
     return schedule
@@ -562,6 +636,8 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
         step = _int_step(step, who)
         value = jnp.broadcast_to(jnp.asarray(schedules[0](step), _dtype()), jnp.shape(step))
         for boundary, fn in zip(boundaries, schedules[1:]):
+            if not _fits(step, boundary):  # never reached by this step's dtype, nor any after it
+                break
             value = jnp.where(step < boundary, value, jnp.asarray(fn(step - boundary), _dtype()))
         return value
 
@@ -583,8 +659,9 @@ def cosine_decay_schedule(
         c(t) = \tfrac12\left(1 + \cos\frac{\pi \min(t, T)}{T}\right), \qquad
         v(t) = I\left((1 - \alpha)\,c(t)^{p} + \alpha\right)
 
-    Step 0 returns ``init_value`` exactly; from step :math:`T` on the value is
-    :math:`\alpha I` exactly.
+    Computed as Optax computes it, term for term (float32 results are Optax's bit for bit):
+    step 0 returns ``init_value`` up to an ulp (rounding of :math:`(1 - \alpha) + \alpha`), and
+    from step :math:`T` on the value is :math:`\alpha I`.
 
     Args:
         init_value: :math:`I`, a finite number.
@@ -604,12 +681,17 @@ def cosine_decay_schedule(
     _check.finite(who, init_value=init_value, alpha=alpha)
     _check.positive(who, exponent=exponent)
     _check.step_count(who, 1, decay_steps=decay_steps)
-    steps = int(decay_steps)
+    return _cosine_decay(who, init_value, int(decay_steps), alpha, exponent)
+
+
+def _cosine_decay(who, init_value, steps: int, alpha, exponent) -> Schedule:
+    """Optax's cosine decay, term for term; ``steps`` as a float (never an int32 conversion)."""
 
     def schedule(step):
-        count = _step.as_float(_int_step(step, who))
-        c = _half_cosine(_fraction(count, steps)) ** _f(exponent)
-        return _f(init_value) * _lerp(_f(alpha), 1, c)
+        count = jnp.minimum(_step.as_float(_int_step(step, who)), float(steps))
+        cosine = 0.5 * (1 + jnp.cos(jnp.pi * count / float(steps)))
+        decayed = (1 - _py(alpha)) * cosine ** _py(exponent) + _py(alpha)
+        return _py(init_value) * decayed
 
     return schedule
 
@@ -618,7 +700,7 @@ def _after_warmup(init_value, peak_value, warmup_steps: int, then: Schedule) -> 
     """A linear warmup from ``init_value`` to ``peak_value``, then ``then`` from its step 0."""
     if warmup_steps == 0:
         return then
-    warmup = linear_schedule(init_value, peak_value, warmup_steps)
+    warmup = _polynomial("linear_schedule", init_value, peak_value, 1, warmup_steps, 0)
     return join_schedules([warmup, then], [warmup_steps])
 
 
@@ -639,9 +721,9 @@ def warmup_constant_schedule(init_value: float, peak_value: float, warmup_steps:
 
     .. math::  v(t) = I + (P - I)\,\min(t, W) / W
 
-    Step 0 returns ``init_value`` and every step from :math:`W` on returns ``peak_value``.
-    ``warmup_steps=0`` returns ``peak_value`` from the start (Optax returns ``init_value``
-    forever there).
+    :func:`linear_schedule` from ``init_value`` to ``peak_value`` over ``warmup_steps``, as in
+    Optax (float32 results are Optax's bit for bit). ``warmup_steps=0`` returns ``peak_value``
+    from the start (Optax returns ``init_value`` forever there).
 
     Args:
         init_value: :math:`I`, a finite number.
@@ -655,7 +737,9 @@ def warmup_constant_schedule(init_value: float, peak_value: float, warmup_steps:
     _check.fixed(who, init_value=init_value, peak_value=peak_value)
     _check.finite(who, init_value=init_value, peak_value=peak_value)
     _check.step_count(who, 0, warmup_steps=warmup_steps)
-    return _after_warmup(init_value, peak_value, int(warmup_steps), constant_schedule(peak_value))
+    if int(warmup_steps) == 0:
+        return constant_schedule(peak_value)
+    return _polynomial(who, init_value, peak_value, 1, int(warmup_steps), 0)
 
 
 @_recipe.schedule_factory
@@ -676,8 +760,11 @@ def warmup_cosine_decay_schedule(
         \end{cases}
         \qquad x = \frac{\min(t - W, D - W)}{D - W}
 
-    Step 0 returns ``init_value``, step :math:`W` returns ``peak_value`` and every step from
-    :math:`D` on returns ``end_value`` (all exactly). Note that :math:`D` counts the warmup.
+    Note that :math:`D` counts the warmup. Computed as Optax computes it, term for term: the
+    warmup is :func:`linear_schedule`, the decay :func:`cosine_decay_schedule` from ``peak_value``
+    with :math:`\alpha = E / P` (0 when :math:`P = 0`), joined at :math:`W`; float32 results are
+    Optax's bit for bit. So step :math:`W` returns ``peak_value`` and every step from :math:`D`
+    on returns :math:`P\,(E / P)`, each up to an ulp.
 
     Args:
         init_value: :math:`I`, a finite number.
@@ -707,13 +794,16 @@ def warmup_cosine_decay_schedule(
         decay_steps=decay_steps,
     )
     warmup, total = int(warmup_steps), int(decay_steps)
-
-    def cosine(step):
-        count = _step.as_float(_int_step(step, who))
-        c = _half_cosine(_fraction(count, total - warmup)) ** _f(exponent)
-        return _lerp(_f(end_value), _f(peak_value), c)
-
+    cosine = _cosine_decay(who, peak_value, total - warmup, _ratio(end_value, peak_value), exponent)
     return _after_warmup(init_value, peak_value, warmup, cosine)
+
+
+def _ratio(end_value, peak_value):
+    """Optax's ``alpha = end_value / peak_value``, 0 for a zero peak (also for a traced peak)."""
+    if isinstance(peak_value, (int, float)):
+        return 0.0 if peak_value == 0 else end_value / peak_value
+    peak = _f(peak_value)
+    return jnp.where(peak == 0, 0.0, _py(end_value) / jnp.where(peak == 0, 1.0, peak))
 
 
 @_recipe.schedule_factory
@@ -909,8 +999,9 @@ def cosine_restarts_schedule(
     def schedule(step):
         step = _int_step(step, who)
         if m == 1:  # a construction-time choice: one integer division finds the cycle
-            cycle = step // period
-            x = _step.as_float(step - cycle * period) / period
+            cycle = _floor_div(step, period)
+            within = step - cycle * period if _fits(step, period) else step
+            x = _step.as_float(within) / float(period)
         else:
             step = jnp.asarray(step, jnp.result_type(int))
             cycle = jnp.searchsorted(jnp.asarray(starts, step.dtype), step, side="right") - 1
@@ -983,7 +1074,9 @@ def cosine_onecycle_schedule(
     :math:`v_0 = P / \delta`, :math:`v_1 = P`, :math:`v_2 = P / (\delta\,\phi)`, the value goes
     from :math:`v_0` at step 0 to :math:`v_1` at step :math:`b` and to :math:`v_2` at step
     :math:`T` (held after), each leg along a half cosine (see
-    :func:`piecewise_interpolate_schedule`).
+    :func:`piecewise_interpolate_schedule`). As in Optax, the values are the cumulative
+    product of :math:`P / \delta` and the scales :math:`\delta`, :math:`1 / (\delta\phi)`, so
+    float32 values are Optax's bit for bit (and :math:`v_1` is :math:`P` up to an ulp).
 
     Args:
         transition_steps: :math:`T`; a whole number ``>= 1``.
@@ -1009,12 +1102,10 @@ def cosine_onecycle_schedule(
     _check.finite(who, peak_value=peak_value)
     _check.positive(who, div_factor=div_factor, final_div_factor=final_div_factor)
 
+    scales = (div_factor, 1.0 / (div_factor * final_div_factor))  # Optax's, accumulated
+
     def schedule(step):
-        values = jnp.stack([
-            _f(peak_value) / div_factor,
-            _f(peak_value),
-            _f(peak_value) / (div_factor * final_div_factor),
-        ])
+        values = jnp.cumprod(jnp.stack([_f(_py(peak_value) / div_factor), *map(_f, scales)]))
         return _interpolated(_int_step(step, who), "cosine", boundaries, values)
 
     return schedule
@@ -1034,7 +1125,9 @@ def linear_onecycle_schedule(
     With :math:`T` = ``transition_steps``, :math:`b_1 = \lfloor p_s T \rfloor`,
     :math:`b_2 = \lfloor p_f T \rfloor` and :math:`v_0 = P/\delta`, the value goes linearly from
     :math:`v_0` (step 0) to :math:`P` (step :math:`b_1`), back to :math:`v_0` (step :math:`b_2`)
-    and to :math:`v_0/\phi` (step :math:`T`, held after).
+    and to :math:`v_0/\phi` (step :math:`T`, held after). As in Optax, the values are the
+    cumulative product of :math:`P/\delta` and the scales :math:`\delta, 1/\delta, 1/\phi`, so
+    float32 values are Optax's bit for bit (each value up to an ulp).
 
     Args:
         transition_steps: :math:`T`; a whole number ``>= 1``.
@@ -1060,9 +1153,10 @@ def linear_onecycle_schedule(
     _check.finite(who, peak_value=peak_value)
     _check.positive(who, div_factor=div_factor, final_div_factor=final_div_factor)
 
+    scales = (div_factor, 1.0 / div_factor, 1.0 / final_div_factor)  # Optax's, accumulated
+
     def schedule(step):
-        start = _f(peak_value) / div_factor
-        values = jnp.stack([start, _f(peak_value), start, start / final_div_factor])
+        values = jnp.cumprod(jnp.stack([_f(_py(peak_value) / div_factor), *map(_f, scales)]))
         return _interpolated(_int_step(step, who), "linear", boundaries, values)
 
     return schedule
@@ -1201,9 +1295,9 @@ def cyclic_schedule(
 
     def schedule(step):
         step = _int_step(step, who)
-        cycle = step // (up + down)
-        u = _step.as_float(step - cycle * (up + down))
-        height = jnp.where(u <= up, _fraction(u, up), _fraction(up + down - u, down))
+        cycle = _floor_div(step, up + down)
+        u = _step.as_float(step - cycle * (up + down) if _fits(step, up + down) else step)
+        height = jnp.where(u <= float(up), _fraction(u, up), _fraction(float(up + down) - u, down))
         if mode == "triangular2":
             height = height * 0.5 ** _step.as_float(cycle)
         elif mode == "exp_range":

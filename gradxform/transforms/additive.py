@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any, NamedTuple, Optional
 
 import jax
@@ -41,7 +42,8 @@ def weight_decay(rate: Hyper, mask: Optional[Mask] = None) -> GradientTransforma
     Args:
         rate: :math:`\lambda_t`, ``>= 0``; a number or a schedule.
         mask: a tree of bools shaped like the params (or a function of the params returning
-            one); leaves marked ``False`` are not decayed. ``None`` decays every leaf. For
+            one; a callable pytree of bools is a tree, as in Optax); leaves marked ``False`` are
+            not decayed. ``None`` decays every leaf. For
             example ``mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`` spares biases and
             norm scales.
 
@@ -72,11 +74,19 @@ def weight_decay(rate: Hyper, mask: Optional[Mask] = None) -> GradientTransforma
         new_state = EmptyState()
         if mask is None:
             return decayed, new_state
-        keep = mask(params) if callable(mask) else mask
+        keep = mask(params) if is_mask_function(mask) else mask
         _check.same_structure("weight_decay", mask=keep, params=params)
         return jax.tree.map(lambda m, d, g: d if m else g, keep, decayed, updates), new_state
 
     return primitive(init, update, hyper)
+
+
+def is_mask_function(mask) -> bool:
+    """Whether a mask (or label tree) is a function of the params, decided as Optax's ``masked``
+    decides it: every leaf of it is callable. A plain function is its own one leaf; a callable
+    pytree (an Equinox module of bools, say) has leaves that are not, and is the mask itself."""
+    leaves = jax.tree.leaves(jax.tree.map(callable, mask))
+    return bool(leaves) and all(leaves)
 
 
 @textbook
@@ -87,7 +97,9 @@ class AddNoiseState(NamedTuple):
 
 
 @_recipe.factory
-def add_noise(eta: Hyper = 0.01, gamma: Hyper = 0.55, key: Any = 0) -> GradientTransformation:
+def add_noise(
+    eta: Hyper = 0.01, gamma: Hyper = 0.55, key: Any = 0, *, seed: Optional[int] = None
+) -> GradientTransformation:
     r"""Add Gaussian noise whose variance decays with the step count (annealed gradient noise).
 
     .. math::  u_t = g_t + \sigma_t\,\xi_t, \qquad \xi_t \sim \mathcal{N}(0, I), \qquad
@@ -103,8 +115,12 @@ def add_noise(eta: Hyper = 0.01, gamma: Hyper = 0.55, key: Any = 0) -> GradientT
         eta: :math:`\eta`, the variance on the first update; ``>= 0``; a number or a schedule.
         gamma: :math:`\gamma`, the annealing exponent; ``>= 0`` (the paper uses 0.55); a number
             or a schedule.
-        key: an int seed, or a JAX PRNG key (typed ``jax.random.key`` or raw
-            ``jax.random.PRNGKey``). The same key gives the same noise.
+        key: an int seed (a Python int or an integer scalar array, which may be traced), or a
+            JAX PRNG key (typed ``jax.random.key`` or raw ``jax.random.PRNGKey``). The same key
+            gives the same noise. The key is made by ``init``, so the state's key is placed
+            like the rest of the state (under ``jax.set_mesh``, on the mesh).
+        seed: Optax's deprecated name for an int ``key``; warns (``DeprecationWarning``, as
+            Optax does) and will be removed in gradxform 1.0. Give ``key`` or ``seed``, not both.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`AddNoiseState` (in a chain; on its own,
@@ -116,12 +132,13 @@ def add_noise(eta: Hyper = 0.01, gamma: Hyper = 0.55, key: Any = 0) -> GradientT
         https://arxiv.org/abs/1511.06807
     """
     _check.non_negative("add_noise", eta=eta, gamma=gamma)
-    initial_key = _as_key(key, "add_noise")
+    key = seed_or_key("add_noise", key, seed)
+    make_key = key_maker(key, "add_noise")
     hyper = _hyper.declare("add_noise", eta=eta, gamma=gamma)
 
     def init(params):
         _check.inexact_leaves("add_noise", params)
-        return AddNoiseState(rng_key=jax.random.key_data(initial_key))
+        return AddNoiseState(rng_key=jax.random.key_data(make_key()))
 
     def update(updates, state, params=None, **extra_args):
         h = hyper.read(extra_args)
@@ -140,15 +157,36 @@ def add_noise(eta: Hyper = 0.01, gamma: Hyper = 0.55, key: Any = 0) -> GradientT
     return primitive(init, update, hyper, reads_step=True)
 
 
-def _as_key(key, who: str) -> jax.Array:
-    """A typed PRNG key from an int seed, a typed key or a raw ``uint32[2]`` key."""
+SEED_DEPRECATED = (
+    "{who}: seed= is deprecated (as in Optax, which also warns); pass key= instead. seed= will be "
+    "removed in gradxform 1.0."
+)
+SEED_AND_KEY = "{who}: give key or seed, not both; got key={key!r}, seed={seed!r}."
+
+
+def seed_or_key(who: str, key: Any, seed: Optional[int]) -> Any:
+    """``key``, or Optax's deprecated ``seed`` in its place (with Optax's warning)."""
+    if seed is None:
+        return key
+    if key is not None and not (isinstance(key, int) and key == 0):  # 0: the default
+        raise ValueError(SEED_AND_KEY.format(who=who, key=key, seed=seed))
+    warnings.warn(SEED_DEPRECATED.format(who=who), DeprecationWarning, stacklevel=3)
+    return seed
+
+
+def key_maker(key, who: str):
+    """A function making the typed PRNG key at ``init``, from an int seed (a Python int or an
+    integer scalar array, possibly traced), a typed key or a raw ``uint32[2]`` key; checked now."""
     if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-        return jax.random.key(int(key))
+        seed = int(key)
+        return lambda: jax.random.key(seed)
     if isinstance(key, (jax.Array, np.ndarray)):
         if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
-            return jnp.asarray(key)
+            return lambda: jnp.asarray(key)
         if key.dtype == jnp.uint32 and key.shape == (2,):
-            return jax.random.wrap_key_data(jnp.asarray(key))
+            return lambda: jax.random.wrap_key_data(jnp.asarray(key))
+        if jnp.issubdtype(key.dtype, jnp.integer) and key.shape == ():
+            return lambda: jax.random.key(key)
     raise TypeError(_check.NOT_A_KEY.format(who=who, got=_check.describe(key)))
 
 

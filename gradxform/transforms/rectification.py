@@ -4,12 +4,14 @@ RAdam multiplies Adam's step by a rectification term :math:`r_t` once the varian
 adaptive learning rate is tractable, and takes a plain momentum step before that. In a recipe
 that is :func:`scale_by_rectification` in the numerator and a :func:`gradxform.conditional` on
 :func:`variance_is_tractable` choosing the denominator, :func:`ones` standing in for it early on.
-Nadam with Dozat's momentum schedule weights its two terms by the schedule,
-:func:`scale_by_schedule`.
+Nadam with Dozat's momentum schedule, mu_t = b1 (1 - 0.96^(t psi) / 2), weights its two terms by
+it (:func:`scale_by_dozat_momentum`) and corrects them by the running product of its values
+(:func:`dozat_bias_correction`); both read ``b1`` as a hyperparameter, so a scheduled or set
+``b1`` moves the schedule. :func:`scale_by_schedule` scales by any schedule of the step.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +22,7 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import primitive
 from ..core.named import value_of
+from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Hyper, Schedule
 
@@ -34,31 +37,146 @@ def _no_state(params):
 
 
 @_recipe.factory
-def scale_by_schedule(schedule: Schedule, step_offset: int = 0) -> GradientTransformation:
+def scale_by_schedule(step_size_fn: Schedule, step_offset: int = 0) -> GradientTransformation:
     r"""Multiply every update by a schedule's value at the current step: :math:`u_t = s(k_t)\,g_t`.
 
     :math:`k_t` is the step count from :func:`gradxform.chain` (0 on the first update) plus
-    ``step_offset``, so ``step_offset=1`` reads the schedule one step ahead (Nadam's
-    :math:`\mu_{t+1}`). The value is cast to each update's dtype. Optax calls the
-    ``step_offset=0`` case ``scale_by_schedule`` too. Stateless.
+    ``step_offset``, so ``step_offset=1`` reads the schedule one step ahead. The value is cast
+    to each update's dtype. Optax's ``scale_by_schedule(step_size_fn)`` is the ``step_offset=0``
+    case, with the same argument name. Stateless.
 
     Args:
-        schedule: :math:`s`, a pure function of the step count returning a scalar.
+        step_size_fn: :math:`s`, a pure function of the step count returning a scalar.
         step_offset: an int ``>= 0`` added to the step before calling the schedule.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`~gradxform.EmptyState` (in a chain; on its own,
         the one link of a :class:`ChainState`).
     """
-    _check.is_callable("scale_by_schedule", schedule=schedule)
+    _check.is_callable("scale_by_schedule", step_size_fn=step_size_fn)
     _check.non_negative_int("scale_by_schedule", step_offset=step_offset)
 
     def update(updates, state, params=None, **extra_args):
         step = _step.advance(_step.read(extra_args, "scale_by_schedule"), step_offset)
-        value = schedule(step)
+        value = step_size_fn(step)
         return jax.tree.map(lambda g: jnp.asarray(value, g.dtype) * g, updates), state
 
     return primitive(_no_state, update, reads_step=True)
+
+
+def _dozat_mu(b1, momentum_decay: float, step, step_offset: int = 0) -> jax.Array:
+    r"""Dozat's :math:`\mu_{t+k} = \beta_1 (1 - \tfrac12\, 0.96^{(t+k)\psi})`, with :math:`t` the
+    one-based step and :math:`\beta_1` the value in force now (PyTorch's ``NAdam`` reads its
+    look-ahead :math:`\mu_{t+1}` with the current ``beta1`` too)."""
+    t = _step.as_float(_step.advance(_step.one_based(step), step_offset))
+    return b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+
+
+def _check_dozat(who: str, b1, momentum_decay, step_offset) -> None:
+    _check.decay(who, b1=b1)
+    _check.fixed(who, momentum_decay=momentum_decay)
+    _check.non_negative(who, momentum_decay=momentum_decay)
+    _check.non_negative_int(who, step_offset=step_offset)
+
+
+@_recipe.factory
+def scale_by_dozat_momentum(
+    b1: Hyper = 0.9, momentum_decay: float = 4e-3, step_offset: int = 0, complement: bool = False
+) -> GradientTransformation:
+    r"""Multiply every update by Dozat's scheduled momentum :math:`\mu_{t+k}`, or by
+    :math:`1 - \mu_{t+k}`.
+
+    .. math::
+        \mu_t = \beta_1 \big(1 - \tfrac12\, 0.96^{t\psi}\big), \qquad
+        u_t = \mu_{t+k}\, g_t \quad\text{or}\quad u_t = (1 - \mu_{t+k})\, g_t
+
+    with :math:`t = 1, 2, \dots` the update's number and :math:`k` = ``step_offset``.
+    :math:`\beta_1` is a hyperparameter read at this update (a schedule's value now, or the value
+    set with :func:`gradxform.set_hyperparams`), also for the look-ahead :math:`\mu_{t+1}`, as
+    PyTorch's ``NAdam`` does. Computed in float32 (float64 under x64), cast to each update's
+    dtype. Stateless.
+
+    Args:
+        b1: :math:`\beta_1`, in ``[0, 1)``; a number or a schedule.
+        momentum_decay: :math:`\psi`, ``>= 0`` (PyTorch's default ``4e-3``).
+        step_offset: :math:`k`, an int ``>= 0``; Nadam's look-ahead term uses ``1``.
+        complement: scale by :math:`1 - \mu_{t+k}` instead (Nadam's gradient term).
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its
+        own, the one link of a :class:`ChainState`).
+
+    References:
+        Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 Workshop, Algorithm 2.
+        https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ
+    """
+    who = "scale_by_dozat_momentum"
+    _check_dozat(who, b1, momentum_decay, step_offset)
+    _check.flag(who, complement=complement)
+    hyper = _hyper.declare(who, decay=b1)
+
+    def update(updates, state, params=None, **extra_args):
+        mu = _dozat_mu(hyper.read(extra_args)("decay"), momentum_decay, _step.read(extra_args, who),
+                       step_offset)
+        factor = 1 - mu if complement else mu
+        return jax.tree.map(lambda g: factor.astype(g.dtype) * g, updates), EmptyState()
+
+    return primitive(_no_state, update, hyper, reads_step=True)
+
+
+@textbook
+class DozatBiasCorrectionState(NamedTuple):
+    product: jax.Array  # float scalar (float32, float64 under x64): prod of mu_i over past updates
+
+
+@_recipe.factory
+def dozat_bias_correction(
+    b1: Hyper = 0.9, momentum_decay: float = 4e-3, step_offset: int = 0
+) -> GradientTransformation:
+    r"""Undo the bias of a running mean whose momentum follows Dozat's schedule.
+
+    .. math::  u_t = m_t \Big/ \Big(1 - \prod_{i=1}^{t+k} \mu_i\Big), \qquad
+               \mu_i = \beta_1 \big(1 - \tfrac12\, 0.96^{i\psi}\big)
+
+    The state keeps :math:`\prod_{i \le t} \mu_i` over the updates seen so far, each
+    :math:`\mu_i` made with the :math:`\beta_1` in force at update :math:`i` (a schedule's value
+    then, or the value set with :func:`gradxform.set_hyperparams`), as PyTorch's ``NAdam`` keeps
+    ``mu_product``; the :math:`k` look-ahead factors use the :math:`\beta_1` in force now. The
+    product is kept in float32 (float64 under x64); the division is in the update's dtype.
+
+    Args:
+        b1: :math:`\beta_1`, in ``[0, 1)``; a number or a schedule.
+        momentum_decay: :math:`\psi`, ``>= 0``.
+        step_offset: :math:`k`, an int ``>= 0``; Nadam's look-ahead term uses ``1``.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`DozatBiasCorrectionState` (in a
+        chain; on its own, the one link of a :class:`ChainState`).
+
+    References:
+        Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 Workshop, Algorithm 2.
+        https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ
+    """
+    who = "dozat_bias_correction"
+    _check_dozat(who, b1, momentum_decay, step_offset)
+    hyper = _hyper.declare(who, decay=b1)
+
+    def init(params):
+        _check.inexact_leaves(who, params)
+        return DozatBiasCorrectionState(product=jnp.ones([], jnp.result_type(float)))
+
+    def update(updates, state, params=None, **extra_args):
+        b1_now, step = hyper.read(extra_args)("decay"), _step.read(extra_args, who)
+        dtype = state.product.dtype
+        product = state.product * _dozat_mu(b1_now, momentum_decay, step).astype(dtype)
+        ahead = product  # prod_{i <= t}, then the look-ahead factors up to t + k
+        for k in range(1, step_offset + 1):
+            ahead = ahead * _dozat_mu(b1_now, momentum_decay, step, k).astype(dtype)
+        correction = 1 - ahead
+        out = jax.tree.map(lambda m: m / correction.astype(m.dtype), updates)
+        return out, DozatBiasCorrectionState(product=product)
+
+    return primitive(init, update, hyper, reads_step=True)
 
 
 def _sma_limit(decay):

@@ -21,6 +21,7 @@ from ..core.link import Branch
 from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Mask, PyTree
+from ..transforms.additive import is_mask_function
 
 Patterns = Union[str, Sequence[str]]
 
@@ -57,7 +58,9 @@ def masked(
         inner: a transformation, or a list of them applied in sequence.
         mask: ``True``/``False`` leaves in a tree shaped like the params or a prefix of them
             (one leaf for a whole subtree), or a function ``params -> such a tree`` (called on
-            the params at ``init`` and on the updates at ``update``, as Optax does). The mask
+            the params at ``init`` and on the updates at ``update``, as Optax does). As in
+            Optax, a mask is taken for a function when every leaf of it is callable, so a
+            callable pytree of bools (an Equinox module, say) is the mask itself. The mask
             must be static: Python or NumPy bools, not traced arrays.
         mask_compatible_extra_args: also mask every extra argument whose tree structure equals
             the updates' (e.g. per-parameter tags).
@@ -76,7 +79,7 @@ def masked(
     transform = whole(inner, "masked")
 
     def mask_for(tree):
-        return _static_mask("masked", mask(tree) if callable(mask) else mask, tree)
+        return _static_mask("masked", mask(tree) if is_mask_function(mask) else mask, tree)
 
     def init(params):
         return MaskedState(inner_state=transform.init(_hide(params, mask_for(params))))
@@ -118,7 +121,9 @@ def partition(
             Labels nobody uses are allowed.
         param_labels: labels in a tree shaped like the params or a prefix of them, or a
             function ``params -> such a tree`` (see :func:`labels_from_patterns`). Every label
-            must be a key of ``transforms``.
+            must be a key of ``transforms``. As in Optax, anything ``callable`` is called (a
+            callable pytree of labels too); the label tree it returns may be a callable pytree
+            (labels shaped like an Equinox module), which is a tree.
         mask_compatible_extra_args: see :func:`masked`.
 
     Returns:

@@ -249,7 +249,8 @@ def test_setting_a_scheduled_value_pins_it_and_none_returns_it_to_the_schedule()
     assert float(gx.hyperparams(state)["learning_rate"]) == 0.05  # not SCHEDULE(6)
     released = gx.set_hyperparams(state, learning_rate=None)
     history_released, _, state = _run(optimizer, 3, jnp.float64, params, released, start=7)
-    assert float(gx.hyperparams(state)["learning_rate"]) == float(SCHEDULE(9))
+    # the schedule as the jitted update evaluates it (XLA may fuse its multiply-add: one rounding)
+    assert float(gx.hyperparams(state)["learning_rate"]) == float(jax.jit(SCHEDULE)(9))
 
     # The same run with the pin written into the schedule: steps 3..6 at 0.05, the schedule elsewhere.
     def piecewise(step):

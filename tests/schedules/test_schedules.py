@@ -591,3 +591,155 @@ ERRORS = [
 def test_bad_arguments_raise_at_construction_with_a_clear_message(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bit for bit Optax's in float32, over a range of steps (Optax's formula order, term by term).
+# ---------------------------------------------------------------------------------------------
+
+BIT_IDENTICAL = SAME_AS_OPTAX + [
+    ("warmup_cosine_decay_schedule", dict(init_value=0.0, peak_value=1e-3, warmup_steps=30,
+                                          decay_steps=301, end_value=1e-5)),
+    ("warmup_cosine_decay_schedule", dict(init_value=0.02, peak_value=0.7, warmup_steps=7,
+                                          decay_steps=1000, end_value=0.03, exponent=2.0)),
+    ("polynomial_schedule", dict(init_value=0.3, end_value=0.07, power=3, transition_steps=333,
+                                 transition_begin=17)),
+    ("exponential_decay", dict(init_value=0.3, transition_steps=7, decay_rate=0.97,
+                               transition_begin=3, staircase=True)),
+    ("warmup_exponential_decay_schedule", dict(init_value=0.01, peak_value=0.3, warmup_steps=13,
+                                               transition_steps=9, decay_rate=0.9)),
+    ("piecewise_interpolate_schedule", dict(interpolate_type="linear", init_value=0.3,
+                                            boundaries_and_scales={37: 0.7, 333: 3.0, 500: 0.1})),
+    ("cosine_onecycle_schedule", dict(transition_steps=777, peak_value=0.3, pct_start=0.17)),
+    ("linear_onecycle_schedule", dict(transition_steps=777, peak_value=0.3, pct_start=0.17,
+                                      pct_final=0.7)),
+]
+
+
+def _float32_values(schedule, steps):
+    with jax.enable_x64(False), jax.numpy_dtype_promotion("standard"):
+        out = jax.jit(jax.vmap(schedule))(jnp.asarray(steps, jnp.int32))  # Optax's take scalars
+        return np.asarray(out, np.float32)
+
+
+@pytest.mark.parametrize("name, kwargs", BIT_IDENTICAL, ids=[n for n, _ in BIT_IDENTICAL])
+def test_float32_values_are_bit_identical_to_optax_same_named_schedule(name, kwargs):
+    steps = np.arange(1200, dtype=np.int32)
+    with jax.enable_x64(False):
+        ours, theirs = getattr(sch, name)(**kwargs), getattr(optax, name)(**kwargs)
+    np.testing.assert_array_equal(_float32_values(ours, steps), _float32_values(theirs, steps))
+
+
+def test_float32_join_schedules_is_bit_identical_to_optax_join_of_the_same_pieces():
+    steps = np.arange(900, dtype=np.int32)
+    with jax.enable_x64(False):
+        ours = sch.join_schedules([sch.linear_schedule(0.0, 0.3, 100), sch.constant_schedule(0.3),
+                                   sch.cosine_decay_schedule(0.3, 500, 0.1)], [100, 300])
+        theirs = optax.join_schedules(
+            [optax.linear_schedule(0.0, 0.3, 100), optax.constant_schedule(0.3),
+             optax.cosine_decay_schedule(0.3, 500, 0.1)], [100, 300])
+    np.testing.assert_array_equal(_float32_values(ours, steps), _float32_values(theirs, steps))
+
+
+# ---------------------------------------------------------------------------------------------
+# Step counts, lengths and boundaries of 2**31 and more (past the int32 step counter).
+# ---------------------------------------------------------------------------------------------
+
+BIG = 2**31 + 5
+HUGE = 3 * 2**31
+BIG_STEPS = np.array([0, 1, 1000, 2**20, 2**30 + 7, 2**31 - 1], np.int32)
+
+BIG_AS_OPTAX = [
+    ("polynomial_schedule", dict(init_value=1.0, end_value=0.1, power=2.0, transition_steps=BIG)),
+    ("polynomial_schedule", dict(init_value=1.0, end_value=0.1, power=2.0, transition_steps=10,
+                                 transition_begin=BIG)),
+    ("linear_schedule", dict(init_value=1.0, end_value=0.1, transition_steps=HUGE,
+                             transition_begin=2**30)),
+    ("exponential_decay", dict(init_value=1.0, transition_steps=BIG, decay_rate=0.5)),
+    ("exponential_decay", dict(init_value=1.0, transition_steps=BIG, decay_rate=0.5,
+                               staircase=True)),
+    ("exponential_decay", dict(init_value=1.0, transition_steps=10, decay_rate=0.5,
+                               transition_begin=BIG)),
+    ("cosine_decay_schedule", dict(init_value=1.0, decay_steps=HUGE, alpha=0.1)),
+    ("warmup_cosine_decay_schedule", dict(init_value=0.0, peak_value=1.0, warmup_steps=10,
+                                          decay_steps=BIG, end_value=0.01)),
+    ("warmup_cosine_decay_schedule", dict(init_value=0.0, peak_value=1.0, warmup_steps=BIG,
+                                          decay_steps=HUGE)),
+    ("warmup_constant_schedule", dict(init_value=0.0, peak_value=1.0, warmup_steps=BIG)),
+    ("warmup_exponential_decay_schedule", dict(init_value=0.0, peak_value=1.0, warmup_steps=BIG,
+                                               transition_steps=BIG, decay_rate=0.5)),
+    ("warmup_exponential_decay_schedule", dict(init_value=0.0, peak_value=1.0, warmup_steps=10,
+                                               transition_steps=BIG, decay_rate=0.5,
+                                               transition_begin=HUGE)),
+    ("piecewise_constant_schedule", dict(init_value=1.0,
+                                         boundaries_and_scales={1000: 0.5, BIG: 0.1})),
+    ("piecewise_interpolate_schedule", dict(interpolate_type="linear", init_value=1.0,
+                                            boundaries_and_scales={1000: 0.5, BIG: 0.1,
+                                                                   HUGE: 2.0})),
+    ("piecewise_interpolate_schedule", dict(interpolate_type="cosine", init_value=1.0,
+                                            boundaries_and_scales={BIG: 0.1})),
+    ("cosine_onecycle_schedule", dict(transition_steps=HUGE, peak_value=1.0)),
+    ("linear_onecycle_schedule", dict(transition_steps=BIG, peak_value=1.0)),
+    ("sgdr_schedule", dict(cosine_kwargs=[
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=10, decay_steps=2**30),
+        dict(init_value=0.0, peak_value=0.5, warmup_steps=BIG, decay_steps=HUGE)])),
+]
+
+
+def _optax_x64(schedule, steps):
+    """Optax's schedule where int64 steps hold every argument (x64): the reference, in float64."""
+    with jax.numpy_dtype_promotion("standard"):
+        out = jax.jit(jax.vmap(schedule))(jnp.asarray(steps, jnp.int64))
+    return np.asarray(out, np.float64)
+
+
+def _assert_float32_and_float64_match(make, expected):
+    """In float64 (x64, int32 steps) to 1e-12; in float32 (no x64) to a few float32 ulps."""
+    np.testing.assert_allclose(values(make(), BIG_STEPS), expected, rtol=1e-12, atol=1e-15)
+    with jax.enable_x64(False):
+        out = np.asarray(jax.jit(make())(jnp.asarray(BIG_STEPS)), np.float64)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6 * np.max(np.abs(expected)))
+
+
+@pytest.mark.parametrize("name, kwargs", BIG_AS_OPTAX, ids=[n for n, _ in BIG_AS_OPTAX])
+def test_arguments_past_int32_match_optax_same_named_schedule(name, kwargs):
+    expected = _optax_x64(getattr(optax, name)(**kwargs), BIG_STEPS)
+    _assert_float32_and_float64_match(lambda: getattr(sch, name)(**kwargs), expected)
+
+
+T_BIG = BIG_STEPS.astype(np.float64)
+
+BIG_CLOSED_FORMS = [
+    ("constant", lambda: sch.constant_schedule(0.3), lambda: np.full_like(T_BIG, 0.3)),
+    ("step_decay", lambda: sch.step_decay_schedule(1.0, BIG, 0.5), lambda: np.ones_like(T_BIG)),
+    ("multistep", lambda: sch.multistep_schedule(1.0, [1000, BIG, HUGE], 0.1),
+     lambda: np.where(T_BIG >= 1000, 0.1, 1.0)),
+    ("inverse_time", lambda: sch.inverse_time_decay(1.0, BIG, 0.5),
+     lambda: 1.0 / (1 + 0.5 * T_BIG / BIG)),
+    ("inverse_time_staircase", lambda: sch.inverse_time_decay(1.0, BIG, 0.5, staircase=True),
+     lambda: np.ones_like(T_BIG)),
+    ("inverse_sqrt", lambda: sch.warmup_inverse_sqrt_schedule(0.0, 1.0, BIG),
+     lambda: T_BIG / BIG),
+    ("wsd", lambda: sch.warmup_stable_decay_schedule(0.0, 1.0, 1000, BIG, HUGE, 0.1),
+     lambda: np.minimum(T_BIG / 1000, 1.0)),
+    ("wsd_decaying", lambda: sch.warmup_stable_decay_schedule(0.0, 1.0, 0, 1000, HUGE, 0.1),
+     lambda: 0.1 + 0.9 * (1 - np.clip(T_BIG - 1000, 0, None) / HUGE)),
+    ("cosine_restarts", lambda: sch.cosine_restarts_schedule(1.0, BIG),
+     lambda: 0.5 * (1 + np.cos(np.pi * T_BIG / BIG))),
+    ("cosine_restarts_growing", lambda: sch.cosine_restarts_schedule(1.0, BIG, 2.0, 0.5),
+     lambda: 0.5 * (1 + np.cos(np.pi * T_BIG / BIG))),
+    ("cyclic", lambda: sch.cyclic_schedule(0.0, 1.0, BIG, HUGE), lambda: T_BIG / BIG),
+    ("cosine_onecycle_momentum", lambda: sch.cosine_onecycle_momentum_schedule(HUGE, 0.5),
+     lambda: 0.85 + 0.1 * 0.5 * (1 + np.cos(np.pi * T_BIG / (HUGE // 2)))),
+    ("linear_onecycle_momentum", lambda: sch.linear_onecycle_momentum_schedule(HUGE, 0.5, 0.9),
+     lambda: 0.95 - 0.1 * T_BIG / (HUGE // 2)),
+    ("join", lambda: sch.join_schedules(
+        [sch.linear_schedule(0.0, 1.0, 100), sch.constant_schedule(0.5)], [BIG]),
+     lambda: np.minimum(T_BIG / 100, 1.0)),
+]
+
+
+@pytest.mark.parametrize("make, closed_form", [(m, c) for _, m, c in BIG_CLOSED_FORMS],
+                         ids=[n for n, _, _ in BIG_CLOSED_FORMS])
+def test_arguments_past_int32_give_the_closed_form(make, closed_form):
+    _assert_float32_and_float64_match(make, closed_form())

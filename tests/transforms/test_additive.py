@@ -321,3 +321,41 @@ def test_add_noise_hyperparameters_change_under_jit_without_recompiling():
     assert len(traces) == 1
     for k in GRADS:
         np.testing.assert_allclose(out[k], expected[k], rtol=1e-15)
+
+
+# --------------------------------------------------------------------------------------------
+# add_noise: Optax's seed= keyword, and a key that may be traced
+# --------------------------------------------------------------------------------------------
+
+
+def test_add_noise_seed_keyword_is_the_key_and_warns_as_optax_does():
+    with pytest.warns(DeprecationWarning, match=r"add_noise: seed= is deprecated.*key="):
+        by_seed = _noise_run(gx.add_noise(0.01, 0.55, seed=7), GRADS, 2)
+    by_key = _noise_run(gx.add_noise(0.01, 0.55, key=7), GRADS, 2)
+    for a, b in zip(by_seed, by_key):
+        np.testing.assert_array_equal(a["w"], b["w"])
+
+
+def test_add_noise_with_both_seed_and_key_raises():
+    with pytest.raises(ValueError, match=r"add_noise: give key or seed, not both; got key=1, seed=2"):
+        gx.add_noise(key=1, seed=2)
+
+
+@pytest.mark.parametrize("make_key", [lambda: jnp.int32(11), lambda: jax.random.key(11),
+                                      lambda: jax.random.PRNGKey(11)], ids=["seed", "typed", "raw"])
+def test_add_noise_built_under_jit_from_a_traced_key_draws_the_same_noise(make_key):
+    def first_update(key, grads):
+        opt = gx.chain(gx.add_noise(0.01, 0.55, key=key))
+        return opt.update(grads, opt.init(grads))[0]
+
+    (eager,) = _noise_run(gx.add_noise(0.01, 0.55, key=11), GRADS, 1)
+    traced = jax.jit(first_update)(make_key(), GRADS)
+    for k in GRADS:  # the same draws; jit may fuse g + sigma * xi into one rounding
+        np.testing.assert_allclose(traced[k], eager[k], rtol=1e-14)
+
+
+def test_add_noise_makes_its_key_at_init_not_when_built():
+    # Built once, initialised twice: each state starts from the same key, made by init.
+    noise = gx.add_noise(key=3)
+    jaxpr = jax.make_jaxpr(noise.init)(GRADS)
+    assert "random_seed" in str(jaxpr)

@@ -302,3 +302,67 @@ def test_patterns_must_be_strings():
         gx.path_mask(nested_params(), [1])
     with pytest.raises(TypeError, match="labels_from_patterns: rules must be"):
         gx.labels_from_patterns(nested_params(), [("*", "a", "b")])
+
+
+# ---------------------------------------------------------------------------------------------
+# A callable pytree (an Equinox module, say) is a tree, not a function: as Optax decides it
+# ---------------------------------------------------------------------------------------------
+
+
+@jax.tree_util.register_pytree_node_class
+class CallableTree:
+    """A module-like pytree: its fields are its children, and calling it is its forward pass."""
+
+    def __init__(self, w, b):
+        self.w, self.b = w, b
+
+    def __call__(self, x):
+        raise AssertionError("a callable pytree used as a mask or labels must not be called")
+
+    def tree_flatten(self):
+        return (self.w, self.b), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children)
+
+
+MODULE = CallableTree(jnp.array([1.0, -2.0]), jnp.array(0.5))
+MODULE_GRADS = CallableTree(jnp.array([0.5, 0.25]), jnp.array(-1.0))
+
+
+def _one_update(opt, params=MODULE, grads=MODULE_GRADS):
+    with jax.numpy_dtype_promotion("standard"):
+        return opt.update(grads, opt.init(params), params)[0]
+
+
+def test_masked_with_a_callable_pytree_of_bools_uses_it_as_the_mask_as_optax_does():
+    import optax
+
+    mask = CallableTree(True, False)
+    ours = _one_update(gx.masked(gx.scale(10.0), mask))
+    theirs = _one_update(optax.masked(optax.scale(10.0), mask))
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ours.w, 10.0 * MODULE_GRADS.w)
+    np.testing.assert_array_equal(ours.b, MODULE_GRADS.b)
+
+
+def test_partition_of_callable_pytree_params_labelled_by_a_function_matches_optax():
+    import optax
+
+    def labels(params):  # labels shaped like the module: a callable pytree of strings
+        return CallableTree("fast", "slow")
+
+    ours = _one_update(gx.partition({"fast": gx.scale(-1.0), "slow": gx.scale(-0.5)}, labels))
+    theirs = _one_update(optax.partition({"fast": optax.scale(-1.0), "slow": optax.scale(-0.5)}, labels))
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+        np.testing.assert_array_equal(a, b)
+    multi = _one_update(gx.multi_transform({"fast": gx.scale(-1.0), "slow": gx.scale(-0.5)}, labels))
+    np.testing.assert_array_equal(multi.b, -0.5 * MODULE_GRADS.b)
+
+
+def test_weight_decay_mask_given_as_a_callable_pytree_is_the_mask():
+    decayed = _one_update(gx.chain(gx.weight_decay(0.1, mask=CallableTree(False, True))))
+    np.testing.assert_array_equal(decayed.w, MODULE_GRADS.w)
+    np.testing.assert_allclose(decayed.b, MODULE_GRADS.b + 0.1 * MODULE.b, rtol=1e-15)
