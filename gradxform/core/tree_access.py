@@ -174,6 +174,19 @@ jax.tree_util.register_pytree_node(_ParamsPlaceholder, lambda _: ((), None),
                                    lambda aux, children: _ParamsPlaceholder())
 
 
+def is_params_placeholder(params: Any) -> bool:
+    """Whether ``params`` is the placeholder with which :func:`map_params` (or Optax's
+    ``tree_map_params``, whose placeholder is its private ``_ParamsPlaceholder``) calls ``init``.
+
+    Wrappers whose mask or labels are fixed at construction (``masked``, ``partition``) pass it
+    through to their inner ``init`` unmasked, so that the params-shaped trees of their state are
+    found, as Optax's own ``masked`` does.
+    """
+    kind = type(params)
+    return kind is _ParamsPlaceholder or (
+        kind.__name__ == "_ParamsPlaceholder" and kind.__module__.startswith("optax."))
+
+
 # --- Walking a tree with NamedTuple fields by name ----------------------------------------------
 
 

@@ -20,6 +20,7 @@ from ..core.chain import whole
 from ..core.link import Branch
 from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.tree_access import is_params_placeholder
 from ..core.types import Mask, PyTree
 from ..transforms.additive import is_mask_function
 
@@ -82,6 +83,8 @@ def masked(
         return _static_mask("masked", mask(tree) if is_mask_function(mask) else mask, tree)
 
     def init(params):
+        if is_params_placeholder(params):  # tree_map_params looking for params-shaped trees
+            return MaskedState(inner_state=transform.init(params))
         return MaskedState(inner_state=transform.init(_hide(params, mask_for(params))))
 
     def update(updates, state, params=None, **extra_args):
@@ -156,6 +159,8 @@ def partition(
         return {label: jax.tree.map(lambda x, label=label: x == label, labels) for label in groups}
 
     def init(params):
+        if is_params_placeholder(params):  # tree_map_params looking for params-shaped trees
+            return PartitionState({label: MaskedState(t.init(params)) for label, t in groups.items()})
         masks = group_masks(params)
         return PartitionState(
             {label: masked(t, masks[label]).init(params) for label, t in groups.items()}

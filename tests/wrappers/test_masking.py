@@ -4,6 +4,7 @@ import collections
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from wrapper_trees import assert_trees_equal, gradient_sequence, nested_params, run
 
@@ -366,3 +367,16 @@ def test_weight_decay_mask_given_as_a_callable_pytree_is_the_mask():
     decayed = _one_update(gx.chain(gx.weight_decay(0.1, mask=CallableTree(False, True))))
     np.testing.assert_array_equal(decayed.w, MODULE_GRADS.w)
     np.testing.assert_allclose(decayed.b, MODULE_GRADS.b + 0.1 * MODULE.b, rtol=1e-15)
+
+
+@pytest.mark.parametrize("library", ["optax", "gradxform"])
+@pytest.mark.parametrize("wrapper", ["masked", "partition"])
+def test_tree_map_params_finds_the_params_shaped_trees_inside_a_mask_or_partition(library, wrapper):
+    params = {"w": jnp.ones((2, 3)), "b": jnp.ones(3)}
+    opt = (gx.masked(gx.adam(0.1), {"w": True, "b": False}) if wrapper == "masked"
+           else gx.partition({"a": gx.adam(0.1), "s": gx.sgd(0.1, momentum=0.9)}, {"w": "a", "b": "s"}))
+    tree_map_params = (optax if library == "optax" else gx).tree_map_params
+    shapes = tree_map_params(opt, lambda p: str(p.shape), opt.init(params), transform_non_params=lambda _: "-")
+    moments = [leaf for leaf in jax.tree.leaves(shapes) if leaf != "-"]
+    expected = ["(2, 3)", "(2, 3)"] + (["(3,)"] if wrapper == "partition" else [])  # adam mu, nu; sgd mu
+    assert moments == expected
