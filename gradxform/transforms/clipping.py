@@ -89,6 +89,8 @@ def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
         def shrink(g):
             rms = jnp.sqrt(jnp.mean(_tree.abs_sq(g)))
             denominator = jnp.maximum(1.0, rms / tau.astype(rms.dtype))
+            if jnp.iscomplexobj(g):  # a real rms: divide in g's complex dtype (strict promotion)
+                denominator = denominator.astype(g.dtype)
             return g / denominator
 
         return jax.tree.map(shrink, updates), EmptyState()

@@ -324,3 +324,12 @@ def test_each_clipper_keeps_its_own_state_type_across_updates(clipper, state_typ
     # on its own a clipper is the one link of its chain, which holds its bound
     assert isinstance(state[0], state_type) and isinstance(new_state[0], state_type)
     assert jax.tree.structure(new_state) == jax.tree.structure(state)
+
+
+def test_clip_by_block_rms_shrinks_complex_leaves_by_their_magnitude_under_strict_promotion():
+    grads = {"z": jnp.array([3.0 + 4.0j, 0.0j], jnp.complex64)}  # rms = 5 / sqrt(2)
+    clipper = gx.clip_by_block_rms(1.0)
+    with jax.numpy_dtype_promotion("strict"):
+        out, _ = clipper.update(grads, clipper.init(grads))
+    assert out["z"].dtype == jnp.complex64
+    np.testing.assert_allclose(out["z"], [(3.0 + 4.0j) * np.sqrt(2) / 5, 0.0], rtol=1e-6)
