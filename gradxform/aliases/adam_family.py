@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..core import check as _check
-from ..core import step as _step
 from ..core.chain import chain
 from ..core.combinators import conditional, parallel_sum, ratio
 from ..core.link import Branch
-from ..core.named import one_minus, value_of
+from ..core.named import one_minus
 from ..core.protocol import GradientTransformation, identity
 from ..core.recipe import alias
 from ..core.types import ScalarOrSchedule
@@ -25,9 +24,14 @@ from ..transforms.moments import (
     infinity_moment,
     mean_of_squares,
     scale_by_momentum,
-    scheduled_bias_correction,
 )
-from ..transforms.rectification import ones, scale_by_rectification, scale_by_schedule, variance_is_tractable
+from ..transforms.rectification import (
+    dozat_bias_correction,
+    ones,
+    scale_by_dozat_momentum,
+    scale_by_rectification,
+    variance_is_tractable,
+)
 from ..transforms.scaling import scale_by_learning_rate
 from .parts import amsgrad_ratio, debiased_momentum, debiased_root_mean_square, nesterov_debiased_momentum
 
@@ -268,6 +272,8 @@ def nadamw(
     weight_decay: ScalarOrSchedule = 1e-4,
     mask: Optional[Mask] = None,
     *,
+    nesterov: bool = True,
+    momentum_decay: Optional[float] = None,
     nu_dtype: Any = None,
 ) -> GradientTransformation:
     r"""NadamW: Nadam's step plus decoupled weight decay, both scaled by the learning rate.
@@ -279,11 +285,16 @@ def nadamw(
 
     with :math:`m_t, \hat v_t` as in :func:`adamw`. :func:`nadam`'s recipe (a
     :func:`parallel_sum` numerator), then :func:`weight_decay`, then
-    :func:`scale_by_learning_rate`; Optax's ``nadamw``.
+    :func:`scale_by_learning_rate`; Optax's ``nadamw``. ``momentum_decay`` gives Dozat's
+    momentum schedule, as in :func:`nadam` (PyTorch's ``NAdam`` with
+    ``decoupled_weight_decay=True``).
 
     Args:
         learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nu_dtype: as in
             :func:`adamw`.
+        nesterov: ``True`` (the default) for Nadam's look-ahead numerator; ``False`` is
+            :func:`adamw`, as Optax's ``nadamw(nesterov=False)`` is.
+        momentum_decay: :math:`\psi`, as in :func:`nadam`; needs ``nesterov=True``.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -305,7 +316,7 @@ def nadamw(
     """
     return chain(
         ratio(
-            nesterov_debiased_momentum(b1, mu_dtype),           # b1 m_hat_(t+1) + (1 - b1) g_hat_t
+            _nadam_numerator("nadamw", b1, mu_dtype, nesterov, momentum_decay),  # see nadam
             debiased_root_mean_square(b2, eps, eps_root, nu_dtype),  # sqrt(v_hat_t + eps_root) + eps
         ),
         _additive.weight_decay(weight_decay, mask),                     # + lambda theta
@@ -367,15 +378,116 @@ def adamax(
     )
 
 
-def _dozat_momentum(b1: float, momentum_decay: float):
-    r"""Dozat's momentum schedule as a function of the zero-based step: ``step -> mu_{step+1}``,
-    :math:`\mu_t = \beta_1 (1 - \tfrac12\, 0.96^{t \psi})`."""
+@alias("b1", "b2", "eps")
+def scale_by_adamax(
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+) -> GradientTransformation:
+    r"""AdaMax's direction, without the learning rate.
 
-    def mu(step):
-        t = _step.as_float(_step.one_based(step))
-        return b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+    .. math::  u_t = \frac{m_t / (1-\beta_1^t)}{\max(|g_t| + \epsilon,\; \beta_2 \nu_{t-1})}
 
-    return mu
+    The recipe of :func:`adamax` less its last link, counted by its own
+    :func:`gradxform.chain`, so that it also works inside ``optax.chain``. Same arguments as
+    Optax's ``scale_by_adamax``.
+
+    Args:
+        b1, b2, eps: as in :func:`adamax`.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is a :class:`ChainState`.
+
+    References:
+        Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Section 7.1,
+        Algorithm 2. https://arxiv.org/abs/1412.6980
+    """
+    return chain(
+        ratio(
+            debiased_momentum(b1),                              # m_hat_t = m_t / (1 - b1^t)
+            infinity_moment(b2, eps),                           # nu_t = max(|g| + eps, b2 nu)
+        ),
+    )
+
+
+@alias("learning_rate", "b1", "b2", "eps", "weight_decay")
+def adamaxw(
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: Optional[Mask] = None,
+) -> GradientTransformation:
+    r"""AdaMaxW: AdaMax's step plus decoupled weight decay, both scaled by the learning rate.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
+        \nu_t = \max(|g_t| + \epsilon,\; \beta_2 \nu_{t-1}), \\
+        u_t = -\alpha_t \Big( \frac{m_t / (1-\beta_1^t)}{\nu_t} + \lambda\,\theta_{t-1} \Big)
+
+    :func:`adamax`'s recipe, then :func:`weight_decay` (as :func:`adamw` adds it to Adam), then
+    :func:`scale_by_learning_rate`; Optax's ``adamaxw``.
+
+    Args:
+        learning_rate, b1, b2, eps: as in :func:`adamax`.
+        weight_decay: :math:`\lambda`, ``>= 0``.
+        mask: which leaves to decay: a tree of bools shaped like the params, or a function of the
+            params returning one; ``None`` decays every leaf.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is a :class:`ChainState`.
+
+    References:
+        Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Algorithm 2.
+        https://arxiv.org/abs/1412.6980
+        Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
+        https://arxiv.org/abs/1711.05101
+
+    Example:
+        >>> import jax.numpy as jnp, gradxform as gx
+        >>> opt = gx.adamaxw(0.1, weight_decay=0.5)
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> state = opt.init(params)
+        >>> updates, state = opt.update({"w": jnp.array([0.5, -0.25])}, state, params)
+        >>> [round(float(x), 4) for x in gx.apply_updates(params, updates)["w"]]
+        [0.85, -1.8]
+    """
+    return chain(
+        ratio(
+            debiased_momentum(b1),                              # m_hat_t = m_t / (1 - b1^t)
+            infinity_moment(b2, eps),                           # nu_t = max(|g| + eps, b2 nu)
+        ),
+        _additive.weight_decay(weight_decay, mask),             # + lambda theta
+        scale_by_learning_rate(learning_rate),                  # * -alpha_t
+    )
+
+
+MOMENTUM_DECAY_NEEDS_NESTEROV = (
+    "{who}: momentum_decay={momentum_decay} needs nesterov=True: Dozat's schedule weights "
+    "Nadam's look-ahead numerator. Drop momentum_decay, or keep nesterov=True."
+)
+
+
+def _nadam_numerator(who, b1, mu_dtype, nesterov, momentum_decay) -> Branch:
+    """Nadam's numerator: constant b1 (Optax), Dozat's schedule (PyTorch), or Adam's (nesterov=False)."""
+    _check.flag(who, nesterov=nesterov)
+    if momentum_decay is not None:
+        _check.non_negative(who, momentum_decay=momentum_decay)
+        if not nesterov:
+            raise ValueError(MOMENTUM_DECAY_NEEDS_NESTEROV.format(who=who, momentum_decay=momentum_decay))
+    if not nesterov:
+        return debiased_momentum(b1, mu_dtype)                               # m_hat_t = m_t / (1 - b1^t)
+    if momentum_decay is None:
+        return nesterov_debiased_momentum(b1, mu_dtype)                      # b1 m_hat_(t+1) + (1 - b1) g_hat_t
+    psi = momentum_decay  # mu_t = b1 (1 - 0.96^(t psi) / 2), b1 read as a hyperparameter
+    return parallel_sum(
+        (1.0, [scale_by_momentum(b1, ema=True, dtype=mu_dtype),             # m_t = b1 m + (1 - b1) g
+               dozat_bias_correction(b1, psi, step_offset=1),               # m_t / (1 - prod_{i<=t+1} mu_i)
+               scale_by_dozat_momentum(b1, psi, step_offset=1)]),           # * mu_{t+1}
+        (1.0, [dozat_bias_correction(b1, psi),                              # + g_t / (1 - prod_{i<=t} mu_i)
+               scale_by_dozat_momentum(b1, psi, complement=True)]),         #   * (1 - mu_t)
+    )
 
 
 @alias("learning_rate", "b1", "b2", "eps", "eps_root")
@@ -387,6 +499,7 @@ def nadam(
     eps_root: ScalarOrSchedule = 0.0,
     mu_dtype: Any = None,
     *,
+    nesterov: bool = True,
     momentum_decay: Optional[float] = None,
     nu_dtype: Any = None,
 ) -> GradientTransformation:
@@ -413,8 +526,11 @@ def nadam(
     (Optax, PyTorch and Keras all omit it). Chains :func:`ratio` of a :func:`parallel_sum`
     (the look-ahead momentum term, the gradient term) over (:func:`mean_of_squares`,
     :func:`bias_correction`, :func:`sqrt_plus_eps`), then :func:`scale_by_learning_rate`; the
-    schedule weights its terms with :func:`scale_by_schedule` and corrects them with
-    :func:`scheduled_bias_correction`.
+    schedule weights its terms with :func:`scale_by_dozat_momentum` and corrects them with
+    :func:`dozat_bias_correction`, both reading :math:`\beta_1` as a hyperparameter: a
+    scheduled ``b1`` and a ``b1`` changed with :func:`gradxform.set_hyperparams` move
+    :math:`\mu_t` too (at update :math:`t`, :math:`\mu_t` and :math:`\mu_{t+1}` use the
+    :math:`\beta_1` in force then, and the running product keeps past values, as in PyTorch).
 
     Args:
         learning_rate: :math:`\alpha_t`, a number or a schedule.
@@ -423,8 +539,11 @@ def nadam(
         eps: :math:`\epsilon`, added outside the square root; ``>= 0``.
         eps_root: :math:`\epsilon_{root}`, added inside the square root; ``>= 0``.
         mu_dtype: dtype of the first moment's storage; ``None`` keeps the params' dtype.
+        nesterov: ``True`` (the default) for the look-ahead numerator; ``False`` is
+            :func:`adam`, as Optax's ``nadam(nesterov=False)`` is.
         momentum_decay: :math:`\psi`, ``>= 0``, to use Dozat's momentum schedule (PyTorch's
             ``momentum_decay``, e.g. ``0.004``); ``None`` keeps :math:`\beta_1` constant (Optax).
+            Needs ``nesterov=True``.
         nu_dtype: dtype of the second moment's storage; ``None`` keeps the params' dtype.
 
     Returns:
@@ -443,24 +562,9 @@ def nadam(
         >>> [round(float(x), 4) for x in gx.apply_updates(params, updates)["w"]]
         [0.8526, -1.8526]
     """
-    if momentum_decay is not None:
-        _check.non_negative("nadam", momentum_decay=momentum_decay)
-    # Dozat's schedule is a function of b1 fixed at construction (step -> mu_t).
-    mu = None if momentum_decay is None else _dozat_momentum(value_of(b1), momentum_decay)
-    numerator: Branch
-    if mu is not None:
-        numerator = parallel_sum(
-            (1.0, [scale_by_momentum(b1, ema=True, dtype=mu_dtype),   # m_t = b1 m + (1 - b1) g
-                   scheduled_bias_correction(mu, step_offset=1),      # m_t / (1 - prod_{i<=t+1} mu_i)
-                   scale_by_schedule(mu, step_offset=1)]),            # * mu_{t+1}
-            (1.0, [scheduled_bias_correction(mu),                     # + g_t / (1 - prod_{i<=t} mu_i)
-                   scale_by_schedule(lambda step: 1 - mu(step))]),    #   * (1 - mu_t)
-        )
-    else:
-        numerator = nesterov_debiased_momentum(b1, mu_dtype)  # b1 m_hat_(t+1) + (1 - b1) g_hat_t
     return chain(
         ratio(
-            numerator,
+            _nadam_numerator("nadam", b1, mu_dtype, nesterov, momentum_decay),
             debiased_root_mean_square(b2, eps, eps_root, nu_dtype),   # sqrt(v_hat_t + eps_root) + eps
         ),
         scale_by_learning_rate(learning_rate),                        # * -alpha_t
@@ -618,6 +722,52 @@ def radam(
                         ones()),                                       # (or 1: momentum SGD)
         ),
         scale_by_learning_rate(learning_rate),                         # * -alpha_t
+    )
+
+
+@alias("b1", "b2", "eps", "eps_root")
+def scale_by_radam(
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    threshold: float = 5.0,
+    *,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    r"""RAdam's direction, without the learning rate.
+
+    .. math::  u_t = r_t\, \hat m_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon)
+               \ \text{ if } \rho_t \ge \text{threshold}, \qquad \hat m_t \text{ otherwise}
+
+    The recipe of :func:`radam` less its last link, counted by its own
+    :func:`gradxform.chain`, so that it also works inside ``optax.chain``. Same arguments as
+    Optax's ``scale_by_radam``.
+
+    Args:
+        b1, b2, eps, eps_root, threshold, nesterov: as in :func:`radam`.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is a :class:`ChainState`.
+
+    References:
+        Liu, Jiang, He, Chen, Liu, Gao & Han, "On the Variance of the Adaptive Learning Rate and
+        Beyond", ICLR 2020, Algorithm 2. https://arxiv.org/abs/1908.03265
+    """
+    tractable = variance_is_tractable(b2, threshold)                  # rho_t >= threshold
+    if nesterov:
+        first = [nesterov_debiased_momentum(b1)]                 # b1 m_hat_(t+1) + (1 - b1) g_hat_t
+    else:
+        first = [debiased_momentum(b1)]                          # m_hat_t = m_t / (1 - b1^t)
+    return chain(
+        ratio(
+            first + [conditional(tractable,
+                                 scale_by_rectification(b2),           # * r_t
+                                 identity())],                         # (or not, early on)
+            conditional(tractable,
+                        debiased_root_mean_square(b2, eps, eps_root),  # sqrt(v_hat + eps_root) + eps
+                        ones()),                                       # (or 1: momentum SGD)
+        ),
     )
 
 

@@ -140,7 +140,8 @@ def adadelta(
     """
     _check.decay("adadelta", rho=rho)
     _check.positive("adadelta", eps=eps)
-    decays = bool(value_of(weight_decay))  # a constant 0 adds no term
+    constant = value_of(weight_decay)  # a Python 0 adds no term; an array (traced too) or a
+    decays = not (isinstance(constant, (int, float)) and constant == 0)  # schedule does
     return chain(
         (_additive.weight_decay(weight_decay, weight_decay_mask)  # g + lambda theta
          if decays else identity()),

@@ -15,8 +15,9 @@ from ..core.protocol import GradientTransformation, identity
 from ..core.recipe import alias
 from ..core.types import ScalarOrSchedule
 from ..transforms import additive as _additive
-from ..transforms.additive import Mask, add_noise
+from ..transforms.additive import Mask, add_noise, seed_or_key
 from ..transforms.elementwise import sign
+from ..transforms.moment_variants import saturating_sign, smooth_sign
 from ..transforms.moments import (
     interpolated_momentum,
     scale_by_momentum,
@@ -77,7 +78,12 @@ def sgd(
 
 @alias("learning_rate", "eta", "gamma")
 def noisy_sgd(
-    learning_rate: ScalarOrSchedule, eta: ScalarOrSchedule = 0.01, gamma: ScalarOrSchedule = 0.55, key: Any = 0
+    learning_rate: ScalarOrSchedule,
+    eta: ScalarOrSchedule = 0.01,
+    gamma: ScalarOrSchedule = 0.55,
+    key: Any = 0,
+    *,
+    seed: Optional[int] = None,
 ) -> GradientTransformation:
     r"""SGD on the gradient plus Gaussian noise whose variance anneals with the step count.
 
@@ -93,7 +99,10 @@ def noisy_sgd(
         learning_rate: :math:`\alpha_t`, a number ``>= 0`` or a schedule.
         eta: :math:`\eta`, the noise variance on the first update; ``>= 0``.
         gamma: :math:`\gamma`, the annealing exponent; ``>= 0``.
-        key: an int seed or a JAX PRNG key.
+        key: an int seed (a Python int or an integer scalar array, which may be traced) or a
+            JAX PRNG key; the state's key is made by ``init`` (see :func:`add_noise`).
+        seed: Optax's deprecated name for an int ``key``; warns, as Optax does, and will be
+            removed in gradxform 1.0. Give ``key`` or ``seed``, not both.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -111,6 +120,7 @@ def noisy_sgd(
         >>> bool((first["w"] == again["w"]).all()), bool((first["w"] != -0.1).all())
         (True, True)
     """
+    key = seed_or_key("noisy_sgd", key, seed)
     return chain(
         add_noise(eta, gamma, key),             # g + N(0, eta / (1 + s)^gamma)
         scale_by_learning_rate(learning_rate),  # * -alpha_t
@@ -224,4 +234,55 @@ def lion(
         sign(),                                          # sign(c_t)
         _additive.weight_decay(weight_decay, mask),      # + lambda theta
         scale_by_learning_rate(learning_rate),           # * -alpha_t
+    )
+
+
+LION_MODES = ("hard", "smooth", "refined")
+
+
+@alias("b1", "b2", "smooth_beta")
+def scale_by_lion(
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.99,
+    mu_dtype: Any = None,
+    *,
+    mode: str = "hard",
+    smooth_beta: ScalarOrSchedule = 1.0,
+) -> GradientTransformation:
+    r"""Lion's direction, without the weight decay and the learning rate.
+
+    .. math::
+        c_t = (1-\beta_1)\,g_t + \beta_1\,m_{t-1}, \qquad
+        u_t = \operatorname{sign}(c_t), \qquad
+        m_t = (1-\beta_2)\,g_t + \beta_2\,m_{t-1}
+
+    ``mode="smooth"`` takes :math:`\tanh(\beta_s c_t)` instead of the sign
+    (:func:`smooth_sign`), ``mode="refined"`` keeps :math:`c_t` where :math:`|c_t| < 1`
+    (:func:`saturating_sign`). The recipe of :func:`lion` less its last two links, counted by
+    its own :func:`gradxform.chain`, so that it also works inside ``optax.chain``. Same
+    arguments as Optax's ``scale_by_lion``.
+
+    Args:
+        b1, b2, mu_dtype: as in :func:`lion`.
+        mode: ``"hard"`` (the sign, Lion), ``"smooth"`` or ``"refined"``.
+        smooth_beta: :math:`\beta_s`, the slope of the smooth sign at 0 (``mode="smooth"``);
+            ``> 0``.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is a :class:`ChainState`.
+
+    References:
+        Chen et al., "Symbolic Discovery of Optimization Algorithms", NeurIPS 2023, Program 1.
+        https://arxiv.org/abs/2302.06675
+    """
+    _check.choice("scale_by_lion", "mode", mode, LION_MODES)
+    if mode == "smooth":
+        direction = smooth_sign(smooth_beta)             # tanh(beta_s c_t)
+    elif mode == "refined":
+        direction = saturating_sign()                    # c_t where |c_t| < 1, else sign(c_t)
+    else:
+        direction = sign()                               # sign(c_t)
+    return chain(
+        interpolated_momentum(b1, b2, dtype=mu_dtype),   # c_t = (1 - b1) g + b1 m (m: EMA with b2)
+        direction,
     )

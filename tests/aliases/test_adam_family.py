@@ -121,7 +121,7 @@ def test_nadam_schedule_state_holds_the_product_of_dozats_momenta():
     b1, psi = 0.9, 0.3
     _, states = _run(gx.nadam(1e-2, b1=b1, momentum_decay=psi), _random_grads(4))
     mu = [b1 * (1 - 0.5 * 0.96 ** (t * psi)) for t in range(1, 5)]
-    products = [s.product for s in _states_of(states[-1], gx.ScheduledBiasCorrectionState)]
+    products = [s.product for s in _states_of(states[-1], gx.DozatBiasCorrectionState)]
     assert len(products) == 2  # the look-ahead term and the gradient term each keep one
     for product in products:
         np.testing.assert_allclose(float(product), np.prod(mu), rtol=1e-15)
@@ -292,7 +292,7 @@ BAD_ARGUMENTS = [
     ),
     (
         lambda: gx.scale_by_schedule(0.5),
-        TypeError, r"scale_by_schedule: schedule must be a function, got float 0.5",
+        TypeError, r"scale_by_schedule: step_size_fn must be a function, got float 0.5",
     ),
     (
         lambda: gx.scale_by_schedule(abs, step_offset=-1),
@@ -405,3 +405,90 @@ def test_ones_and_scale_by_schedule_have_no_hyperparameters_of_their_own():
     params = {"w": jnp.zeros(2)}
     for primitive in (gx.ones(), gx.scale_by_schedule(lambda step: 0.5)):
         assert gx.hyperparams(gx.chain(primitive).init(params)) == {}
+
+
+# --- Nadam / NadamW: nesterov=, Dozat's schedule reading b1 as a hyperparameter ----------------
+
+
+def _torch_nadam(grads, params, lr, b1_at, b2=0.999, eps=1e-8, psi=4e-3, weight_decay=0.0):
+    """PyTorch's NAdam step (torch.optim.NAdam, decoupled_weight_decay=True), transcribed in
+    float64 NumPy; ``b1_at(step)`` is beta1 at the zero-based step (the param group's value then,
+    read by the momentum, the momentum schedule and its look-ahead alike)."""
+    p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    v = {k: np.zeros_like(x) for k, x in p.items()}
+    mu_product, history = 1.0, []
+    for step, g in enumerate(grads, start=1):
+        b1 = b1_at(step - 1)
+        mu = b1 * (1.0 - 0.5 * 0.96 ** (step * psi))
+        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
+        mu_product *= mu
+        for k in p:
+            gk = np.asarray(g[k], np.float64)
+            p[k] = p[k] * (1 - lr * weight_decay)
+            m[k] = m[k] + (gk - m[k]) * (1 - b1)  # exp_avg.lerp_(grad, 1 - beta1)
+            v[k] = b2 * v[k] + (1 - b2) * gk * gk
+            denom = np.sqrt(v[k] / (1 - b2**step)) + eps
+            p[k] = p[k] - lr * (1 - mu) / (1 - mu_product) * gk / denom
+            p[k] = p[k] - lr * mu_next / (1 - mu_product * mu_next) * m[k] / denom
+        history.append({k: x.copy() for k, x in p.items()})
+    return history
+
+
+def _gx_run(opt, grads, params, at_step=None):
+    """Params after each update; ``at_step(i, state)`` may replace the state before update i."""
+    params = dict(params)
+    state, history = opt.init(params), []
+    for i, g in enumerate(grads):
+        state = at_step(i, state) if at_step else state
+        updates, state = opt.update(g, state, params)
+        params = gx.apply_updates(params, updates)
+        history.append({k: np.asarray(x) for k, x in params.items()})
+    return history
+
+
+def _assert_close_every_step(ours, theirs, rtol=1e-6):
+    for a, b in zip(ours, theirs, strict=True):
+        for k in b:
+            np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=1e-12)
+
+
+NADAM_PARAMS = {"w": jnp.asarray(np.linspace(-1.0, 1.0, 6).reshape(3, 2)), "b": jnp.asarray(0.5)}
+
+
+@pytest.mark.parametrize("alias, weight_decay", [(gx.nadam, 0.0), (gx.nadamw, 0.1)])
+def test_nadam_with_a_scheduled_b1_and_momentum_decay_is_torch_nadam(alias, weight_decay):
+    grads = _random_grads(20, seed=3)
+    b1_schedule = gx.linear_schedule(0.8, 0.95, 15)
+    kwargs = {"weight_decay": weight_decay} if alias is gx.nadamw else {}
+    ours = _gx_run(alias(1e-2, b1=b1_schedule, momentum_decay=0.05, **kwargs), grads, NADAM_PARAMS)
+    theirs = _torch_nadam(grads, NADAM_PARAMS, 1e-2, lambda s: 0.8 + 0.15 * min(s, 15) / 15,
+                          psi=0.05, weight_decay=weight_decay)
+    _assert_close_every_step(ours, theirs)
+
+
+def test_set_hyperparams_b1_mid_run_moves_dozats_schedule_as_torch_nadam():
+    grads = _random_grads(20, seed=4)
+    set_b1 = lambda i, state: gx.set_hyperparams(state, b1=0.7) if i == 8 else state  # noqa: E731
+    ours = _gx_run(gx.nadam(1e-2, b1=0.9, momentum_decay=0.05), grads, NADAM_PARAMS, set_b1)
+    theirs = _torch_nadam(grads, NADAM_PARAMS, 1e-2, lambda s: 0.9 if s < 8 else 0.7, psi=0.05)
+    _assert_close_every_step(ours, theirs)
+
+
+@pytest.mark.parametrize("nadam, adam, optax_nadam", [
+    (lambda: gx.nadam(1e-2, nesterov=False), lambda: gx.adam(1e-2),
+     lambda: optax.nadam(1e-2, nesterov=False)),
+    (lambda: gx.nadamw(1e-2, weight_decay=0.1, nesterov=False),
+     lambda: gx.adamw(1e-2, weight_decay=0.1), lambda: optax.nadamw(1e-2, weight_decay=0.1, nesterov=False)),
+], ids=["nadam", "nadamw"])
+def test_nadam_nesterov_false_is_adam_as_in_optax(nadam, adam, optax_nadam):
+    ours = trajectory(nadam(), QUADRATIC, 20)
+    _assert_trajectories_equal(ours, trajectory(adam(), QUADRATIC, 20))
+    with jax.numpy_dtype_promotion("standard"):
+        theirs = trajectory(optax_nadam(), QUADRATIC, 20)
+    _assert_close_every_step(ours, theirs, rtol=1e-12)
+
+
+def test_nadam_momentum_decay_without_nesterov_raises():
+    with pytest.raises(ValueError, match=r"nadamw: momentum_decay=0.004 needs nesterov=True"):
+        gx.nadamw(1e-2, nesterov=False, momentum_decay=4e-3)
