@@ -55,6 +55,20 @@ ALIASES: tuple[Alias, ...] = (
     Alias("swats", None, {}),
     Alias("lamb", "lamb", {}),
     Alias("lion", "lion", {}),
+    # Optax's optimizers added for the drop-in (issue 16)
+    Alias("adabelief", "adabelief", {}),
+    Alias("adafactor", "adafactor", {}),
+    Alias("adamaxw", "adamaxw", {}),
+    Alias("adan", "adan", {}),
+    Alias("fromage", "fromage", {}),
+    Alias("novograd", "novograd", {}),
+    Alias("optimistic_adam_v2", "optimistic_adam_v2", {}),
+    Alias("optimistic_gradient_descent", "optimistic_gradient_descent", {}),
+    Alias("rprop", "rprop", {}),
+    Alias("sign_sgd", "sign_sgd", {}),
+    Alias("signum", "signum", {}),
+    Alias("sm3", "sm3", {}),
+    Alias("yogi", "yogi", {}),
 )
 
 
