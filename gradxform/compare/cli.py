@@ -54,13 +54,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+MAX_STEPS = 1_000_000  # every step's loss (and point, on a plane) is kept for the report
+FLOAT32_MAX = _compare_lineup.FLOAT32_MAX
+
+
 def _steps(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1 or str(value) != text.strip().lstrip("+"):
-        raise argparse.ArgumentTypeError(f"expected a whole number of steps >= 1, got {text!r}")
+    if not 1 <= value <= MAX_STEPS or str(value) != text.strip().lstrip("+"):
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of steps from 1 to {MAX_STEPS} (each step's loss is kept in "
+            f"memory), got {text!r}"
+        )
     return value
 
 
@@ -74,13 +81,15 @@ def _seed(text: str) -> int:
     return value
 
 
-def _finite(text: str) -> float:
+def _tolerance(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number such as 1e-3, got {text!r}")
+    if not 0 < value <= FLOAT32_MAX:  # also false for nan; the losses are float32
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number > 0 (at most float32's {FLOAT32_MAX:.4g}), got {text!r}"
+        )
     return value
 
 
@@ -130,8 +139,8 @@ def parser() -> argparse.ArgumentParser:
     )
     compare.add_argument(
         "--steps", "-n", type=_steps, metavar="N",
-        help="updates per optimizer, >= 1 (default: the problem's, 1000 for rosenbrock and "
-        "beale, 500 for the other 2-D functions, 300 for the others), e.g. --steps 200",
+        help=f"updates per optimizer, 1 to {MAX_STEPS} (default: the problem's, 1000 for "
+        "rosenbrock and beale, 500 for the other 2-D functions, 300 for the others), e.g. --steps 200",
     )
     compare.add_argument(
         "--seed", type=_seed, default=0, metavar="N",
@@ -139,8 +148,8 @@ def parser() -> argparse.ArgumentParser:
         "same seed gives identical numbers, e.g. --seed 3",
     )
     compare.add_argument(
-        "--tolerance", type=_finite, metavar="LOSS",
-        help="the loss counted as reached in 'steps to loss<=LOSS' (default: 1e-3 for the 2-D "
+        "--tolerance", type=_tolerance, metavar="LOSS",
+        help="the loss counted as reached in 'steps to loss<=LOSS', > 0 (default: 1e-3 for the 2-D "
         "functions and your own problems, 0.1 for digits), e.g. --tolerance 1e-6",
     )
     compare.add_argument(
@@ -275,7 +284,10 @@ def compare(args) -> int:
         print("\n" if index else "", end="")
         print(f"gradxform {version} compare: {problem.name}, {problem.description}")
         print(f"{len(entries)} optimizer{'s' if len(entries) > 1 else ''} x {steps} jit-compiled "
-              f"full-batch steps, seed {args.seed}, JAX {jax.__version__} on {backend}\n")
+              f"full-batch steps, seed {args.seed}, JAX {jax.__version__} on {backend}")
+        if isinstance(args.learning_rate, _compare_lineup.ScheduleSpec):
+            print(f"learning rate: {args.learning_rate}, shown as {args.learning_rate.short()}")
+        print()
         sys.stdout.flush()
         results = _race(problem, entries, args)
         tolerance = problem.tolerance if args.tolerance is None else args.tolerance

@@ -12,10 +12,15 @@ import inspect
 import math
 from typing import Any, NamedTuple, Union
 
+import numpy as np
+
 import gradxform
 from gradxform import schedules
 
 LearningRate = Union[float, "ScheduleSpec"]
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the problems and optimizers run in float32
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # the step counter, and the schedules' step counts
 
 
 class Entry(NamedTuple):
@@ -23,6 +28,7 @@ class Entry(NamedTuple):
     alias: str  # the gradxform function it builds
     options: dict  # keyword arguments other than the learning rate
     learning_rates: dict  # default learning rate by problem family, or by problem name
+    family: str  # the kind of method: one panel of the plots when many optimizers race
 
     def learning_rate(self, problem: str, family: str) -> float:
         """The default for ``problem`` by name if there is one, else for its ``family``."""
@@ -30,7 +36,21 @@ class Entry(NamedTuple):
 
 
 def _entry(name, learning_rates, alias=None, **options):
-    return Entry(name, alias or name, options, learning_rates)
+    return Entry(name, alias or name, options, learning_rates, _FAMILY_OF[name])
+
+
+# The families, in display order, and their members: the plots draw one panel per family when
+# many optimizers race. Plain-gradient steps (with momentum or a trust ratio on top); methods
+# scaling by accumulated squared gradients; Adam and its variants (moments with bias correction);
+# steps by the sign of an interpolated momentum.
+FAMILIES = {
+    "SGD-like": ("sgd", "momentum", "nesterov", "noisy_sgd", "aggmo", "lars"),
+    "adaptive": ("adagrad", "adadelta", "rmsprop"),
+    "Adam-like": ("adam", "adamw", "adamax", "nadam", "nadamw", "amsgrad", "radam", "qhadam",
+                  "swats", "lamb"),
+    "sign-based": ("lion",),
+}
+_FAMILY_OF = {name: family for family, names in FAMILIES.items() for name in names}
 
 
 # A plain gradient step must stay below 2 / (largest curvature): about 2e-3 on Rosenbrock's and
@@ -101,6 +121,18 @@ class ScheduleSpec(NamedTuple):
     def __str__(self):
         return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items())})"
 
+    def short(self) -> str:
+        """The name less ``_schedule``/``_decay`` and the numbers given, in their order:
+        ``warmup_cosine(0, 0.1, 100, 1000)`` for ``warmup_cosine_decay_schedule(init_value=0.0,
+        peak_value=0.1, warmup_steps=100, decay_steps=1000)``. The table shows this; the
+        header above it spells the schedule out once."""
+        name = self.name.removesuffix("_schedule").removesuffix("_decay")
+        return f"{name}({', '.join(_short_number(v) for v in self.kwargs.values())})"
+
+
+def _short_number(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
 
 def schedule_names() -> list[str]:
     """The public functions of :mod:`gradxform.schedules` that return a schedule."""
@@ -122,6 +154,14 @@ def _value(key: str, text: str) -> Any:
             continue
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{key}={text} is not a finite number")
+        if isinstance(value, float) and abs(value) > FLOAT32_MAX:
+            raise ValueError(
+                f"{key}={text.strip()} is beyond float32's largest number {FLOAT32_MAX:.4g}"
+            )
+        if isinstance(value, int) and not INT32_MIN <= value <= INT32_MAX:
+            raise ValueError(
+                f"{key}={text.strip()} is outside int32 ({INT32_MIN} to {INT32_MAX})"
+            )
         return value
     raise ValueError(f"{key}={text!r} is not a number (or true/false)")
 
@@ -142,6 +182,10 @@ def parse_learning_rate(text: str) -> LearningRate:
             ) from None
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"expected a finite number > 0, got {text!r}")
+        if value > FLOAT32_MAX:
+            raise ValueError(
+                f"expected a number float32 can hold (at most {FLOAT32_MAX:.4g}), got {text!r}"
+            )
         return value
     name, _, arguments = text.partition(":")
     name = name.strip()

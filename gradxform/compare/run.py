@@ -35,10 +35,14 @@ class Result(NamedTuple):
     accuracy: Optional[float]  # held-out accuracy after the last update, where it applies
     seconds_per_step: float  # the fastest compiled call's time over its steps (no compiling)
     compile_seconds: float
+    family: str = "other"  # the lineup's family of the optimizer: its panel in the plots
 
 
 def settings_text(learning_rate, options: dict) -> str:
+    """``lr=0.05, weight_decay=0.0001``; a schedule in short, ``lr=cosine(0.1, 500)``."""
     def show(value):
+        if isinstance(value, _compare_lineup.ScheduleSpec):
+            return value.short()
         return f"{value:g}" if isinstance(value, float) else str(value)
 
     return ", ".join(f"{k}={show(v)}" for k, v in {"lr": learning_rate, **options}.items())
@@ -81,7 +85,7 @@ def run(
         live = done < steps
         keep = lambda new, old: jnp.where(live, new, old)  # noqa: E731
         carry = (jax.tree.map(keep, new_params, params), jax.tree.map(keep, new_state, state),
-                 done + 1)
+                 done + live.astype(done.dtype))  # stops at steps: no int32 wrap-around
         return carry, (value, ravel_pytree(params)[0] if planar else None)
 
     def run_chunk(params, state, done):
@@ -125,6 +129,7 @@ def run(
         accuracy=accuracy,
         seconds_per_step=seconds / chunk,
         compile_seconds=compile_seconds,
+        family=entry.family,
     )
 
 
@@ -132,3 +137,17 @@ def steps_to_reach(losses: np.ndarray, tolerance: float) -> Optional[int]:
     """The fewest updates after which the loss is at most ``tolerance``; None if never."""
     reached = np.flatnonzero(losses <= tolerance)
     return int(reached[0]) if reached.size else None
+
+
+DIVERGENCE_FACTOR = 100.0  # a loss this many times its start's size above the start has blown up
+
+
+def diverged_at(losses: np.ndarray) -> Optional[int]:
+    """The first step whose loss is not finite or exceeds ``start + DIVERGENCE_FACTOR * |start|``
+    (the start is ``losses[0]``; ``|start|`` at least 1e-12); None if there is none."""
+    start = losses[0]
+    limit = start + DIVERGENCE_FACTOR * max(abs(start), 1e-12)
+    with np.errstate(invalid="ignore"):
+        blown = ~np.isfinite(losses) | (losses > limit)
+    found = np.flatnonzero(blown)
+    return int(found[0]) if found.size else None

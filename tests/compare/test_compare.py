@@ -134,7 +134,8 @@ def test_learning_rate_schedule_is_built_from_gradxform_schedules(capsys):
                          "--no-plots", "--lr", spec)
     assert status == 0
     [row] = table_rows(out)
-    assert row["settings"] == "lr=cosine_decay_schedule(init_value=0.1, decay_steps=10)"
+    assert row["settings"] == "lr=cosine(0.1, 10)"
+    assert "learning rate: cosine_decay_schedule(init_value=0.1, decay_steps=10)" in out
     assert _compare_lineup.parse_learning_rate(spec) == _compare_lineup.ScheduleSpec(
         "cosine_decay_schedule", {"init_value": 0.1, "decay_steps": 10}
     )
@@ -270,6 +271,9 @@ def test_user_problem_given_as_a_file_path(capsys, tmp_path, user_module):
 # ------------------------------------------------------------------------------------------
 
 LR = "argument --learning-rate/--lr: "
+STEPS = "argument --steps/-n: expected a whole number of steps from 1 to 1000000 (each step's " \
+        "loss is kept in memory), "
+TOLERANCE = "argument --tolerance: expected a finite number > 0 (at most float32's 3.403e+38), "
 BAD_ARGUMENTS = {
     "unknown-optimizer": (
         ["-o", "adam,adamm"],
@@ -280,19 +284,27 @@ BAD_ARGUMENTS = {
         ["-p", "rosenbrok"],
         "argument --problem/-p: unknown problem 'rosenbrok'; expected one of rosenbrock, beale,",
     ),
-    "zero-steps": (
-        ["--steps", "0"], "argument --steps/-n: expected a whole number of steps >= 1, got '0'"
-    ),
-    "negative-steps": (
-        ["--steps", "-3"], "argument --steps/-n: expected a whole number of steps >= 1, got '-3'"
-    ),
-    "fractional-steps": (
-        ["-n", "2.5"], "argument --steps/-n: expected a whole number of steps >= 1, got '2.5'"
-    ),
+    "zero-steps": (["--steps", "0"], STEPS + "got '0'"),
+    "negative-steps": (["--steps", "-3"], STEPS + "got '-3'"),
+    "fractional-steps": (["-n", "2.5"], STEPS + "got '2.5'"),
+    "steps-beyond-int32": (["--steps", "100000000000"], STEPS + "got '100000000000'"),
+    "steps-past-int32": (["--steps", "2147483648"], STEPS + "got '2147483648'"),
+    "steps-one-past-the-most": (["--steps", "1000001"], STEPS + "got '1000001'"),
     "nan-learning-rate": (
         ["--learning-rate", "nan"], LR + "expected a finite number > 0, got 'nan'"
     ),
     "negative-learning-rate": (["--lr", "-1"], LR + "expected a finite number > 0, got '-1'"),
+    "learning-rate-beyond-float32": (
+        ["--lr", "1e39"], LR + "expected a number float32 can hold (at most 3.403e+38), got '1e39'"
+    ),
+    "schedule-int-beyond-int32": (
+        ["--lr", "cosine_decay_schedule:init_value=0.1,decay_steps=100000000000"],
+        LR + "decay_steps=100000000000 is outside int32 (-2147483648 to 2147483647)",
+    ),
+    "schedule-float-beyond-float32": (
+        ["--lr", "cosine_decay_schedule:init_value=1e39,decay_steps=10"],
+        LR + "init_value=1e39 is beyond float32's largest number 3.403e+38",
+    ),
     "word-learning-rate": (
         ["--lr", "fast"], LR + "expected a number > 0 or a schedule such as"
     ),
@@ -322,10 +334,10 @@ BAD_ARGUMENTS = {
     "negative-seed": (
         ["--seed", "-1"], "argument --seed: expected an integer in [0, 2**32), got '-1'"
     ),
-    "nan-tolerance": (
-        ["--tolerance", "nan"],
-        "argument --tolerance: expected a finite number such as 1e-3, got 'nan'",
-    ),
+    "nan-tolerance": (["--tolerance", "nan"], TOLERANCE + "got 'nan'"),
+    "negative-tolerance": (["--tolerance", "-1"], TOLERANCE + "got '-1'"),
+    "zero-tolerance": (["--tolerance", "0"], TOLERANCE + "got '0'"),
+    "tolerance-beyond-float32": (["--tolerance", "1e39"], TOLERANCE + "got '1e39'"),
     "unknown-option": (["--stpes", "5"], "unrecognized arguments: --stpes 5"),
     "unknown-command": (["race"], "argument COMMAND: invalid choice: 'race'"),
 }
@@ -338,6 +350,15 @@ def test_bad_arguments_are_one_line_errors_with_status_2(capsys, argv, message):
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("gradxform: error: ")
     assert message in err
+
+
+def test_the_largest_values_each_numeric_option_takes_are_accepted():
+    args = _compare.parser().parse_args(
+        ["compare", "--steps", "1000000", "--seed", str(2**32 - 1), "--tolerance", "3e38",
+         "--lr", "cosine_decay_schedule:init_value=3e38,decay_steps=2147483647"]
+    )
+    assert (args.steps, args.seed, args.tolerance) == (10**6, 2**32 - 1, 3e38)
+    assert args.learning_rate.kwargs == {"init_value": 3e38, "decay_steps": 2**31 - 1}
 
 
 USER_ERRORS = {
@@ -462,3 +483,188 @@ def test_module_entry_point_runs_and_imports_no_optional_package_for_help():
         "gradxform: error: argument --optimizers/-o: unknown optimizer 'nope'"
     )
     assert done.stderr.count("\n") == 1
+
+
+# ------------------------------------------------------------------------------------------
+# Pictures that stay readable: a diverging run, many optimizers (figures checked, not images)
+# ------------------------------------------------------------------------------------------
+
+
+def fake_result(name, losses, path=None, family="SGD-like"):
+    """A Result as _compare_run.run returns it, from given numbers (nothing is trained)."""
+    losses = np.asarray(losses, np.float64)
+    return _compare_run.Result(
+        name=name, settings="lr=0.1", losses=losses,
+        path=None if path is None else np.asarray(path, np.float64), accuracy=None,
+        seconds_per_step=1e-6, compile_seconds=0.1, family=family,
+    )
+
+
+def user_plane_problem():
+    """A planar problem of the user's (no box of its own): the box comes from the paths."""
+    import jax.numpy as jnp
+
+    return _problems.Problem(
+        name="bowl", description="your problem bowl", family="data",
+        loss=lambda p: jnp.sum(p**2), init_params=jnp.asarray([1.0, 1.0], jnp.float32),
+        steps=6, tolerance=1e-3, spec="my:bowl",
+    )
+
+
+STEPS6 = np.arange(7)
+CONVERGING_LOSSES = 12.5 * 0.3**STEPS6  # 12.5 -> 0.009
+DIVERGING_LOSSES = [12.5, 40.0, 3e3, 1e9, 1e18, 1e27, np.inf]  # what SGD did on Rosenbrock
+CONVERGING_PATH = np.stack([0.5**STEPS6, 0.5**STEPS6], axis=1)  # (1, 1) -> (0.016, 0.016)
+DIVERGING_PATH = [[1.0, 1.0], [0.5, -2.0], [-3.0, 9.0], [1e10, -1e10], [1e20, 1e30],
+                  [1e30, -1e37], [np.inf, np.inf]]
+
+
+def diverging_race():
+    return [
+        fake_result("adam", CONVERGING_LOSSES, CONVERGING_PATH, "Adam-like"),
+        fake_result("sgd", DIVERGING_LOSSES, DIVERGING_PATH),
+    ]
+
+
+def legend_labels(axes):
+    legend = axes.get_legend()
+    return [] if legend is None else [t.get_text() for t in legend.get_texts()]
+
+
+def marks(axes):
+    """The 'left the plot here' marks: X markers, as (x, y) points."""
+    return [(float(line.get_xdata()[0]), float(line.get_ydata()[0]))
+            for line in axes.get_lines() if line.get_marker() == "X"]
+
+
+def test_run_flags_a_loss_that_blows_up_or_turns_non_finite():
+    assert _compare_run.diverged_at(np.asarray(CONVERGING_LOSSES)) is None
+    assert _compare_run.diverged_at(np.asarray(DIVERGING_LOSSES)) == 2  # 3e3 > 100 x 12.5
+    assert _compare_run.diverged_at(np.array([1.0, 0.5, np.nan, 0.1])) == 2
+    assert _compare_run.diverged_at(np.array([1.0, 50.0, 0.1])) is None  # a bump, not a blow-up
+
+
+def test_a_diverging_run_does_not_stretch_the_loss_axis_and_is_marked():
+    from gradxform.compare import plots as _compare_plots
+
+    figure = _compare_plots.loss_figure(diverging_race(), _problems.build("rosenbrock", 0))
+    [axes] = figure.axes
+    low, high = axes.get_ylim()
+    assert CONVERGING_LOSSES.min() > low > 1e-4 and 12.5 < high < 100  # was 1e27 and more
+    assert legend_labels(axes) == ["adam", "sgd (diverged at step 2)"]
+    [(step, height)] = marks(axes)  # where sgd's curve leaves through the top: 40 > high
+    assert step == 1 and height == pytest.approx(high)
+
+
+def test_a_diverging_run_does_not_stretch_the_box_of_a_users_paths_plot():
+    from gradxform.compare import plots as _compare_plots
+
+    figure = _compare_plots.paths_figure(diverging_race(), user_plane_problem())
+    [axes] = figure.axes
+    (x_low, x_high), (y_low, y_high) = axes.get_xlim(), axes.get_ylim()
+    assert -0.5 < x_low < 0 and 1 < x_high < 1.5  # the converging path's box, with a margin
+    assert -0.5 < y_low < 0 and 1 < y_high < 1.5  # was +-1e30 and more
+    assert "sgd (diverged at step 2)" in legend_labels(axes)
+    [(x, y)] = marks(axes)  # where sgd's path leaves the box: its bottom edge, on the way to
+    assert y == pytest.approx(y_low) and 0.5 < x < 1.0  # (0.5, -2)
+
+
+def test_a_diverging_run_is_marked_where_it_leaves_a_built_in_box():
+    from gradxform.compare import plots as _compare_plots
+
+    problem = _problems.build("rosenbrock", 0)
+    far = [[-1.5, 2.0], [-1.6, 2.5], [-1.8, 2.9], [-5.0, 7.0], [1e20, 1e20], [np.inf, np.inf],
+           [np.nan, np.nan]]
+    race = [fake_result("sgd", DIVERGING_LOSSES, far)]
+    [axes] = _compare_plots.paths_figure(race, problem).axes
+    assert (axes.get_xlim(), axes.get_ylim()) == ((-2.0, 2.0), (-1.0, 3.0))
+    [(x, y)] = marks(axes)
+    assert y == pytest.approx(3.0) and -2.0 < x < -1.8  # on the top edge, between the points
+
+
+def all_lines(figure):
+    return [line for axes in figure.axes for line in axes.get_lines()
+            if not line.get_label().startswith("_") and line.get_label() not in ("start",
+                                                                                 "minimum")]
+
+
+def full_lineup_race():
+    return [fake_result(e.name, CONVERGING_LOSSES * (1 + i / 100), CONVERGING_PATH * (1 + i / 100),
+                        e.family)
+            for i, e in enumerate(_compare_lineup.LINEUP)]
+
+
+def test_every_optimizer_gets_its_own_colour_and_line_style_combination():
+    from matplotlib.colors import to_hex
+
+    from gradxform.compare import plots as _compare_plots
+
+    race = full_lineup_race()
+    for figure in (_compare_plots.loss_figure(race, _problems.build("rosenbrock", 0)),
+                   _compare_plots.paths_figure(race, _problems.build("rosenbrock", 0))):
+        looks = [(to_hex(line.get_color()), line.get_linestyle()) for line in all_lines(figure)]
+        assert len(looks) == 20 and len(set(looks)) == 20
+
+
+def test_a_few_optimizers_share_one_panel_with_distinct_colours():
+    from gradxform.compare import plots as _compare_plots
+
+    race = full_lineup_race()[:8]
+    figure = _compare_plots.loss_figure(race, _problems.build("rosenbrock", 0))
+    assert len(figure.axes) == 1
+    assert len({line.get_color() for line in all_lines(figure)}) == 8
+
+
+def test_many_optimizers_get_one_panel_per_family_each_optimizer_once():
+    from gradxform.compare import plots as _compare_plots
+
+    race = full_lineup_race()
+    families = list(dict.fromkeys(e.family for e in _compare_lineup.LINEUP))
+    assert len(families) >= 3
+    for figure in (_compare_plots.loss_figure(race, _problems.build("rosenbrock", 0)),
+                   _compare_plots.paths_figure(race, _problems.build("rosenbrock", 0))):
+        panels = [axes for axes in figure.axes if axes.get_lines()]
+        assert [axes.get_title() for axes in panels] == families
+        names = [label.split(" ")[0] for axes in panels for label in legend_labels(axes)
+                 if label not in ("start", "minimum")]
+        assert sorted(names) == sorted(_compare_lineup.NAMES)  # each exactly once
+        for axes, family in zip(panels, families):
+            expected = [e.name for e in _compare_lineup.LINEUP if e.family == family]
+            assert [line.get_label() for line in axes.get_lines()
+                    if line.get_label() in _compare_lineup.NAMES] == expected
+
+
+def test_the_lineup_sorts_its_optimizers_into_four_families():
+    families = {e.family for e in _compare_lineup.LINEUP}
+    assert families == {"SGD-like", "adaptive", "Adam-like", "sign-based"}
+
+
+# ------------------------------------------------------------------------------------------
+# The settings column stays narrow
+# ------------------------------------------------------------------------------------------
+
+WARMUP_COSINE = ("warmup_cosine_decay_schedule:init_value=0.0,peak_value=0.1,warmup_steps=100,"
+                 "decay_steps=1000,end_value=0.001,exponent=1.0")
+
+
+def test_a_schedule_shows_in_the_settings_column_by_name_and_numbers_within_75_characters():
+    spec = _compare_lineup.parse_learning_rate(WARMUP_COSINE)
+    for entry in _compare_lineup.LINEUP:
+        text = _compare_run.settings_text(spec, entry.options)
+        assert len(text) <= 75, text  # 157 before, for nesterov
+    adamw = dict(zip(_compare_lineup.NAMES, _compare_lineup.LINEUP))["adamw"]
+    assert _compare_run.settings_text(spec, adamw.options) == (
+        "lr=warmup_cosine(0, 0.1, 100, 1000, 0.001, 1), weight_decay=0.0001"
+    )
+
+
+def test_a_schedule_is_spelled_out_once_above_the_table(capsys):
+    status, out, _ = run(capsys, "compare", "-p", "quadratic", "-o", "adam,adamw,momentum",
+                         "-n", "4", "--no-plots", "--lr", WARMUP_COSINE)
+    assert status == 0
+    assert out.count("learning rate: warmup_cosine_decay_schedule(init_value=0.0, peak_value=0.1, "
+                     "warmup_steps=100, decay_steps=1000, end_value=0.001, exponent=1.0)") == 1
+    settings = [r["settings"] for r in table_rows(out)]
+    assert settings[0] == "lr=warmup_cosine(0, 0.1, 100, 1000, 0.001, 1)"
+    rule = next(line for line in out.splitlines() if line.startswith("-----"))
+    assert len(rule) <= 145  # the table's width: 227 before
