@@ -21,6 +21,8 @@ def lbfgs(
     memory_size: int = 10,
     scale_init_precond: bool = True,
     linesearch: GradientTransformation | None = _ZOOM_LINESEARCH,
+    *,
+    store_pairs: str = "all",
 ) -> GradientTransformation:
     r"""L-BFGS: a quasi-Newton direction from the last :math:`m` gradient differences, and a line search.
 
@@ -40,15 +42,28 @@ def lbfgs(
     found by :func:`scale_by_zoom_linesearch` (N&W Algorithms 3.5 and 3.6), trying
     :math:`\eta = 1` first. Chains :func:`scale_by_lbfgs`, then :func:`scale` by -1 (or
     :func:`scale_by_learning_rate` when ``learning_rate`` is given), then the line search
-    (:func:`identity` when ``linesearch=None``): Optax's ``lbfgs``, same arguments.
+    (:func:`identity` when ``linesearch=None``): Optax's ``lbfgs``, same arguments, defaults
+    and numbers.
+
+    Optax's conventions, which are the defaults here, each reachable by an argument: the line
+    search is :func:`scale_by_zoom_linesearch` with ``max_linesearch_steps=20`` and
+    ``initial_guess_strategy="one"`` (pass another as ``linesearch=``, e.g.
+    ``scale_by_zoom_linesearch(20, initial_guess_strategy="keep")`` or
+    :func:`scale_by_backtracking_linesearch`); the first update, before any curvature pair,
+    uses :math:`H_0 = \min(1, 1/\|g_0\|)\,I`, so that the first trial step has length at
+    most 1 (``scale_init_precond=False`` for the textbook's :math:`H_k^0 = I` throughout);
+    every curvature pair is stored (``store_pairs="positive"`` stores only pairs meeting the
+    curvature condition, tested independently of the loss's scale; see
+    :func:`scale_by_lbfgs`).
 
     A line search needs the loss: every ``update`` takes ``value`` (the loss at ``params``),
     ``grad`` (its gradient) and ``value_fn`` (the loss function, ``value_fn(params, **kw)``;
     extra arguments of ``update`` that ``value_fn`` names, such as data, are passed on). The
     loss and gradient at the accepted point are in the line search's state (``value``,
-    ``grad``). Jit the update, as in the example: run eagerly, each call compiles the line
-    search's loop anew. For full-batch problems; with mini-batches, drop the line search and
-    give a learning rate.
+    ``grad``), from which :func:`value_and_grad_from_state` takes them for the next update
+    (Optax's loop runs unchanged). Jit the update, as in the example: run eagerly, each call
+    compiles the line search's loop anew. For full-batch problems; with mini-batches, drop the
+    line search and give a learning rate.
 
     Args:
         learning_rate: :math:`\eta`, a fixed step or schedule; ``None`` (the default) leaves
@@ -59,6 +74,8 @@ def lbfgs(
             :func:`scale_by_zoom_linesearch` (the default, with ``max_linesearch_steps=20`` and
             ``initial_guess_strategy="one"``) or :func:`scale_by_backtracking_linesearch`;
             ``None`` for none.
+        store_pairs: ``"all"`` (Optax's) or ``"positive"``: which curvature pairs
+            :func:`scale_by_lbfgs` stores. Keyword only; Optax has no such argument.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState` of
@@ -84,7 +101,7 @@ def lbfgs(
     """
     sign_and_rate = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
     return chain(
-        scale_by_lbfgs(memory_size, scale_init_precond),  # H_k g_k, the two-loop recursion
-        sign_and_rate,                                    # d_k = -H_k g_k (times eta_k if given)
-        identity() if linesearch is None else linesearch,  # * eta_k meeting the Wolfe conditions
+        scale_by_lbfgs(memory_size, scale_init_precond, store_pairs=store_pairs),  # H_k g_k (two loops)
+        sign_and_rate,                                      # d_k = -H_k g_k (times eta_k if given)
+        identity() if linesearch is None else linesearch,   # * eta_k meeting the Wolfe conditions
     )

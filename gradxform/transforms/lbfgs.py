@@ -31,11 +31,16 @@ class ScaleByLbfgsState(NamedTuple):
     grad: PyTree  # the updates (gradient) at the previous update; params' tree and dtypes
     s: PyTree  # ring buffer of s_i = x_{i+1} - x_i: params' tree, each leaf with a leading axis of memory_size
     y: PyTree  # ring buffer of y_i = g_{i+1} - g_i: as s
-    rho: jax.Array  # (memory_size,) real (params' real dtype, >= float32): 1 / Re<y_i, s_i> > 0; 0 for an empty slot
+    rho: jax.Array  # (memory_size,) real (params' real dtype, >= float32): 1 / Re<y_i, s_i>; 0 for an empty slot
+
+
+PAIR_RULES = ("all", "positive")
 
 
 @_recipe.factory
-def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> GradientTransformation:
+def scale_by_lbfgs(
+    memory_size: int = 10, scale_init_precond: bool = True, *, store_pairs: str = "all"
+) -> GradientTransformation:
     r"""Replace the gradient by the L-BFGS direction :math:`H_k g_k` (two-loop recursion).
 
     At update :math:`k` the transformation first stores the newest curvature pair, from the
@@ -54,9 +59,11 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
             \beta = \rho_i\,\mathrm{Re}\langle y_i, r\rangle,\; r \leftarrow r + (\alpha_i - \beta)\, s_i
 
     with the initial matrix :math:`H_k^0 = \gamma_k I`, :math:`\gamma_k = s_{k-1}^\top y_{k-1} /
-    y_{k-1}^\top y_{k-1}` (N&W eq. 7.20). Empty slots have :math:`\rho_i = 0` and change nothing.
-    On the first update, where no pair exists, :math:`\gamma_0 = \min(1, 1/\|g_0\|)`, so that the
-    first step has length at most 1 (Optax's choice; the references leave :math:`\gamma_0` open).
+    y_{k-1}^\top y_{k-1}` (N&W eq. 7.20) from the newest stored pair (1 where :math:`y = 0`).
+    Empty slots have :math:`\rho_i = 0` and change nothing. On the first update, where no pair
+    exists, :math:`\gamma_0 = \min(1, 1/\|g_0\|)`, so that the first step has length at most 1
+    (Optax's choice; the references leave :math:`\gamma_0` open; ``scale_init_precond=False``
+    gives the textbook's :math:`H_0 = I`).
 
     The output is the direction itself, a descent direction only after a sign flip: chain
     ``scale(-1.0)`` or ``scale_by_learning_rate(...)``, then (for full-batch problems) a line
@@ -64,14 +71,21 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
     products are :math:`\mathrm{Re}\langle a, b\rangle = \mathrm{Re}\sum \bar a\, b`, so complex
     params work.
 
-    A pair is stored only if it has positive curvature, :math:`\mathrm{Re}\langle s, y\rangle >
-    \varepsilon \|y\|^2` (:math:`\varepsilon` the dtype's machine epsilon): BFGS keeps
-    :math:`H_k` positive definite, and :math:`-H_k g_k` a descent direction, only under this
-    curvature condition (N&W Section 6.1). A step meeting the Wolfe conditions always satisfies
-    it, so with :func:`scale_by_zoom_linesearch` nothing is skipped and the updates are
-    Optax's; Optax also stores the pairs that fail it, whose indefinite :math:`H_k` can point
-    uphill after a fixed step or an Armijo-only line search (we deliberately differ there).
-    :math:`\gamma_k` comes from the newest stored pair.
+    Which pairs are stored is ``store_pairs``'s choice. ``"all"`` (the default, Optax's
+    convention and numbers) stores every pair, with :math:`\rho = 0` where
+    :math:`\langle s, y\rangle = 0`. ``"positive"`` stores a pair only under BFGS's curvature
+    condition (N&W Section 6.1), tested independently of the loss's scale and curvature:
+
+    .. math::  \mathrm{Re}\langle s, y\rangle > \varepsilon\, \|s\|\, \|y\|
+
+    (the cosine of the angle between :math:`s` and :math:`y` exceeds :math:`\varepsilon`, the
+    dtype's machine epsilon), so that :math:`H_k` stays positive definite and :math:`-H_k g_k`
+    a descent direction. A step meeting the Wolfe conditions always satisfies it, so with
+    :func:`scale_by_zoom_linesearch` both choices store the same pairs; after a fixed step or
+    an Armijo-only line search, ``"all"`` may store a pair of negative curvature, whose
+    indefinite :math:`H_k` can point uphill: with :func:`scale_by_backtracking_linesearch`,
+    Optax's L-BFGS (and ours with ``"all"``) stalls on Rosenbrock from :math:`(-1.2, 1)`, where
+    ``"positive"`` converges in 44 updates.
 
     The transformation keeps its own update count (first update or not), so it also works inside
     ``optax.chain``; the ring index wraps around and never overflows.
@@ -81,6 +95,8 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
             :math:`2m + 2` copies of the params.
         scale_init_precond: use :math:`\gamma_k` above for :math:`H_k^0`; ``False`` uses
             :math:`H_k^0 = I` (:math:`\gamma_k = 1`, on the first update too).
+        store_pairs: ``"all"`` (Optax's) or ``"positive"``: which curvature pairs are stored
+            (above). Keyword only; Optax has no such argument.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`ScaleByLbfgsState`.
@@ -93,8 +109,10 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
     """
     who = "scale_by_lbfgs"
     _check.int_at_least(who, 1, " It is the number of curvature pairs kept; try 10.", memory_size=memory_size)
+    _check.flag(who, scale_init_precond=scale_init_precond)
+    _check.choice(who, "store_pairs", store_pairs, PAIR_RULES)
 
-    def init(params):
+    def init(params):  # params may be jax.ShapeDtypeStruct leaves (a jax.eval_shape-style init)
         _check.inexact_leaves(who, params)
         stacked = jax.tree.map(lambda p: jnp.zeros((memory_size,) + jnp.shape(p), jnp.result_type(p)), params)
         return ScaleByLbfgsState(
@@ -112,29 +130,33 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
         if params is None:
             raise ValueError(_check.PARAMS_NEEDED.format(who=who, why="to form s = x_k - x_(k-1)"))
         started = state.count > 0
-        # 1. The newest pair, stored only where it has positive curvature (see the docstring).
+        # 1. The newest pair, stored as store_pairs says (see the docstring).
         s = _tree.cast_like(_difference(params, state.params), state.params)
         y = _tree.cast_like(_difference(updates, state.grad), state.grad)
-        sy, yy = _tree.vdot(y, s), _tree.vdot(y, y)
-        curved = started & (sy > jnp.finfo(sy.dtype).eps * yy)
+        sy = _tree.vdot(y, s)
+        if store_pairs == "all":
+            kept = started
+        else:  # cos(s, y) > eps: invariant to the loss's scale and curvature
+            kept = started & (sy > jnp.finfo(sy.dtype).eps * _tree.norm(s) * _tree.norm(y))
         slot = state.index
 
         def store(buffer, new):  # buffer[slot] <- new where the pair is kept
             buffer = jnp.asarray(buffer)  # a restored checkpoint may hold NumPy arrays
-            return buffer.at[slot].set(jnp.where(curved, new.astype(buffer.dtype), buffer[slot]))
+            return buffer.at[slot].set(jnp.where(kept, new.astype(buffer.dtype), buffer[slot]))
 
-        s_memory, y_memory, rho_memory = jax.tree.map(
-            store, (state.s, state.y, state.rho), (s, y, jnp.where(curved, 1 / sy, 0))
-        )
-        index = jnp.where(curved, (slot + 1) % memory_size, slot).astype(jnp.int32)
+        rho = jnp.where(sy == 0, 0, 1 / jnp.where(sy == 0, 1, sy))
+        s_memory, y_memory, rho_memory = jax.tree.map(store, (state.s, state.y, state.rho), (s, y, rho))
+        index = jnp.where(kept, (slot + 1) % memory_size, slot).astype(jnp.int32)
         newest = (index + memory_size - 1) % memory_size
         # 2. H_k^0 = gamma_k I from the newest pair (N&W eq. 7.20); before any pair, a step of
         # length at most 1.
         if scale_init_precond:
             s_newest, y_newest = _slot(s_memory, newest), _slot(y_memory, newest)
-            gamma = _tree.vdot(y_newest, s_newest) / _tree.vdot(y_newest, y_newest)
-            first = jnp.minimum(1, 1 / _tree.norm(jax.lax.stop_gradient(updates))).astype(gamma.dtype)
-            gamma = jnp.where(rho_memory[newest] > 0, gamma, first)
+            sy_newest, yy_newest = _tree.vdot(y_newest, s_newest), _tree.vdot(y_newest, y_newest)
+            first = jnp.minimum(1, 1 / _tree.norm(jax.lax.stop_gradient(updates))).astype(sy_newest.dtype)
+            # With "all" an empty newest slot means the first update; otherwise y = 0 (Optax: 1).
+            fallback = jnp.where(started, 1, first) if store_pairs == "all" else first
+            gamma = jnp.where(yy_newest > 0, sy_newest / jnp.where(yy_newest > 0, yy_newest, 1), fallback)
         else:
             gamma = jnp.ones([], rho_memory.dtype)
         # 3. The two-loop recursion, over the slots from the oldest pair to the newest.

@@ -2,11 +2,17 @@ r"""Line searches: transformations that scale the update by a step the loss itse
 
 Both take the loss through ``update``'s extra arguments, as Optax's do:
 ``update(updates, state, params, value=f(params), grad=grad_f(params), value_fn=f)``. Extra
-arguments that ``value_fn`` names (data, labels) are passed on to it; the others (such as the
-``step`` of :func:`gradxform.chain`) are not. Along the update :math:`u` they search the line
+arguments that ``value_fn`` names (data, labels) are passed on to it; any other extra argument
+is a ``TypeError``, as in Optax (except ``step`` and ``hyperparams``, which :func:`gradxform.chain`
+hands to every link). Along the update :math:`u` they search the line
 :math:`\phi(\eta) = f(x + \eta u)`, whose slope is :math:`\phi'(\eta) = \nabla f(x + \eta u)^\top u`
 (for complex params, with ``grad`` as :func:`jax.grad` gives it: :math:`\mathrm{Re}\sum g\,u`).
-Everything runs in :func:`jax.lax.while_loop`, so a step jits.
+Everything runs in :func:`jax.lax.while_loop`, so a step jits; the search computes in the
+params' real dtype (at least float32) whatever the dtypes of the loss and the hyperparameters.
+
+The loss and gradient at the accepted point stay in the state (``value``, ``grad``), where
+:func:`value_and_grad_from_state` finds them for the next update, as Optax's does. With
+``verbose=True`` a search that fails says why, with one of the messages ``FLAG_*`` below.
 """
 from __future__ import annotations
 
@@ -27,6 +33,38 @@ from ..core.protocol import GradientTransformation
 from ..core.types import PyTree
 
 _OWN_ARGS = ("value", "grad", "value_fn")
+_CHAIN_ARGS = ("step", "hyperparams")  # what gradxform.chain hands every link
+
+UNUSED_EXTRA_ARGS = (
+    "{who}: Unexpected keyword arguments {names} in update(): value_fn takes none of them (it "
+    "takes {accepted} after params). Pass only the data value_fn names, e.g. "
+    "update(grads, state, params, value=loss, grad=grads, value_fn=loss_fn, batch=batch) for "
+    "loss_fn(params, batch)."
+)
+NO_STORED_LOSS = (
+    "value_and_grad_from_state: the state holds no line search's loss and gradient ({why}). "
+    "Chain scale_by_zoom_linesearch, or scale_by_backtracking_linesearch(..., store_grad=True), "
+    "into the optimizer whose state you pass."
+)
+SEVERAL_STORED_LOSSES = (
+    "value_and_grad_from_state: the state holds {count} line search states with a loss and a "
+    "gradient; it cannot tell which to reuse. Keep one line search in the optimizer."
+)
+
+# What verbose=True prints when a search fails (gradxform's words, under Optax's names).
+FLAG_INTERVAL_NOT_FOUND = (
+    "No bracket found: the largest step allowed still decreases the loss enough but the slope "
+    "is still steep there; a larger max_learning_rate may help."
+)
+FLAG_INTERVAL_TOO_SMALL = "The bracket around the step shrank below stepsize_precision."
+FLAG_CURVATURE_COND_NOT_SATISFIED = (
+    "Taking a step that decreases the loss enough but misses the curvature condition."
+)
+FLAG_NO_STEPSIZE_FOUND = "No step that decreases the loss enough was found."
+FLAG_NOT_A_DESCENT_DIRECTION = (
+    "The update is not a descent direction: the loss does not decrease along it (slope >= 0); "
+    "check its sign."
+)
 
 
 class BacktrackingLinesearchInfo(NamedTuple):
@@ -52,6 +90,7 @@ def scale_by_backtracking_linesearch(
     atol: float = 0.0,
     rtol: float = 0.0,
     store_grad: bool = False,
+    verbose: bool = False,
 ) -> GradientTransformation:
     r"""Scale the update by the first step, shrinking geometrically, that decreases the loss enough.
 
@@ -65,8 +104,8 @@ def scale_by_backtracking_linesearch(
     must be a descent direction (:math:`\nabla f(x)^\top u < 0`), e.g. minus a gradient.
 
     ``update`` takes ``value``, ``grad`` and ``value_fn`` (see :mod:`gradxform.transforms.linesearch`).
-    Optax's ``scale_by_backtracking_linesearch``, same arguments (less ``verbose``: the state's
-    ``info`` holds the diagnostics).
+    Optax's ``scale_by_backtracking_linesearch``, same arguments; the state's ``info`` holds the
+    diagnostics.
 
     Args:
         max_backtracking_steps: the most shrinks per update; an int ``>= 0`` (at most this many
@@ -79,7 +118,8 @@ def scale_by_backtracking_linesearch(
         atol: :math:`\epsilon`, absolute slack in the condition; ``>= 0``.
         rtol: :math:`\delta`, slack relative to :math:`f(x)`; ``>= 0``.
         store_grad: also compute the gradient at the accepted point and keep it in the state,
-            for reuse at the next update.
+            for reuse at the next update (:func:`value_and_grad_from_state`).
+        verbose: print, from inside jit, why a search ended without meeting the condition.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`ScaleByBacktrackingLinesearchState`.
@@ -102,6 +142,7 @@ def scale_by_backtracking_linesearch(
     _check.in_interval(who, 1, math.inf, "both", increase_factor=increase_factor)
     _check.positive(who, max_learning_rate=max_learning_rate)
     _check.non_negative(who, atol=atol, rtol=rtol)
+    _check.flag(who, store_grad=store_grad, verbose=verbose)
 
     def init(params):
         _check.inexact_leaves(who, params)
@@ -115,26 +156,29 @@ def scale_by_backtracking_linesearch(
 
     def update(updates, state, params=None, **extra_args):
         value, grad, fn = _loss_along(who, updates, params, extra_args)
-        dtype = state.learning_rate.dtype
+        dtype = real_dtype(params)
         value, slope = value.astype(dtype), _slope(grad, updates).astype(dtype)
+        c, tau, kappa, eta_max, epsilon, delta = _in_dtype(
+            dtype, slope_rtol, decrease_factor, increase_factor, max_learning_rate, atol, rtol
+        )
 
         def decrease_error(eta, new_value):  # > 0 where Armijo's condition fails; nan -> inf
-            error = new_value - (1.0 + rtol) * value - eta * slope_rtol * slope
+            error = new_value - (1 + delta) * value - eta * c * slope
             return jnp.maximum(jnp.where(jnp.isnan(error), jnp.inf, error), 0)
 
         def searching(carry):
             _, _, _, error, n = carry
-            return ~(error <= atol) & (n <= max_backtracking_steps)
+            return ~(error <= epsilon) & (n <= max_backtracking_steps)
 
         def trial(carry):
             eta, _, new_grad, _, n = carry
-            eta = jnp.where(n > 0, decrease_factor * eta, eta)  # the first trial is the guess
+            eta = jnp.where(n > 0, tau * eta, eta)  # the first trial is the guess
             point = plus_scaled(params, eta, updates)
             if store_grad:
                 new_value, pullback = jax.vjp(fn, point)
                 error = decrease_error(eta, new_value.astype(dtype))
                 new_grad = jax.lax.cond(  # only at the point the search ends on
-                    (error <= atol) | (n == max_backtracking_steps),
+                    (error <= epsilon) | (n == max_backtracking_steps),
                     lambda: _tree.cast_like(pullback(jnp.ones_like(new_value))[0], params),
                     lambda: new_grad,
                 )
@@ -143,9 +187,12 @@ def scale_by_backtracking_linesearch(
                 error = decrease_error(eta, new_value.astype(dtype))
             return eta, new_value.astype(dtype), new_grad, error, n + 1
 
-        guess = jnp.minimum(increase_factor * state.learning_rate, max_learning_rate).astype(dtype)
+        previous = jnp.asarray(state.learning_rate).astype(dtype)  # Optax's tree.set may put a float
+        guess = jnp.minimum(kappa * previous, eta_max)
         start = (guess, value, state.grad, jnp.full([], jnp.inf, dtype), jnp.zeros([], jnp.int32))
         eta, new_value, new_grad, error, n = jax.lax.while_loop(searching, trial, start)
+        if verbose:
+            _report_backtracking(who, error > epsilon, value, slope, eta, error)
         eta = jnp.where(jnp.isinf(error), 0, eta)  # every trial gave nan or inf: stay put
         out = jax.tree.map(lambda u: _tree.times(u, eta), updates)
         return out, ScaleByBacktrackingLinesearchState(
@@ -206,6 +253,7 @@ def scale_by_zoom_linesearch(
     approx_dec_rtol: float | None = 1e-6,
     stepsize_precision: float = 1e-5,
     initial_guess_strategy: str = "keep",
+    verbose: bool = False,
 ) -> GradientTransformation:
     r"""Scale the update by a step meeting the strong Wolfe conditions, found by bracketing and zoom.
 
@@ -233,8 +281,7 @@ def scale_by_zoom_linesearch(
     ``info`` tells which conditions the step met.
 
     ``update`` takes ``value``, ``grad`` and ``value_fn`` (see :mod:`gradxform.transforms.linesearch`).
-    Optax's ``scale_by_zoom_linesearch``, same arguments (less ``verbose``) and the same
-    choices, trial for trial.
+    Optax's ``scale_by_zoom_linesearch``, same arguments and the same choices, trial for trial.
 
     Args:
         max_linesearch_steps: the most trials per update; an int ``>= 1``.
@@ -248,6 +295,8 @@ def scale_by_zoom_linesearch(
         stepsize_precision: a bracket narrower than this ends the search; ``>= 0``.
         initial_guess_strategy: ``"one"`` starts from :math:`\eta_0 = 1` (for Newton-like
             directions such as L-BFGS's) or ``"keep"`` from the previous step.
+        verbose: print, from inside jit, why a search ended without meeting both conditions
+            (the ``FLAG_*`` messages of :mod:`gradxform.transforms.linesearch`).
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`ScaleByZoomLinesearchState`.
@@ -276,9 +325,11 @@ def scale_by_zoom_linesearch(
     _check.in_interval(who, 1, math.inf, "neither", increase_factor=increase_factor)
     _check.in_interval(who, 0, 1, "neither", slope_rtol=slope_rtol)
     _check.in_interval(who, 0, math.inf, "right", curv_rtol=curv_rtol)
-    if not slope_rtol < curv_rtol:
+    c1, c2 = _check._concrete(slope_rtol), _check._concrete(curv_rtol)  # None for a jax.Array
+    if c1 is not None and c2 is not None and not c1 < c2:
         raise ValueError(_check.WOLFE_ORDER.format(who=who, slope_rtol=slope_rtol, curv_rtol=curv_rtol))
     _check.choice(who, "initial_guess_strategy", initial_guess_strategy, ("one", "keep"))
+    _check.flag(who, verbose=verbose)
 
     def init(params):
         _check.inexact_leaves(who, params)
@@ -294,9 +345,13 @@ def scale_by_zoom_linesearch(
     def update(updates, state, params=None, **extra_args):
         _check.same_structure(who, updates=updates, state=state.grad)
         value, grad, fn = _loss_along(who, updates, params, extra_args)
-        dtype = state.learning_rate.dtype
+        dtype = real_dtype(params)
         value0, slope0 = value.astype(dtype), _slope(grad, updates).astype(dtype)
         value_and_grad = jax.value_and_grad(fn)
+        epsilon, factor, c1, c2, c3, precision = _in_dtype(
+            dtype, tol, increase_factor, slope_rtol, curv_rtol, approx_dec_rtol, stepsize_precision
+        )
+        eta_max = _in_dtype(dtype, max_learning_rate)[0]
 
         def on_line(eta):  # phi(eta), grad f(x + eta u), phi'(eta)
             point_value, point_grad = value_and_grad(plus_scaled(params, eta, updates))
@@ -304,26 +359,26 @@ def scale_by_zoom_linesearch(
             return point_value.astype(dtype), point_grad, _slope(point_grad, updates).astype(dtype)
 
         def errors(eta, value, slope):  # > 0 where a condition fails; nan -> inf
-            decrease = value - value0 - slope_rtol * eta * slope0  # Armijo, eq. 3.7a
-            if approx_dec_rtol is not None:  # Hager & Zhang, eqs. 23, 26-27
-                approximate = slope - (2 * slope_rtol - 1.0) * slope0
-                near_minimum = value - value0 - approx_dec_rtol * jnp.abs(value0)
+            decrease = value - value0 - c1 * eta * slope0  # Armijo, eq. 3.7a
+            if c3 is not None:  # Hager & Zhang, eqs. 23, 26-27
+                approximate = slope - (2 * c1 - 1.0) * slope0
+                near_minimum = value - value0 - c3 * jnp.abs(value0)
                 decrease = jnp.minimum(jnp.maximum(approximate, near_minimum), decrease)
-            curvature = jnp.abs(slope) - curv_rtol * jnp.abs(slope0)  # eq. 3.7b
+            curvature = jnp.abs(slope) - c2 * jnp.abs(slope0)  # eq. 3.7b
             return tuple(
                 jnp.where(jnp.isnan(e), jnp.inf, jnp.maximum(e, 0)) for e in (decrease, curvature)
             )
 
         def widen(z: _Search) -> _Search:  # Algorithm 3.5: look for a bracket
-            eta = jnp.where(z.trials == 0, guess, increase_factor * z.stepsize)
+            eta = jnp.where(z.trials == 0, guess, factor * z.stepsize)
             at_max = jnp.zeros([], bool)
-            if max_learning_rate is not None:
-                at_max, eta = eta >= max_learning_rate, jnp.minimum(eta, max_learning_rate)
+            if eta_max is not None:
+                at_max, eta = eta >= eta_max, jnp.minimum(eta, eta_max)
             value, grad, slope = on_line(eta)
             decrease_error, curvature_error = errors(eta, value, slope)
-            met = jnp.maximum(decrease_error, curvature_error) <= tol
+            met = jnp.maximum(decrease_error, curvature_error) <= epsilon
             safe = _tree.where(
-                decrease_error <= tol,
+                decrease_error <= epsilon,
                 (eta, value, grad),
                 (z.safe_stepsize, z.safe_value, z.safe_grad),
             )
@@ -354,9 +409,9 @@ def scale_by_zoom_linesearch(
             eta = jnp.where(use_cubic, cubic, jnp.where(use_quadratic, quadratic, (z.low + z.high) / 2.0))
             value, grad, slope = on_line(eta)
             decrease_error, curvature_error = errors(eta, value, slope)
-            done = jnp.maximum(decrease_error, curvature_error) <= tol
+            done = jnp.maximum(decrease_error, curvature_error) <= epsilon
             safe = _tree.where(
-                (decrease_error <= tol) & (value < z.safe_value),
+                (decrease_error <= epsilon) & (value < z.safe_value),
                 (eta, value, grad),
                 (z.safe_stepsize, z.safe_value, z.safe_grad),
             )
@@ -369,7 +424,7 @@ def scale_by_zoom_linesearch(
             # The end that leaves the bracket becomes the cubic's third point.
             cubic_ref = _tree.where(high_is_new | high_is_low, high[:2], low[:2])
             # Too narrow a bracket ends the search once some step decreased the loss enough.
-            too_narrow = (width <= stepsize_precision) & (safe[0] > 0)
+            too_narrow = (width <= precision) & (safe[0] > 0)
             failed = ((z.trials + 1 >= max_linesearch_steps) | too_narrow) & ~done
             return _Search(
                 z.trials + 1, eta, value, grad, slope, decrease_error, curvature_error,
@@ -387,7 +442,8 @@ def scale_by_zoom_linesearch(
             z = jax.lax.cond(z.interval_found, lambda z: _settled(zoom(z), z), lambda z: _settled(widen(z), z), z)
             return _tree.where(z.failed, _settled(fall_back(z), z), z)
 
-        guess = jnp.ones([], dtype) if initial_guess_strategy == "one" else state.learning_rate
+        # Optax's tree.set may have put a Python float in the state.
+        guess = jnp.ones([], dtype) if initial_guess_strategy == "one" else jnp.asarray(state.learning_rate, dtype)
         zero, no = jnp.zeros([], dtype), jnp.zeros([], bool)
         inf = jnp.full([], jnp.inf, dtype)
         start = _Search(
@@ -395,6 +451,8 @@ def scale_by_zoom_linesearch(
             zero, value0, slope0, zero, value0, slope0, zero, value0, zero, value0, grad,
         )
         z = jax.lax.while_loop(lambda z: ~(z.done | z.failed), trial, start)
+        if verbose:
+            _report_zoom(who, z, value0, slope0, epsilon, precision)
         out = jax.tree.map(lambda u: _tree.times(u, z.stepsize), updates)
         info = ZoomLinesearchInfo(z.trials, z.decrease_error, z.curvature_error)
         return out, ScaleByZoomLinesearchState(z.stepsize, z.value, z.grad, info)
@@ -402,9 +460,120 @@ def scale_by_zoom_linesearch(
     return primitive(init, update)
 
 
+def value_and_grad_from_state(value_fn: Callable) -> Callable:
+    r"""Like :func:`jax.value_and_grad`, but reusing the loss and gradient a line search stored.
+
+    A line search evaluates the loss, and with it the gradient, at the point it accepts: the
+    params of the next update. The returned function, called as ``f(params, *args, state=state,
+    **kwargs)``, finds the line search's state inside ``state`` (an optimizer's whole state,
+    gradxform's or Optax's) and returns its ``(value, grad)``; only where the stored value is
+    not finite (before the first update: it starts at ``+inf``) does it evaluate
+    ``jax.value_and_grad(value_fn)(params, *args, **kwargs)``, under :func:`jax.lax.cond`, so
+    a jitted step computes the gradient once per update instead of twice. Only for full-batch
+    losses: the stored gradient is that of the data the previous update saw. Optax's
+    ``value_and_grad_from_state``, same signature.
+
+    Args:
+        value_fn: the loss, ``value_fn(params, *args, **kwargs)`` returning a scalar.
+
+    Returns:
+        A function ``(params, *args, state, **kwargs) -> (value, grad)``. It raises
+        ``ValueError`` if ``state`` holds no line search state with a loss and a gradient (or
+        a backtracking search built without ``store_grad=True``), and ``KeyError`` (Optax's
+        choice) if it holds several.
+
+    Example:
+        >>> import jax.numpy as jnp, gradxform as gx
+        >>> f = lambda w: jnp.sum(w**2)
+        >>> opt = gx.chain(gx.sgd(1.0), gx.scale_by_backtracking_linesearch(15, store_grad=True))
+        >>> value_and_grad, w = gx.value_and_grad_from_state(f), jnp.array([1.0, 2.0])
+        >>> state = opt.init(w); value, grad = value_and_grad(w, state=state)  # none stored: computed
+        >>> updates, state = opt.update(grad, state, w, value=value, grad=grad, value_fn=f)
+        >>> w = gx.apply_updates(w, updates)
+        >>> print(value_and_grad(w, state=state)[0], f(w))  # the stored value; f recomputed
+        1.8000001 1.8000001
+    """
+    _check.is_callable("value_and_grad_from_state", value_fn=value_fn)
+    compute = jax.value_and_grad(value_fn)
+
+    def from_state(params, *args, state, **kwargs):
+        value, grad = _stored_value_and_grad(state)
+
+        def computed():
+            new_value, new_grad = compute(params, *args, **kwargs)
+            return jnp.asarray(new_value).astype(jnp.result_type(value)), _tree.cast_like(new_grad, grad)
+
+        return jax.lax.cond(jnp.isfinite(value), lambda: (value, grad), computed)
+
+    return from_state
+
+
+def _stored_value_and_grad(state) -> tuple:
+    """The ``(value, grad)`` of the one line search state (any NamedTuple with both) in ``state``."""
+
+    def holds_loss(node) -> bool:
+        fields = getattr(type(node), "_fields", ())
+        return isinstance(node, tuple) and "value" in fields and "grad" in fields
+
+    found = [node for node in jax.tree.leaves(state, is_leaf=holds_loss) if holds_loss(node)]
+    if not found:
+        raise ValueError(NO_STORED_LOSS.format(why="none found"))
+    if len(found) > 1:
+        raise KeyError(SEVERAL_STORED_LOSSES.format(count=len(found)))
+    if found[0].grad is None:
+        raise ValueError(NO_STORED_LOSS.format(why="a backtracking line search without store_grad=True"))
+    return found[0].value, found[0].grad
+
+
+def _report_backtracking(who: str, failed, value, slope, eta, error) -> None:
+    """Print, under jit, why the backtracking search failed (``verbose=True``)."""
+    _say(
+        failed,
+        f"{who}: no step met the sufficient decrease condition. Loss {{value}}, slope along the "
+        "update {slope}, last step {eta}, decrease error {error}.",
+        value=value, slope=slope, eta=eta, error=error,
+    )
+    _say(jnp.isinf(error), f"{who}: the loss is nan or inf at every step tried; taking a step of 0.")
+
+
+def _report_zoom(who: str, z: _Search, value0, slope0, tol, precision) -> None:
+    """Print, under jit, why the zoom search ended without meeting both conditions (``verbose=True``)."""
+    missed = jnp.maximum(z.decrease_error, z.curvature_error) > tol
+    _say(
+        missed,
+        f"{who}: the step misses the strong Wolfe conditions. Loss {{value}}, slope along the "
+        "update {slope}, step {eta}, decrease error {decrease}, curvature error {curvature}.",
+        value=value0, slope=slope0, eta=z.stepsize, decrease=z.decrease_error, curvature=z.curvature_error,
+    )
+    _say(missed & ~z.failed, FLAG_INTERVAL_NOT_FOUND + " " + FLAG_CURVATURE_COND_NOT_SATISFIED)
+    _say(z.failed & (jnp.abs(z.high - z.low) <= precision), FLAG_INTERVAL_TOO_SMALL)
+    _say(z.failed & (z.safe_stepsize > 0), FLAG_CURVATURE_COND_NOT_SATISFIED)
+    _say(z.failed & (z.safe_stepsize <= 0), FLAG_NO_STEPSIZE_FOUND)
+    _say(z.failed & (z.safe_stepsize <= 0) & (slope0 >= 0), FLAG_NOT_A_DESCENT_DIRECTION)
+    _say(z.failed & jnp.isinf(z.decrease_error), "The loss is nan or inf along the update; taking a step of 0.")
+
+
+def _say(condition, message: str, **values) -> None:
+    """``jax.debug.print(message)`` where ``condition`` holds, in program order."""
+    jax.lax.cond(condition, lambda: jax.debug.print(message, ordered=True, **values), lambda: None)
+
+
+def _in_dtype(dtype, *hyperparameters) -> tuple:
+    """Array hyperparameters (a NumPy float64 under x64, say) in the search's dtype; Python
+    numbers as they are, weakly typed, so they round as in Optax; ``None`` stays ``None``.
+    (``type(h)``, not ``isinstance``: ``np.float64`` is a subclass of ``float``.)"""
+    return tuple(
+        h if h is None or type(h) in (int, float) else jnp.asarray(h).astype(dtype) for h in hyperparameters
+    )
+
+
 def real_dtype(tree: PyTree):
-    """The real dtype of the tree's inner products: its leaves' promoted real dtype, >= float32."""
-    return _tree.vdot(tree, tree).dtype
+    """The real dtype of the tree's inner products: its leaves' promoted real dtype, >= float32.
+
+    Reads dtypes only, so ``tree`` may hold :class:`jax.ShapeDtypeStruct` leaves."""
+    with jax.numpy_dtype_promotion("standard"):
+        dtype = jnp.result_type(jnp.float32, *[jnp.result_type(leaf) for leaf in jax.tree.leaves(tree)])
+    return jnp.finfo(dtype).dtype
 
 
 def plus_scaled(x: PyTree, factor: jax.Array, y: PyTree) -> PyTree:
@@ -440,16 +609,24 @@ def _loss_along(who: str, updates, params, extra_args: dict) -> tuple:
         raise ValueError(_check.NOT_A_SCALAR_VALUE.format(who=who, shape=jnp.shape(value)))
     _check.same_structure(who, updates=updates, params=params)
     _check.same_structure(who, grad=grad, params=params)
-    kwargs = {k: v for k, v in extra_args.items() if k in _keyword_names(value_fn) and k not in _OWN_ARGS}
-    return jnp.asarray(value), _tree.cast_like(grad, params), lambda p: value_fn(p, **kwargs)
+    data = {k: v for k, v in extra_args.items() if k not in _OWN_ARGS + _CHAIN_ARGS}
+    accepted = _keyword_names(value_fn)
+    unused = sorted(k for k in data if accepted is not None and k not in accepted)
+    if unused:
+        named = ", ".join(sorted(accepted or ())) or "nothing"
+        raise TypeError(UNUSED_EXTRA_ARGS.format(who=who, names=unused, accepted=named))
+    return jnp.asarray(value), _tree.cast_like(grad, params), lambda p: value_fn(p, **data)
 
 
-def _keyword_names(fn: Callable) -> set:
-    """The names of ``fn``'s parameters after the first (the params), which extra arguments may fill."""
+def _keyword_names(fn: Callable) -> set | None:
+    """The names of ``fn``'s parameters after the first (the params), which extra arguments may
+    fill; ``None`` where any name may (``**kwargs``, or a signature Python cannot read)."""
     try:
         parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
-        return set()
+        return None
+    if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     return {p.name for p in parameters[1:] if p.kind in kinds}
 

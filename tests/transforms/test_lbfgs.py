@@ -103,16 +103,40 @@ def test_lbfgs_with_zoom_reaches_scipy_lbfgsb_minimum_in_comparable_iterations(n
 
 
 @pytest.mark.parametrize("name", list(PROBLEMS))
-def test_lbfgs_with_backtracking_also_reaches_the_minimum(name):
+def test_lbfgs_with_backtracking_and_positive_pairs_also_reaches_the_minimum(name):
     loss, start, data = PROBLEMS[name]
     expected, result = scipy_lbfgsb(loss, start, data)
-    opt = gx.lbfgs(linesearch=gx.scale_by_backtracking_linesearch(max_backtracking_steps=15))
+    linesearch = gx.scale_by_backtracking_linesearch(max_backtracking_steps=15)
+    opt = gx.lbfgs(linesearch=linesearch, store_pairs="positive")
     params, count = minimize(opt, loss, start, data)
     print(f"{name}: gradxform lbfgs (backtracking) {count} updates, SciPy L-BFGS-B {result.nit} iterations")
     for got, want in zip(jax.tree.leaves(params), jax.tree.leaves(expected)):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=0, atol=1e-6)
     assert abs(float(loss(params, **data)) - result.fun) <= 1e-6
     assert count <= 2 * result.nit + 5
+
+
+def test_lbfgs_with_backtracking_and_all_pairs_stalls_on_rosenbrock_where_optax_does():
+    # Why store_pairs="positive" exists: an Armijo-only search lets pairs of negative curvature
+    # in, and Optax's L-BFGS (store_pairs="all") stalls at the same point as ours.
+    def run(opt, apply_updates):
+        step = jax.jit(lambda p, s: _plain_step(opt, rosenbrock, p, s, apply_updates))
+        params, state = {"xy": jnp.array([-1.2, 1.0])}, opt.init({"xy": jnp.array([-1.2, 1.0])})
+        for _ in range(300):
+            params, state = step(params, state)
+        return np.asarray(params["xy"])
+
+    ours = run(gx.lbfgs(linesearch=gx.scale_by_backtracking_linesearch(15)), gx.apply_updates)
+    with jax.numpy_dtype_promotion("standard"):
+        theirs = run(optax.lbfgs(linesearch=optax.scale_by_backtracking_linesearch(15)), optax.apply_updates)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9)
+    assert np.max(np.abs(ours - 1.0)) > 0.1
+
+
+def _plain_step(opt, loss, params, state, apply_updates):
+    value, grad = jax.value_and_grad(loss)(params)
+    updates, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=loss)
+    return apply_updates(params, updates), state
 
 
 def test_lbfgs_with_zoom_takes_optax_steps_on_rosenbrock():
@@ -224,8 +248,8 @@ def test_scale_by_lbfgs_returns_algorithm_7_4_on_the_last_memory_size_pairs(scal
     assert int(state.count) == len(xs)
 
 
-def test_scale_by_lbfgs_skips_a_pair_with_negative_curvature():
-    opt = gx.scale_by_lbfgs(memory_size=4)
+def test_scale_by_lbfgs_positive_skips_a_pair_with_negative_curvature():
+    opt = gx.scale_by_lbfgs(memory_size=4, store_pairs="positive")
     x0, x1, x2 = jnp.array([0.0, 0.0]), jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0])
     g0, g1, g2 = jnp.array([1.0, 1.0]), jnp.array([3.0, 1.0]), jnp.array([3.0, 0.5])
     state = opt.init(x0)
@@ -236,6 +260,55 @@ def test_scale_by_lbfgs_skips_a_pair_with_negative_curvature():
     np.testing.assert_allclose(np.asarray(state.rho), [0.5, 0.0, 0.0, 0.0])
     pair = [(np.array([1.0, 0.0]), np.array([2.0, 0.0]))]
     np.testing.assert_allclose(np.asarray(out), numpy_two_loop(np.asarray(g2), pair, 0.5), rtol=1e-12)
+
+
+def test_scale_by_lbfgs_by_default_stores_a_pair_with_negative_curvature_as_optax_does():
+    xs = [jnp.array([0.0, 0.0]), jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0]), jnp.array([0.5, 2.0])]
+    gs = [jnp.array([1.0, 1.0]), jnp.array([3.0, 1.0]), jnp.array([3.0, 0.5]), jnp.array([2.0, 2.5])]
+    ours, theirs = gx.scale_by_lbfgs(memory_size=4), optax.scale_by_lbfgs(memory_size=4)
+    ours_state, theirs_state = ours.init(xs[0]), theirs.init(xs[0])
+    for x, g in zip(xs, gs):
+        mine, ours_state = ours.update(g, ours_state, x)
+        with jax.numpy_dtype_promotion("standard"):
+            expected, theirs_state = theirs.update(g, theirs_state, x)
+        np.testing.assert_allclose(np.asarray(mine), np.asarray(expected), rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(ours_state.rho), [0.5, -2.0, 1 / (-0.5 * -1.0 + 1.0 * 2.0), 0.0])
+
+
+@pytest.mark.parametrize("store_pairs", ["all", "positive"])
+def test_scale_by_lbfgs_keeps_a_float32_pair_of_huge_curvature(store_pairs):
+    # f = 1e8 x^2 / 2: s.y = 1e8 s^2 is far below eps(float32) |y|^2 = 1.2e-7 * 1e16 s^2, so the
+    # former test (s.y > eps |y|^2) dropped the pair; the direction must be Newton's, g / 1e8.
+    with jax.enable_x64(False):
+        opt = gx.scale_by_lbfgs(memory_size=3, store_pairs=store_pairs)
+        x0, x1 = jnp.array([1.0, -2.0]), jnp.array([0.999, -1.998])
+        state = opt.init(x0)
+        _, state = opt.update(1e8 * x0, state, x0)
+        out, state = opt.update(1e8 * x1, state, x1)
+    assert int(state.index) == 1
+    np.testing.assert_allclose(np.asarray(out), np.asarray(x1), rtol=1e-3)
+
+
+def test_lbfgs_with_a_fixed_step_follows_optax_through_negative_curvature():
+    # Himmelblau from (1, 1) with a step of 1e-3 meets pairs with s.y < 0 (Optax's test case).
+    def himmelblau(p):
+        return (p[0] ** 2 + p[1] - 11.0) ** 2 + (p[0] + p[1] ** 2 - 7.0) ** 2
+
+    mine = theirs = jnp.array([1.0, 1.0])
+    ours, reference = gx.lbfgs(1e-3, memory_size=5, scale_init_precond=False, linesearch=None), optax.lbfgs(
+        1e-3, memory_size=5, scale_init_precond=False, linesearch=None
+    )
+    ours_state, theirs_state = ours.init(mine), reference.init(theirs)
+    negative = 0
+    for _ in range(15):
+        updates, ours_state = ours.update(jax.grad(himmelblau)(mine), ours_state, mine)
+        mine = gx.apply_updates(mine, updates)
+        with jax.numpy_dtype_promotion("standard"):
+            updates, theirs_state = reference.update(jax.grad(himmelblau)(theirs), theirs_state, theirs)
+            theirs = optax.apply_updates(theirs, updates)
+        np.testing.assert_allclose(np.asarray(mine), np.asarray(theirs), rtol=1e-12)
+        negative += int(jnp.sum(ours_state[0].rho < 0) > 0)
+    assert negative > 0  # the case the default "all" exists for
 
 
 @pytest.mark.parametrize("scale_init_precond", [True, False])
@@ -376,11 +449,12 @@ def test_linesearch_passes_only_the_extra_args_value_fn_names():
     params = {"w": jnp.zeros(5), "b": jnp.zeros(())}
     value, grad = jax.value_and_grad(logistic_loss)(params, **data)
     for opt in [gx.lbfgs(), gx.lbfgs(linesearch=gx.scale_by_backtracking_linesearch(15))]:
-        # chain adds step=...; "unused" is not a parameter of logistic_loss either.
-        updates, _ = opt.update(
-            grad, opt.init(params), params, value=value, grad=grad, value_fn=logistic_loss, unused=1, **data
-        )
+        # chain adds step=... and hyperparams=..., which the line search leaves out.
+        updates, _ = opt.update(grad, opt.init(params), params, value=value, grad=grad, value_fn=logistic_loss, **data)
         assert float(logistic_loss(gx.apply_updates(params, updates), **data)) < float(value)
+        # Anything else value_fn does not take is an error, as in Optax.
+        with pytest.raises(TypeError, match=r"Unexpected keyword arguments \['unused'\]"):
+            opt.update(grad, opt.init(params), params, value=value, grad=grad, value_fn=logistic_loss, unused=1, **data)
 
 
 def test_jitted_lbfgs_step_matches_eager_and_compiles_once():
@@ -424,6 +498,15 @@ def test_memory_size_below_one_is_an_error(memory_size):
         gx.scale_by_lbfgs(memory_size=memory_size)
     with pytest.raises(ValueError, match=r"memory_size must be an int >= 1, got memory_size=" + str(memory_size)):
         gx.lbfgs(memory_size=memory_size)
+
+
+def test_store_pairs_must_be_all_or_positive():
+    with pytest.raises(ValueError, match=r"scale_by_lbfgs: store_pairs must be one of \['all', 'positive'\]"):
+        gx.scale_by_lbfgs(store_pairs="negative")
+    with pytest.raises(ValueError, match=r"store_pairs must be one of"):
+        gx.lbfgs(store_pairs="some")
+    with pytest.raises(TypeError, match=r"scale_by_lbfgs: scale_init_precond must be True or False"):
+        gx.scale_by_lbfgs(scale_init_precond="yes")
 
 
 def test_fractional_memory_size_is_a_type_error():
