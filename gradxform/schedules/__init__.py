@@ -1,4 +1,8 @@
 """Schedules: pure functions of the step count, accepted anywhere a hyperparameter is."""
+from ..wrappers.inject import InjectHyperparamsState as InjectHyperparamsState
+from ..wrappers.inject import InjectStatefulHyperparamsState as InjectStatefulHyperparamsState
+from ..wrappers.inject import inject_hyperparams as inject_hyperparams
+from ..wrappers.inject import inject_stateful_hyperparams as inject_stateful_hyperparams
 from .functions import constant_schedule as constant_schedule
 from .functions import cosine_decay_schedule as cosine_decay_schedule
 from .functions import cosine_onecycle_momentum_schedule as cosine_onecycle_momentum_schedule
@@ -22,3 +26,5 @@ from .functions import warmup_cosine_decay_schedule as warmup_cosine_decay_sched
 from .functions import warmup_exponential_decay_schedule as warmup_exponential_decay_schedule
 from .functions import warmup_inverse_sqrt_schedule as warmup_inverse_sqrt_schedule
 from .functions import warmup_stable_decay_schedule as warmup_stable_decay_schedule
+from .stateful import StatefulSchedule as StatefulSchedule
+from .stateful import WrappedSchedule as WrappedSchedule

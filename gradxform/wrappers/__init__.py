@@ -6,9 +6,16 @@
 * gradient accumulation -- :class:`MultiSteps`, :func:`apply_every`;
 * non-finite safety -- :func:`apply_if_finite`, :func:`zero_nans`;
 * conditional application -- :func:`conditionally_transform`, :func:`conditionally_mask`;
+* Optax's hyperparameters in the state -- :func:`inject_hyperparams` (not needed with
+  gradxform's optimizers: :func:`gradxform.hyperparams`, :func:`gradxform.set_hyperparams`);
 * parameter averages -- :func:`lookahead`, :func:`ema_params`, :func:`swa`, read with
   :func:`averaged_params`;
 * named chains -- :func:`named_chain`;
+* monitoring -- :func:`snapshot`, :func:`monitor`, :func:`measure_with_ema`;
+* frozen parameters left out of the optimizer -- :func:`selective_transform`;
+* skipping micro-batches -- :func:`skip_not_finite`, :func:`skip_large_updates`;
+* micro-batched evaluation -- :func:`microbatch`; a slow copy of the params --
+  :func:`periodic_update`;
 * layouts -- :func:`flatten`;
 * one pass over memory -- :func:`one_pass`.
 
@@ -19,6 +26,7 @@ the updates it actually took.
 """
 from ..grouped.layouts import flatten as flatten
 from ..grouped.one_pass import one_pass as one_pass
+from .accumulation import ApplyEvery as ApplyEvery
 from .accumulation import ApplyEveryState as ApplyEveryState
 from .accumulation import MultiSteps as MultiSteps
 from .accumulation import MultiStepsState as MultiStepsState
@@ -40,6 +48,10 @@ from .finite import ApplyIfFiniteState as ApplyIfFiniteState
 from .finite import ZeroNansState as ZeroNansState
 from .finite import apply_if_finite as apply_if_finite
 from .finite import zero_nans as zero_nans
+from .inject import InjectHyperparamsState as InjectHyperparamsState
+from .inject import InjectStatefulHyperparamsState as InjectStatefulHyperparamsState
+from .inject import inject_hyperparams as inject_hyperparams
+from .inject import inject_stateful_hyperparams as inject_stateful_hyperparams
 from .masking import MaskedNode as MaskedNode
 from .masking import MaskedState as MaskedState
 from .masking import PartitionState as PartitionState
@@ -49,5 +61,16 @@ from .masking import masked as masked
 from .masking import multi_transform as multi_transform
 from .masking import partition as partition
 from .masking import path_mask as path_mask
+from .microbatching import AccumulationType as AccumulationType
+from .microbatching import microbatch as microbatch
+from .monitoring import MonitorState as MonitorState
+from .monitoring import SnapshotState as SnapshotState
+from .monitoring import measure_with_ema as measure_with_ema
+from .monitoring import monitor as monitor
+from .monitoring import snapshot as snapshot
 from .named_chain import NamedChainState as NamedChainState
 from .named_chain import named_chain as named_chain
+from .periodic import periodic_update as periodic_update
+from .selective import selective_transform as selective_transform
+from .skipping import ShouldSkipUpdateFunction as ShouldSkipUpdateFunction
+from .skipping import skip_large_updates as skip_large_updates
