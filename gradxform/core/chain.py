@@ -14,6 +14,7 @@ import jax
 
 from . import check as _check
 from . import link as _link
+from . import masks as _masks
 from . import recipe as _recipe
 from . import step as _step
 from .field_names import FieldNames
@@ -163,12 +164,15 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     ``hyperparams``, which :func:`gradxform.hyperparams` and :func:`gradxform.set_hyperparams`
     read and write. A link that is itself a chain or a wrapper keeps its own. Extra arguments
     reach the links that accept them (``**extra_args`` in ``update``) and are dropped for those
-    that don't, such as plain Optax transformations.
+    that don't, such as plain Optax transformations. A :func:`gradxform.freeze` among the links
+    (or inside a chain among them) hides its leaves from every link: they stay fixed and get no
+    state, wherever the freeze stands.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`ChainState`.
     """
-    return _owner([_link.branch(t, "chain") for t in transforms], "chain")
+    owner = _owner([_link.branch(t, "chain") for t in transforms], "chain")
+    return _masks.without_frozen(owner, transforms)  # a freeze anywhere holds its leaves fixed
 
 
 def whole(branch: _link.Branch, who: str) -> GradientTransformation:

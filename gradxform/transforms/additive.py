@@ -11,6 +11,7 @@ import numpy as np
 
 from ..core import check as _check
 from ..core import hyperparams as _hyper
+from ..core import masks as _masks
 from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
@@ -41,11 +42,14 @@ def weight_decay(rate: Hyper, mask: Optional[Mask] = None) -> GradientTransforma
 
     Args:
         rate: :math:`\lambda_t`, ``>= 0``; a number or a schedule.
-        mask: a tree of bools shaped like the params (or a function of the params returning
-            one; a callable pytree of bools is a tree, as in Optax); leaves marked ``False`` are
-            not decayed. ``None`` decays every leaf. For
-            example ``mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`` spares biases and
-            norm scales.
+        mask: which leaves to decay (``True``); ``None`` decays every leaf. Bools in a tree
+            shaped like the params or a prefix of it (``{"encoder": False, "head": True}``), a
+            function of the params returning one (a callable pytree of bools is a tree, as in
+            Optax), or glob patterns over key paths; read as every gradxform mask is (see
+            :func:`gradxform.masked`; a mismatch names the paths on each side). For example
+            ``mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`` spares biases and norm
+            scales, as does ``mask=lambda p: gx.path_mask(p, exclude=["*bias", "*norm*"])`` on
+            Flax models.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
@@ -74,19 +78,9 @@ def weight_decay(rate: Hyper, mask: Optional[Mask] = None) -> GradientTransforma
         new_state = EmptyState()
         if mask is None:
             return decayed, new_state
-        keep = mask(params) if is_mask_function(mask) else mask
-        _check.same_structure("weight_decay", mask=keep, params=params)
-        return jax.tree.map(lambda m, d, g: d if m else g, keep, decayed, updates), new_state
+        return _masks.select(_masks.resolve("weight_decay", mask, params), decayed, updates), new_state
 
     return primitive(init, update, hyper)
-
-
-def is_mask_function(mask) -> bool:
-    """Whether a mask (or label tree) is a function of the params, decided as Optax's ``masked``
-    decides it: every leaf of it is callable. A plain function is its own one leaf; a callable
-    pytree (an Equinox module of bools, say) has leaves that are not, and is the mask itself."""
-    leaves = jax.tree.leaves(jax.tree.map(callable, mask))
-    return bool(leaves) and all(leaves)
 
 
 @textbook
@@ -181,10 +175,12 @@ def key_maker(key, who: str):
         seed = int(key)
         return lambda: jax.random.key(seed)
     if isinstance(key, (jax.Array, np.ndarray)):
+        # A copy at each init: the state never holds the caller's own array, which donating the
+        # state to a jitted step would delete (and with it every later init's key).
         if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
-            return lambda: jnp.asarray(key)
+            return lambda: jnp.array(key, copy=True)
         if key.dtype == jnp.uint32 and key.shape == (2,):
-            return lambda: jax.random.wrap_key_data(jnp.asarray(key))
+            return lambda: jax.random.wrap_key_data(jnp.array(key, copy=True))
         if jnp.issubdtype(key.dtype, jnp.integer) and key.shape == ():
             return lambda: jax.random.key(key)
     raise TypeError(_check.NOT_A_KEY.format(who=who, got=_check.describe(key)))

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from ..core import check as _check
 from ..core import hyperparams as _hyper
+from ..core import masks as _masks
 from ..core import recipe as _recipe
 from ..core.chain import primitive
 from ..core.protocol import EmptyState, GradientTransformation
@@ -44,8 +45,9 @@ def scale_by_trust_ratio(
         trust_coefficient: :math:`\eta`, a multiplier of the ratio; LARS uses ``1e-3``; ``> 0``,
             or a schedule.
         eps: :math:`\epsilon`, added to the update's norm; ``>= 0``, or a schedule.
-        mask: a tree of bools shaped like the params (or a function of the params returning
-            one); leaves marked ``False`` pass unscaled. ``None`` scales every leaf. LARS uses it
+        mask: a tree of bools shaped like the params or a prefix of it (or a function of the
+            params returning one, or glob patterns; read as :func:`gradxform.masked` reads
+            masks); leaves marked ``False`` pass unscaled. ``None`` scales every leaf. LARS uses it
             to spare biases and normalization scales.
 
     Returns:
@@ -86,9 +88,8 @@ def scale_by_trust_ratio(
         scaled = jax.tree.map(scale_leaf, updates, params)
         if mask is None:
             return scaled, new_state
-        keep = mask(params) if callable(mask) else mask
-        _check.same_structure("scale_by_trust_ratio", mask=keep, params=params)
-        return jax.tree.map(lambda m, s, g: s if m else g, keep, scaled, updates), new_state
+        keep = _masks.resolve("scale_by_trust_ratio", mask, params)  # the one mask reading
+        return _masks.select(keep, scaled, updates), new_state
 
     return primitive(init, update, hyper)
 

@@ -41,8 +41,16 @@ class MultiSteps:
     :math:`a_j = a_{j-1} + (g_j - a_{j-1}) / j`, term for term as Optax does. The state holds one
     accumulator shaped like the params and the wrapped optimizer's state, which advances only
     when a step is taken: an inner :func:`gradxform.chain` (any alias) counts optimizer steps,
-    not micro-batches. Same name, arguments and methods as Optax's ``MultiSteps`` (only the
-    default ``accumulator_dtype`` differs).
+    not micro-batches. Same name, arguments and methods as Optax's ``MultiSteps``.
+
+    The accumulator is float32 for low-precision params (bfloat16, float16), as in Optax, so that
+    ``k`` small bfloat16 gradients are not rounded ``k`` times; the mean is cast back to the
+    params' dtype before it reaches the wrapped optimizer. Deliberate difference: Optax
+    accumulates *every* leaf in float32, float64 and complex ones too (losing float64 precision
+    and the imaginary part of complex gradients); by default gradxform accumulates each leaf in
+    its dtype promoted to at least float32: float32 and float64 stay as they are, complex64 and
+    complex128 too. Pass ``accumulator_dtype=jnp.float32`` for Optax's
+    exact behaviour.
 
     Args:
         opt: the wrapped optimizer (a transformation, or a list of them applied in sequence).
@@ -53,8 +61,10 @@ class MultiSteps:
         should_skip_update_fn: ``(updates, gradient_step, params) -> (skip, skip_state)``; a
             micro-batch with ``skip`` true is ignored as if it never happened (zero update,
             state unchanged but for ``skip_state``). See :func:`skip_not_finite`.
-        accumulator_dtype: dtype of the accumulator; ``None`` keeps the params' dtype (Optax
-            defaults to float32; pass ``jnp.float32`` to accumulate bfloat16 gradients in it).
+        accumulator_dtype: dtype of the accumulator for every leaf; ``None`` (default) uses
+            each leaf's dtype promoted to at least float32 (bfloat16 -> float32, float64 stays
+            float64). Pass the params' low-precision dtype (``jnp.bfloat16``) to save memory at
+            the cost of rounding every micro-batch.
 
     Returns:
         An object with ``init`` and ``update`` (usable wherever a :class:`GradientTransformation`
@@ -107,7 +117,10 @@ class MultiSteps:
             mini_step=_step.zero(),
             gradient_step=gradient_step,
             inner_opt_state=self._opt.init(params),
-            acc_grads=_tree.zeros_like(params, self._accumulator_dtype),
+            acc_grads=jax.tree.map(
+                lambda p: jnp.zeros_like(p, accumulator_dtype(jnp.result_type(p), self._accumulator_dtype)),
+                params,
+            ),
             skip_state=skip_state,
         )
 
@@ -154,6 +167,17 @@ class MultiSteps:
 
     def gradient_transformation(self) -> GradientTransformation:
         return GradientTransformation(self.init, self.update)
+
+
+def accumulator_dtype(param_dtype: Any, requested: Any = None) -> Any:
+    """The dtype :class:`MultiSteps` accumulates a leaf of ``param_dtype`` in: ``requested`` if
+    given, else ``param_dtype`` promoted to at least float32 (bfloat16 and float16 to float32)."""
+    if requested is not None:
+        return jax.dtypes.canonicalize_dtype(requested)
+    dtype = jnp.dtype(param_dtype)
+    if jnp.issubdtype(dtype, jnp.floating) and dtype.itemsize < 4:  # bfloat16, float16, float8
+        return jnp.dtype(jnp.float32)
+    return dtype
 
 
 def skip_not_finite(

@@ -1,41 +1,32 @@
 """Parameter groups: apply a transformation to part of the tree, or a different one to each part.
 
 A *mask* is a tree of ``True``/``False`` shaped like the params (or a prefix of them, one leaf
-standing for a whole subtree); a *label tree* holds a group name at each leaf instead. Either may
-be given as a function of the params. :func:`path_mask` and :func:`labels_from_patterns` build
-them from glob patterns over key paths, written with ``/`` between keys (``"encoder/0/bias"``).
+standing for a whole subtree), a function of the params returning one, or glob patterns over key
+paths (read in one way everywhere: :mod:`gradxform.core.masks`); a *label tree* holds a group name
+at each leaf instead. :func:`path_mask` and :func:`labels_from_patterns` build them from glob
+patterns over key paths, written with ``/`` between keys (``"encoder/0/bias"``), matched
+case-insensitively; a pattern that matches no parameter is an error naming the nearest paths.
 """
 from __future__ import annotations
 
-import fnmatch
 from typing import Any, Callable, Hashable, Mapping, NamedTuple, Sequence, Union
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..core import check as _check
+from ..core import masks as _masks
 from ..core import recipe as _recipe
 from ..core.chain import whole
 from ..core.link import Branch
+from ..core.masks import MaskedNode as MaskedNode
+from ..core.masks import path_string as path_string
 from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.tree_access import is_params_placeholder
 from ..core.types import Mask, PyTree
-from ..transforms.additive import is_mask_function
 
 Patterns = Union[str, Sequence[str]]
-
-_MAX_LISTED = 12  # paths shown in an error message before "... and N more"
-
-
-class MaskedNode(NamedTuple):
-    """Stands in for a parameter that the inner transformation does not see.
-
-    It is a node without children, so :func:`jax.tree.map` passes over it: the inner
-    transformation's state holds nothing for masked-out parameters. Same role as Optax's
-    ``MaskedNode``.
-    """
 
 
 @textbook
@@ -59,10 +50,12 @@ def masked(
         inner: a transformation, or a list of them applied in sequence.
         mask: ``True``/``False`` leaves in a tree shaped like the params or a prefix of them
             (one leaf for a whole subtree), or a function ``params -> such a tree`` (called on
-            the params at ``init`` and on the updates at ``update``, as Optax does). As in
+            the params at ``init`` and on the updates at ``update``, as Optax does), or a glob
+            pattern or list of them (``"encoder/*"``, as :func:`path_mask`). As in
             Optax, a mask is taken for a function when every leaf of it is callable, so a
             callable pytree of bools (an Equinox module, say) is the mask itself. The mask
-            must be static: Python or NumPy bools, not traced arrays.
+            must be static: Python or NumPy bools, not traced arrays. A mask that does not fit
+            the params raises, listing the paths on one side only with the nearest path.
         mask_compatible_extra_args: also mask every extra argument whose tree structure equals
             the updates' (e.g. per-parameter tags).
 
@@ -77,26 +70,30 @@ def masked(
         >>> updates["w"].item(), updates["b"].item()
         (10.0, 1.0)
     """
-    transform = whole(inner, "masked")
+    return _masked("masked", inner, mask, mask_compatible_extra_args)
+
+
+def _masked(who: str, inner: Branch, mask: Mask, mask_compatible_extra_args: bool = False):
+    """:func:`masked`, its errors naming ``who`` (the function the user called)."""
+    transform = whole(inner, who)
 
     def mask_for(tree):
-        return _static_mask("masked", mask(tree) if is_mask_function(mask) else mask, tree)
+        return _masks.resolve(who, mask, tree)
 
     def init(params):
         if is_params_placeholder(params):  # tree_map_params looking for params-shaped trees
             return MaskedState(inner_state=transform.init(params))
-        return MaskedState(inner_state=transform.init(_hide(params, mask_for(params))))
+        return MaskedState(inner_state=transform.init(_masks.hide(params, mask_for(params))))
 
     def update(updates, state, params=None, **extra_args):
         keep = mask_for(updates)
         if mask_compatible_extra_args:
             extra_args = _mask_extra_args(extra_args, updates, keep)
-        params = None if params is None else _hide(params, keep)
+        params = None if params is None else _masks.hide(params, keep)
         new, inner_state = transform.update(
-            _hide(updates, keep), state.inner_state, params, **extra_args
+            _masks.hide(updates, keep), state.inner_state, params, **extra_args
         )
-        out = jax.tree.map(lambda m, n, g: n if m else g, keep, new, updates)
-        return out, MaskedState(inner_state=inner_state)
+        return _masks.select(keep, new, updates), MaskedState(inner_state=inner_state)
 
     return GradientTransformation(init, update)
 
@@ -154,7 +151,7 @@ def partition(
 
     def group_masks(tree):
         labels = param_labels(tree) if callable(param_labels) else param_labels
-        check_prefix("partition", "labels", labels, tree)
+        _masks.check_prefix("partition", "label tree", labels, tree)
         _known_labels("partition", labels, groups)
         return {label: jax.tree.map(lambda x, label=label: x == label, labels) for label in groups}
 
@@ -196,34 +193,73 @@ def multi_transform(
 
 @_recipe.factory
 def freeze(mask: Mask) -> GradientTransformation:
-    r"""Zero the updates of the parameters the mask marks ``True``, so that they stay fixed.
+    r"""Keep the parameters the mask marks ``True`` fixed: zero updates, and no optimizer state.
 
     .. math::  u_i = 0 \text{ where } m_i, \qquad u_i = g_i \text{ elsewhere}
 
+    Inside a :func:`gradxform.chain` (an alias is one), a frozen leaf stays fixed **wherever the
+    freeze stands**: the chain hides the frozen leaves from every one of its links, before and
+    after the freeze, as :func:`masked` hides them. So ``chain(freeze(m), adamw(1e-3,
+    weight_decay=0.1))`` neither decays the frozen weights nor keeps Adam moments for them,
+    and it equals ``chain(adamw(...), freeze(m))`` and :func:`selective_transform`. Global
+    quantities (a global-norm clip) cover the trained leaves only. Used on its own, or inside
+    a chain that is not gradxform's (``optax.chain``), it only zeros the frozen leaves' updates
+    as it receives them, as Optax's ``freeze`` does: put it last there, or use
+    :func:`selective_transform`.
+
     Args:
         mask: ``True`` (freeze everything), ``False`` (freeze nothing), a tree of bools shaped
-            like the params or a prefix of them, or a function of the params returning one
-            (e.g. ``lambda p: gx.path_mask(p, "encoder/*")``).
+            like the params or a prefix of them, a function of the params returning one, or
+            glob patterns (``"encoder/*"``, as :func:`path_mask`; a pattern matching no
+            parameter raises).
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`MaskedState`.
+
+    Example:
+        >>> import jax.numpy as jnp, gradxform as gx
+        >>> params = {"encoder": jnp.ones(2), "head": jnp.ones(2)}
+        >>> opt = gx.chain(gx.freeze("encoder"), gx.adamw(0.1, weight_decay=0.5))
+        >>> updates, _ = opt.update(params, opt.init(params), params)
+        >>> updates["encoder"].tolist()
+        [0.0, 0.0]
     """
-    return masked(_zero(), mask)
+    return _masks.mark_frozen(_masked("freeze", _zero(), mask), [mask])
 
 
-def path_mask(params: PyTree, include: Patterns = "*", exclude: Patterns = ()) -> PyTree:
+def path_mask(
+    params: PyTree, include: Patterns = "*", exclude: Patterns = (), *, allow_unmatched: bool = False
+) -> PyTree:
     r"""A mask that is ``True`` at each leaf whose key path matches ``include`` and not ``exclude``.
 
     A key path is written with ``/`` between keys (dict keys, sequence indices and attribute
     names): ``{"enc": [{"bias": b}]}`` holds ``b`` at ``"enc/0/bias"``. Patterns are
-    :mod:`fnmatch` globs matched against the whole path, and ``*`` crosses ``/``: ``"*bias"``
-    matches every bias at any depth, ``"*norm*"`` every path containing ``norm``. ``None``
-    leaves stay ``None``.
+    :mod:`fnmatch` globs matched against the whole path, **case-insensitively** (``"*norm*"``
+    matches Flax linen's ``params/LayerNorm_0/scale``), and ``*`` crosses ``/``: ``"*bias"``
+    matches every bias at any depth. A Flax NNX ``Variable`` adds ``/value`` to its path
+    (``linear/bias/value``); patterns may leave it out. ``None`` leaves stay ``None``.
+
+    A pattern that matches no parameter raises ``ValueError`` naming it and the nearest paths,
+    because a mask that silently matches nothing (a typo, or names of another framework: Haiku
+    calls biases ``b``) silently changes training. Names differ by framework:
+
+    ========  ================================  ===============================================
+    library   bias / norm paths                 no decay on biases and norms
+    ========  ================================  ===============================================
+    linen     ``params/Dense_0/bias``,          ``exclude=["*bias", "*norm*"]``
+              ``params/LayerNorm_0/scale``
+    NNX       ``linear/bias/value``,            ``exclude=["*bias", "*norm*"]`` (on
+              ``norm/scale/value``              ``nnx.state(model, nnx.Param)``)
+    Haiku     ``mlp/~/linear_0/b``,             ``exclude=["*/b", "*norm*"]``
+              ``layer_norm/scale``
+    ========  ================================  ===============================================
 
     Args:
         params: the parameter tree.
         include: a pattern or list of patterns; a leaf must match one of them.
         exclude: a pattern or list of patterns; a leaf matching one of them is ``False``.
+        allow_unmatched: accept patterns that match no parameter (a generic mask applied to
+            models that may lack, say, norms); keyword only.
 
     Returns:
         A tree of Python bools shaped like ``params``, for :func:`masked`, :func:`freeze` or a
@@ -233,39 +269,40 @@ def path_mask(params: PyTree, include: Patterns = "*", exclude: Patterns = ()) -
         No weight decay on biases and norms is one line:
 
         >>> import jax.numpy as jnp, gradxform as gx
-        >>> params = {"dense": {"kernel": jnp.ones(2), "bias": jnp.ones(2)},
-        ...           "norm": {"scale": jnp.ones(2)}}
+        >>> params = {"Dense_0": {"kernel": jnp.ones(2), "bias": jnp.ones(2)},
+        ...           "LayerNorm_0": {"scale": jnp.ones(2)}}
         >>> decay = gx.weight_decay(1e-4, mask=lambda p: gx.path_mask(p, exclude=["*bias", "*norm*"]))
         >>> gx.path_mask(params, exclude=["*bias", "*norm*"])
-        {'dense': {'bias': False, 'kernel': True}, 'norm': {'scale': False}}
+        {'Dense_0': {'bias': False, 'kernel': True}, 'LayerNorm_0': {'scale': False}}
     """
-    include, exclude = _patterns("path_mask", include=include), _patterns("path_mask", exclude=exclude)
-
-    def matches(path, leaf):
-        name = path_string(path)
-        return _any_match(name, include) and not _any_match(name, exclude)
-
-    return jax.tree_util.tree_map_with_path(matches, params)
+    _check.flag("path_mask", allow_unmatched=allow_unmatched)
+    return _masks.path_mask("path_mask", params, include, exclude, allow_unmatched)
 
 
 def labels_from_patterns(
     params: PyTree,
     rules: Union[Mapping[str, Hashable], Sequence[tuple[str, Hashable]]],
     default: Hashable = None,
+    *,
+    allow_unmatched: bool = False,
 ) -> PyTree:
     """A label tree for :func:`partition`: each leaf gets the label of the first rule it matches.
 
-    Paths and patterns are as in :func:`path_mask`. Rules are tried in order (a dict keeps the
-    order it was written in), so put specific patterns before general ones.
+    Paths and patterns are as in :func:`path_mask` (case-insensitive; NNX's ``/value``
+    optional). Rules are tried in order (a dict keeps the order it was written in), so put
+    specific patterns before general ones. A rule whose pattern matches no parameter raises
+    (a typo would otherwise send every leaf to ``default``), naming the nearest paths.
 
     Args:
         params: the parameter tree.
         rules: ``{pattern: label}`` or a list of ``(pattern, label)`` pairs.
         default: the label of leaves no rule matches; ``None`` makes such a leaf an error.
+        allow_unmatched: accept rules whose pattern matches no parameter; keyword only.
 
     Returns:
         A tree of labels shaped like ``params`` (``None`` leaves stay ``None``).
     """
+    _check.flag("labels_from_patterns", allow_unmatched=allow_unmatched)
     pairs = list(rules.items()) if isinstance(rules, Mapping) else list(rules)
     for pair in pairs:
         if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
@@ -276,88 +313,34 @@ def labels_from_patterns(
                     got=_check.describe(pair),
                 )
             )
+    if not allow_unmatched:
+        _masks.check_used("labels_from_patterns", "rules", [p for p, _ in pairs], params)
 
     unmatched = []
 
-    def label(path, leaf):
-        name = path_string(path)
-        found = next((lab for pattern, lab in pairs if fnmatch.fnmatchcase(name, pattern)), default)
+    def label(path):
+        found = next((lab for pattern, lab in pairs if _masks.matches(path, pattern)), default)
         if found is None:
-            unmatched.append(_shown(path))
+            unmatched.append(_masks.shown(path))
         return found
 
-    labels = jax.tree_util.tree_map_with_path(label, params)
+    labels = _masks.map_paths(label, params)
     if unmatched:
         raise ValueError(
-            _check.NO_PATTERN_MATCH.format(who="labels_from_patterns", paths=_listing(unmatched))
+            _check.NO_PATTERN_MATCH.format(who="labels_from_patterns", paths=_masks.listing(unmatched))
         )
     return labels
 
 
-def path_string(path) -> str:
-    """A key path as patterns see it: keys joined by ``/`` (``"enc/0/bias"``)."""
-    return "/".join(_key_name(k) for k in path)
-
-
 def check_prefix(who: str, name: str, tree: PyTree, params: PyTree) -> None:
     """Raise, listing the paths found on one side only, unless ``tree`` is a prefix of ``params``."""
-    try:
-        structure: Any = jax.tree.structure(tree)
-        structure.flatten_up_to(params)
-        return
-    except (ValueError, TypeError):
-        pass
-    tree_items, param_items = _leaves_with_none(tree), _leaves_with_none(params)
-
-    def matches(p, tree_leaf, q, param_leaf):
-        # A None in the tree matches only a None in the params; any other leaf, a whole subtree.
-        return q == p and param_leaf is None if tree_leaf is None else q[: len(p)] == p
-
-    only_tree = [p for p, t in tree_items if not any(matches(p, t, q, x) for q, x in param_items)]
-    only_params = [q for q, x in param_items if not any(matches(p, t, q, x) for p, t in tree_items)]
-    if only_tree or only_params:
-        raise ValueError(
-            _check.TREE_PATHS_MISMATCH.format(
-                who=who, name=name,
-                only_name=_listing([_shown(p) for p in only_tree]),
-                only_params=_listing([_shown(p) for p in only_params]),
-            )
-        )
-    raise ValueError(
-        _check.TREE_CONTAINERS_MISMATCH.format(
-            who=who, name=name, left=jax.tree.structure(tree), right=jax.tree.structure(params)
-        )
-    )
-
-
-def _static_mask(who: str, mask: PyTree, tree: PyTree) -> PyTree:
-    """Check that ``mask`` is a prefix of ``tree`` with static bool leaves; return it in Python bools."""
-    check_prefix(who, "mask", mask, tree)
-
-    def as_bool(path, m):
-        if isinstance(m, (bool, np.bool_)):
-            return bool(m)
-        if isinstance(m, (np.ndarray, jax.Array)) and m.shape == () and m.dtype == bool:
-            try:
-                return bool(m)
-            except jax.errors.ConcretizationTypeError:
-                pass
-        raise TypeError(
-            _check.NOT_A_BOOL_MASK.format(who=who, got=_check.describe(m), path=path_string(path))
-        )
-
-    return jax.tree_util.tree_map_with_path(as_bool, mask)
-
-
-def _hide(tree: PyTree, keep: PyTree) -> PyTree:
-    """``tree`` with every subtree that ``keep`` marks ``False`` replaced by a :class:`MaskedNode`."""
-    return jax.tree.map(lambda m, x: x if m else MaskedNode(), keep, tree)
+    _masks.check_prefix(who, name, tree, params)
 
 
 def _mask_extra_args(extra_args: dict, updates: PyTree, keep: PyTree) -> dict:
     structure: Any = jax.tree.structure(updates)
     return {
-        name: _hide(value, keep) if jax.tree.structure(value) == structure else value
+        name: _masks.hide(value, keep) if jax.tree.structure(value) == structure else value
         for name, value in extra_args.items()
     }
 
@@ -366,12 +349,12 @@ def _known_labels(who: str, labels: PyTree, groups: Mapping) -> None:
     unknown: dict[Any, list[str]] = {}
     for path, label in jax.tree_util.tree_flatten_with_path(labels)[0]:
         if label not in groups:
-            unknown.setdefault(label, []).append(_shown(path))
+            unknown.setdefault(label, []).append(_masks.shown(path))
     if unknown:
         raise ValueError(
             _check.UNKNOWN_LABELS.format(
                 who=who, missing=list(unknown),
-                paths=_listing([p for paths in unknown.values() for p in paths]),
+                paths=_masks.listing([p for paths in unknown.values() for p in paths]),
                 known=list(groups),
             )
         )
@@ -385,39 +368,3 @@ def _zero() -> GradientTransformation:
         return jax.tree.map(jnp.zeros_like, updates), state
 
     return GradientTransformation(init, update)
-
-
-def _patterns(who: str, **given) -> tuple[str, ...]:
-    ((name, value),) = given.items()
-    patterns = (value,) if isinstance(value, str) else tuple(value)
-    for p in patterns:
-        if not isinstance(p, str):
-            raise TypeError(_check.NOT_A_PATTERN.format(who=who, name=name, got=_check.describe(p)))
-    return patterns
-
-
-def _any_match(name: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
-
-
-def _key_name(key) -> str:
-    for attr in ("key", "idx", "name"):
-        if hasattr(key, attr):
-            return str(getattr(key, attr))
-    return str(key)
-
-
-def _leaves_with_none(tree):
-    return jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: x is None)[0]
-
-
-def _shown(path) -> str:
-    return repr(path_string(path)) if path else "<root>"
-
-
-def _listing(items: list) -> str:
-    if not items:
-        return "(none)"
-    shown = ", ".join(items[:_MAX_LISTED])
-    more = len(items) - _MAX_LISTED
-    return shown + (f", ... and {more} more" if more > 0 else "")

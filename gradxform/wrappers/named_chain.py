@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 
 from ..core import check as _check
+from ..core import masks as _masks
 from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import whole
@@ -82,7 +83,8 @@ def named_chain(*named_transforms: tuple[str, Any]) -> GradientTransformation:
             updates, parts[name] = link.update(updates, state.parts[name], params, **extra_args)
         return updates, NamedChainState(step=_step.increment(state.step), parts=parts)
 
-    return GradientTransformation(init, update)
+    # A freeze among the parts holds its leaves fixed wherever it stands, as in gx.chain.
+    return _masks.without_frozen(GradientTransformation(init, update), links)
 
 
 def _known_part(name: str, parts) -> None:

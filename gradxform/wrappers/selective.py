@@ -25,9 +25,9 @@ def selective_transform(optimizer: Branch, *, freeze_mask: Any) -> GradientTrans
 
     .. math::  u_i = 0 \text{ where } m_i, \qquad u = \mathrm{opt}(g) \text{ on the others}
 
-    Unlike :func:`gradxform.freeze`, the frozen parameters are left out of ``optimizer``
-    altogether (a :func:`gradxform.partition` with the labels ``"train"`` and ``"freeze"``), so
-    it keeps no moments for them. Same as Optax's ``selective_transform``.
+    As with :func:`gradxform.freeze` inside a :func:`gradxform.chain`, the frozen parameters
+    are left out of ``optimizer`` altogether (a :func:`gradxform.partition` with the labels
+    ``"train"`` and ``"freeze"``), so it keeps no moments for them. Same as Optax's ``selective_transform``.
 
     Args:
         optimizer: the transformation (or list of them) for the trained parameters.

@@ -80,9 +80,13 @@ def test_state_holds_one_param_sized_accumulator_besides_the_inner_state():
     assert jax.tree.structure(state.acc_grads) == jax.tree.structure(params)
 
 
-def test_accumulator_dtype_is_the_params_dtype_unless_given():
+def test_accumulator_dtype_is_float32_for_low_precision_params_unless_given():
+    params = {"w": jnp.zeros(2, jnp.bfloat16), "h": jnp.zeros(2, jnp.float16), "f": jnp.zeros(2, jnp.float32)}
+    default = gx.MultiSteps(gx.sgd(1.0), 2).init(params).acc_grads
+    assert {k: v.dtype for k, v in default.items()} == {"w": jnp.float32, "h": jnp.float32, "f": jnp.float32}
+    kept = gx.MultiSteps(gx.sgd(1.0), 2, accumulator_dtype=jnp.bfloat16).init(params).acc_grads
+    assert {k: v.dtype for k, v in kept.items()} == {"w": jnp.bfloat16, "h": jnp.bfloat16, "f": jnp.bfloat16}
     params = {"w": jnp.zeros(2, jnp.bfloat16)}
-    assert gx.MultiSteps(gx.sgd(1.0), 2).init(params).acc_grads["w"].dtype == jnp.bfloat16
     state = gx.MultiSteps(gx.sgd(1.0), 2, accumulator_dtype=jnp.float32).init(params)
     assert state.acc_grads["w"].dtype == jnp.float32
     updates, _ = gx.MultiSteps(gx.sgd(1.0), 1, accumulator_dtype=jnp.float32).update(
@@ -191,3 +195,59 @@ def test_a_skipped_micro_batch_keeps_a_set_hyperparameter():
     updates, state = opt.update({"w": jnp.array([2.0, 4.0])}, state, params)
     np.testing.assert_array_equal(updates["w"], [-1.0, -2.0])
     assert float(gx.hyperparams(state)["learning_rate"]) == 0.5
+
+
+def _bf16_training(make_optimizer, steps=12, k=4):
+    """bf16 params trained on micro-batches whose gradients differ in their low bits."""
+    rng = np.random.default_rng(1)
+    params = {"w": jnp.asarray(rng.normal(size=(3, 2)), jnp.bfloat16), "b": jnp.ones(2, jnp.bfloat16)}
+    grads = [
+        jax.tree.map(lambda p: jnp.asarray(1.0 + 0.01 * rng.normal(size=p.shape), jnp.bfloat16), params)
+        for _ in range(steps * k)
+    ]
+    opt = make_optimizer(k)
+    state = opt.init(params)
+    update = jax.jit(opt.update)
+    for g in grads:
+        updates, state = update(g, state, params)
+        params = optax.apply_updates(params, updates)
+    return params, state
+
+
+def test_bf16_params_accumulate_in_float32_and_train_bit_identically_to_optax():
+    # Plain SGD, so that only the accumulation is compared (the inner step is one multiply).
+    ours, state = _bf16_training(lambda k: gx.MultiSteps(gx.sgd(1e-2), k))
+    with jax.numpy_dtype_promotion("standard"):  # Optax divides a float by an int32 count
+        theirs, their_state = _bf16_training(lambda k: optax.MultiSteps(optax.sgd(1e-2), k))
+    assert state.acc_grads["w"].dtype == their_state.acc_grads["w"].dtype == jnp.float32
+    assert ours["w"].dtype == jnp.bfloat16
+    assert_trees_equal(ours, theirs)
+
+
+def test_bf16_accumulation_in_bfloat16_rounds_the_mean_and_is_available_on_request():
+    params = {"w": jnp.zeros(1, jnp.bfloat16)}
+    grads = [jnp.asarray([x], jnp.bfloat16) for x in (1.0, 1.0078125, 1.0078125, 1.0078125)]
+
+    def mean_of(accumulator_dtype):
+        opt = gx.MultiSteps(gx.scale(1.0), 4, accumulator_dtype=accumulator_dtype)
+        state = opt.init(params)
+        for g in grads:
+            out, state = opt.update({"w": g}, state, params)
+        return float(out["w"][0])
+
+    exact = float(np.mean([float(g[0]) for g in grads]))  # 1.005859375
+    assert mean_of(None) == float(jnp.asarray(exact, jnp.bfloat16))  # one rounding, at the end
+    assert mean_of(jnp.bfloat16) != mean_of(None)  # rounded at every micro-batch
+
+
+def test_float64_and_complex_params_accumulate_in_their_own_dtype():
+    params = {"x": jnp.zeros(2, jnp.float64), "z": jnp.zeros(2, jnp.complex128)}
+    acc = gx.MultiSteps(gx.sgd(1.0), 2).init(params).acc_grads
+    assert acc["x"].dtype == jnp.float64 and acc["z"].dtype == jnp.complex128
+    opt = gx.MultiSteps(gx.scale(1.0), 2)
+    state = opt.init(params)
+    g = {"x": jnp.full(2, 1.0 + 1e-12), "z": jnp.full(2, 1.0 + 2.0j)}
+    _, state = opt.update(g, state, params)
+    out, _ = opt.update(g, state, params)
+    np.testing.assert_array_equal(out["x"], g["x"])  # float32 would round 1 + 1e-12 to 1
+    np.testing.assert_array_equal(out["z"], g["z"])  # float32 would drop the imaginary part

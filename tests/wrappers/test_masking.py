@@ -201,7 +201,7 @@ def test_partition_label_without_a_transformation_is_named_with_its_paths():
 def test_partition_label_tree_that_does_not_match_lists_the_paths_on_each_side():
     params = two_towers()
     labels = {"enc": "a", "decoder": "a"}
-    expected = "only in the labels: 'decoder'\n  only in the params: 'dec/b', 'dec/w'"
+    expected = "only in the label tree: 'decoder'\n  only in the params: 'dec/b', 'dec/w'"
     with pytest.raises(ValueError, match=expected):
         gx.partition({"a": gx.identity()}, labels).init(params)
 
@@ -380,3 +380,151 @@ def test_tree_map_params_finds_the_params_shaped_trees_inside_a_mask_or_partitio
     moments = [leaf for leaf in jax.tree.leaves(shapes) if leaf != "-"]
     expected = ["(2, 3)", "(2, 3)"] + (["(3,)"] if wrapper == "partition" else [])  # adam mu, nu; sgd mu
     assert moments == expected
+
+
+# --- Issue 18: masks that cannot silently miss, one mask mechanism, freeze anywhere in a chain ---
+
+LINEN_LIKE = {
+    "params": {
+        "Dense_0": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)},
+        "LayerNorm_0": {"scale": jnp.ones(2), "bias": jnp.ones(2)},
+        "BatchNorm_0": {"scale": jnp.ones(2), "bias": jnp.ones(2)},
+    }
+}
+
+
+def test_patterns_match_case_insensitively_so_norm_finds_linens_layer_and_batch_norms():
+    mask = gx.path_mask(LINEN_LIKE, exclude=["*bias", "*norm*"])
+    assert mask == {"params": {"Dense_0": {"kernel": True, "bias": False},
+                               "LayerNorm_0": {"scale": False, "bias": False},
+                               "BatchNorm_0": {"scale": False, "bias": False}}}
+
+
+@pytest.mark.parametrize("call", [
+    lambda p: gx.path_mask(p, exclude=["*bias", "*nrom*"]),
+    lambda p: gx.path_mask(p, "*kernal"),
+    lambda p: gx.labels_from_patterns(p, {"*Dense_1*": "fast"}, default="slow"),
+])
+def test_a_pattern_that_matches_no_parameter_raises_naming_it_and_the_nearest_paths(call):
+    with pytest.raises(ValueError, match=r"the pattern '\*(nrom|kernal|Dense_1)\*?' \((include|exclude|rules)\) "
+                                         r"matches no parameter(.|\n)*Nearest paths: 'params/"):
+        call(LINEN_LIKE)
+
+
+def test_allow_unmatched_accepts_a_generic_pattern_that_matches_nothing():
+    mask = gx.path_mask({"w": jnp.ones(2)}, exclude="*norm*", allow_unmatched=True)
+    assert mask == {"w": True}
+    labels = gx.labels_from_patterns({"w": jnp.ones(2)}, {"*norm*": "a"}, default="b", allow_unmatched=True)
+    assert labels == {"w": "b"}
+
+
+def test_freeze_with_a_misspelt_pattern_raises_instead_of_freezing_nothing():
+    params = {"encoder": {"w": jnp.ones(2)}, "head": {"w": jnp.ones(2)}}
+    opt = gx.freeze("encodr/*")
+    with pytest.raises(ValueError, match=r"freeze: the pattern 'encodr/\*' \(include\) matches no parameter"
+                                         r"(.|\n)*Nearest paths: 'encoder/w'"):
+        opt.init(params)
+
+
+def test_a_glob_pattern_is_a_mask_wherever_a_mask_is_taken():
+    params = {"encoder": {"w": jnp.ones(2)}, "head": {"w": jnp.ones(2)}}
+    grads = {"encoder": {"w": jnp.ones(2)}, "head": {"w": jnp.ones(2)}}
+    for opt in (gx.masked(gx.scale(3.0), "head/*"), gx.weight_decay(2.0, mask="head/*")):
+        out, _ = opt.update(grads, opt.init(params), params)
+        assert out["encoder"]["w"].tolist() == [1.0, 1.0] and out["head"]["w"].tolist() == [3.0, 3.0]
+
+
+MISSPELT = {"encoder": {"Dense_0": {"kernel": True, "bais": False}}, "head": True}
+PARAMS_18 = {"encoder": {"Dense_0": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)}},
+             "head": {"kernel": jnp.ones((2, 1))}}
+MASK_ERROR = (r"{who}: the (mask|label tree) does not match the params tree(.|\n)*"
+              r"only in the (mask|label tree): 'encoder/Dense_0/bais' "
+              r"\(nearest in the params: 'encoder/Dense_0/bias'\)\n  only in the params: 'encoder/Dense_0/bias'")
+
+
+@pytest.mark.parametrize("who, make", [
+    ("masked", lambda m: gx.masked(gx.scale(2.0), m)),
+    ("freeze", lambda m: gx.chain(gx.freeze(m), gx.sgd(0.1))),
+    ("weight_decay", lambda m: gx.adamw(1e-3, mask=m)),
+    ("masked", lambda m: gx.add_decayed_weights(1e-3, mask=m)),  # Optax's form: masked(weight_decay)
+    ("weight_decay", lambda m: gx.lion(1e-3, mask=m)),
+    ("weight_decay", lambda m: gx.adadelta(1e-3, weight_decay=0.1, weight_decay_mask=m)),
+    ("weight_decay", lambda m: gx.lamb(1e-3, weight_decay=0.1, mask=m)),
+    ("weight_decay", lambda m: gx.lars(1e-3, weight_decay=0.1, weight_decay_mask=m)),
+    ("scale_by_trust_ratio", lambda m: gx.lars(1e-3, trust_ratio_mask=m)),
+    ("partition", lambda m: gx.partition({True: gx.sgd(0.1), False: gx.identity()}, m)),
+])
+def test_every_mask_argument_reports_a_misspelt_path_in_one_format_with_the_nearest_path(who, make):
+    opt = make(MISSPELT)
+    with pytest.raises(ValueError, match=MASK_ERROR.format(who=who)):
+        state = opt.init(PARAMS_18)
+        opt.update(PARAMS_18, state, PARAMS_18)
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: gx.adamw(0.1, weight_decay=0.5, mask=m),
+    lambda m: gx.weight_decay(0.5, mask=m),
+    lambda m: gx.masked(gx.scale(2.0), m),
+])
+def test_a_prefix_mask_works_in_adamw_and_weight_decay_as_in_masked_and_optax(make):
+    prefix = {"encoder": False, "head": True}
+    full = jax.tree.map(lambda _: True, PARAMS_18)
+    full["encoder"] = jax.tree.map(lambda _: False, PARAMS_18["encoder"])
+    grads = jax.tree.map(lambda p: 0.5 * jnp.ones_like(p), PARAMS_18)
+    with_prefix, with_full = make(prefix), make(full)
+    out, _ = with_prefix.update(grads, with_prefix.init(PARAMS_18), PARAMS_18)
+    expected, _ = with_full.update(grads, with_full.init(PARAMS_18), PARAMS_18)
+    assert_trees_equal(out, expected)
+    theirs = optax.adamw(0.1, weight_decay=0.5, mask=prefix)
+    with jax.numpy_dtype_promotion("standard"):  # Optax's bias correction mixes float and int32
+        their_out, _ = theirs.update(grads, theirs.init(PARAMS_18), PARAMS_18)
+    ours = gx.adamw(0.1, weight_decay=0.5, mask=prefix)
+    np.testing.assert_array_equal(ours.update(grads, ours.init(PARAMS_18), PARAMS_18)[0]["head"]["kernel"],
+                                  their_out["head"]["kernel"])
+
+
+FROZEN = {"encoder": True, "head": False}
+
+
+@pytest.mark.parametrize("order", ["freeze first", "freeze last", "nested", "two freezes"])
+def test_a_frozen_leaf_never_moves_and_keeps_no_state_wherever_freeze_stands(order):
+    params = {"encoder": {"w": jnp.ones(3), "b": jnp.ones(2)}, "head": {"w": jnp.ones(3)}}
+    adamw = gx.adamw(0.1, weight_decay=0.1)
+    opt = {
+        "freeze first": gx.chain(gx.freeze(FROZEN), adamw),
+        "freeze last": gx.chain(adamw, gx.freeze(FROZEN)),
+        "nested": gx.chain(gx.chain(gx.freeze(FROZEN), gx.clip_by_global_norm(1.0)), adamw),
+        "two freezes": gx.chain(gx.freeze({"encoder": {"w": True, "b": False}, "head": False}), adamw,
+                                gx.freeze({"encoder": {"w": False, "b": True}, "head": False})),
+    }[order]
+    reference = gx.selective_transform(gx.chain(gx.clip_by_global_norm(1.0), adamw)
+                                       if order == "nested" else adamw, freeze_mask=FROZEN)
+    state, ref_state = opt.init(params), reference.init(params)
+    p = q = params
+    for g in gradient_sequence(params, 3):
+        updates, state = opt.update(g, state, p)
+        ref_updates, ref_state = reference.update(g, ref_state, q)
+        p, q = optax.apply_updates(p, updates), optax.apply_updates(q, ref_updates)
+    assert_trees_equal(p["encoder"], params["encoder"])
+    np.testing.assert_allclose(p["head"]["w"], q["head"]["w"], rtol=1e-15)
+    assert not np.array_equal(p["head"]["w"], params["head"]["w"])
+    state_bytes = sum(x.nbytes for x in jax.tree.leaves(state))
+    ref_bytes = sum(x.nbytes for x in jax.tree.leaves(ref_state))
+    assert state_bytes <= ref_bytes + 64  # + the freeze-aware chain's step and hyperparameters
+    moments = [x.shape for x in jax.tree.leaves(state) if x.ndim]
+    assert moments.count((3,)) == 2 and (2,) not in moments  # head's mu and nu only
+
+
+def test_frozen_leaves_are_left_out_of_a_global_norm_in_the_same_chain():
+    params = {"frozen": jnp.full(4, 100.0), "trained": jnp.ones(1)}
+    opt = gx.chain(gx.clip_by_global_norm(1.0), gx.freeze({"frozen": True, "trained": False}))
+    out, _ = opt.update({"frozen": jnp.full(4, 100.0), "trained": jnp.full(1, 0.5)}, opt.init(params), params)
+    assert out["trained"].tolist() == [0.5] and out["frozen"].tolist() == [0.0] * 4
+
+
+def test_freeze_inside_a_named_chain_also_holds_its_leaves_wherever_it_stands():
+    params = {"encoder": jnp.ones(2), "head": jnp.ones(2)}
+    opt = gx.named_chain(("freeze", gx.freeze(FROZEN)), ("adamw", gx.adamw(0.1, weight_decay=0.5)))
+    updates, state = opt.update(params, opt.init(params), params)
+    assert updates["encoder"].tolist() == [0.0, 0.0] and np.all(updates["head"] != 0)
+    assert isinstance(state.part("adamw").links[0].numerator[0].mu["encoder"], gx.MaskedNode)
