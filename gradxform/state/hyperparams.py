@@ -116,8 +116,8 @@ def set_hyperparams(state: PyTree, values: dict[str, Any] | None = None, **kwarg
             (``"fast/learning_rate"``).
         **kwargs: ``name=value``. A name is one that :func:`hyperparams` gives (``"eps"`` beside
             ``"scale_by_trust_ratio/eps"`` names the first), or any ``/``-separated suffix of a
-            hyperparameter's full name that no other one shares. A value is a number or a scalar array (traced values welcome: ``jax.vmap``
-            over learning rates).
+            hyperparameter's full name that no other one shares. A value is a number or a
+            scalar array (traced values welcome: ``jax.vmap`` over learning rates).
 
     Raises:
         ValueError: a name that matches no hyperparameter, or more than one (the message lists
