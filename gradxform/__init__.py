@@ -275,6 +275,7 @@ from .grouped.layouts import FlattenState as FlattenState
 from .grouped.layouts import ravel_by_group as ravel_by_group
 
 # Whole states: hyperparameters and diagnostics by name, checkpoints, memory
+from .state.checked import checked as checked
 from .state.checkpoint import StateMismatchError as StateMismatchError
 from .state.checkpoint import state_from_dict as state_from_dict
 from .state.checkpoint import state_to_dict as state_to_dict

@@ -1,13 +1,18 @@
 """Argument checks shared by every factory; the wording of every error lives here.
 
-A check looks only at concrete Python (or NumPy) numbers: traced values and schedules pass
-through unchecked, because their values are not known when the optimizer is built.
+A check looks only at concrete values (Python and NumPy numbers, concrete NumPy and JAX
+scalars): traced values and schedules pass through unchecked, because their values are not
+known when the optimizer is built. A range check also records its rule for the primitive and
+argument it names (:func:`pending_rules`), so that :func:`gradxform.core.hyperparams.declare`
+keeps the rule with the declared hyperparameter: :func:`gradxform.set_hyperparams` and the
+checked mode (:func:`gradxform.checked`) run the same rule on values given later.
 """
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+import threading
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -56,8 +61,18 @@ def _concrete(value) -> float | None:
     if isinstance(value, numbers.Real):
         return float(value)
     if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0:
-        return float(value)
+        return _real(value)
+    if isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer) and value.ndim == 0:
+        return _real(value)
     return None
+
+
+def _real(value) -> float | None:
+    """A 0-d array as a float; ``None`` for a bool or complex one (checked elsewhere, if at all)."""
+    dtype = np.dtype(value.dtype)
+    if dtype == np.bool_ or np.issubdtype(dtype, np.complexfloating):
+        return None
+    return float(value)
 
 
 def _is_number_like(value) -> bool:
@@ -68,14 +83,44 @@ def _is_number_like(value) -> bool:
     )
 
 
-def _check(who, name, value, ok, expected, hint=""):
+class Rule(NamedTuple):
+    """A range check, kept with a declared hyperparameter to run again on values set later."""
+
+    ok: Callable[[float], bool]  # True for an allowed value
+    expected: str  # "in [0, 1)", "a finite number > 0", ...
+    hint: str | Callable[[float], str] = ""  # a sentence starting with a space, or one per value
+
+    def hint_for(self, x: float) -> str:
+        return self.hint(x) if callable(self.hint) else self.hint
+
+
+_pending = threading.local()  # {(who, argument): {expected: Rule}} checked, not yet declared
+
+
+def pending_rules(who: str, argument: str) -> tuple[Rule, ...]:
+    """The rules checked for ``who``'s ``argument`` since it was last declared (and forget them)."""
+    rules = getattr(_pending, "rules", {}).pop((who, argument), {})
+    return tuple(rules.values())
+
+
+def _record(who: str, argument: str, rule: Rule) -> None:
+    if not hasattr(_pending, "rules"):
+        _pending.rules = {}
+    _pending.rules.setdefault((who, argument), {})[rule.expected] = rule
+
+
+def _check(who, name, value, ok, expected, hint: str | Callable[[float], str] = ""):
+    rule = Rule(ok, expected, hint)
+    _record(who, name, rule)
     name = getattr(value, "name", name) if _unnamed(value) is not value else name  # e.g. "b1"
     value = _unnamed(value)
     if not _is_number_like(value):
         raise TypeError(NOT_A_NUMBER.format(who=who, name=name, got=describe(value)))
     x = _concrete(value)
     if x is not None and not ok(x):
-        raise ValueError(RANGE.format(who=who, name=name, expected=expected, value=value, hint=hint))
+        raise ValueError(
+            RANGE.format(who=who, name=name, expected=expected, value=value, hint=rule.hint_for(x))
+        )
 
 
 def finite(who: str, **values) -> None:
@@ -104,8 +149,11 @@ def learning_rate(who: str, **values) -> None:
 def decay(who: str, **values) -> None:
     """A decay rate: the weight kept from the previous running mean, in ``[0, 1)``."""
     for name, value in values.items():
-        hint = " With 1 the running mean never updates; try 0.99." if _concrete(value) == 1 else ""
-        _check(who, name, value, lambda x: 0 <= x < 1, "in [0, 1)", hint)
+        _check(who, name, value, lambda x: 0 <= x < 1, "in [0, 1)", _decay_hint)
+
+
+def _decay_hint(x: float) -> str:
+    return " With 1 the running mean never updates; try 0.99." if x == 1 else ""
 
 
 def unit_interval(who: str, **values) -> None:
@@ -357,6 +405,23 @@ NO_OWNER = (
     "{who}: update() received no 'hyperparams' argument. This is the raw form of a primitive, "
     "which a gradxform.chain passes its step and hyperparameters to; use the primitive itself."
 )
+NOT_A_SCALAR_HYPERPARAM = (
+    "{who}: {name} must be a scalar (a number or a 0-d array), got an array of shape {shape}. "
+    "A hyperparameter is one value for every parameter; to try several, jax.vmap over them."
+)
+BAD_SCHEDULE_VALUE = (
+    "{who}: the schedule given as {name} must return a real scalar (a number or a 0-d array of "
+    "an integer or floating dtype) for a step, got {got} at step 0."
+)
+NON_FINITE_SCHEDULE_VALUE = (
+    "{who}: the schedule given as {name} returns {value} at step 0; a hyperparameter must be "
+    "finite. Check the schedule's arguments."
+)
+NOT_A_SET_VALUE = (
+    "set_hyperparams: {name} must be a number or an array of numbers (or None to go back to the "
+    "value the optimizer was built with), got {got}. To follow another schedule, build the "
+    "optimizer with it and keep the state."
+)
 NAME_TAKEN = (
     "hyperparameter: the name {name!r} is also the name of another argument of the same "
     "primitive; give the shared hyperparameter another name."
@@ -444,6 +509,11 @@ LAYOUT_FORMAT = (
     "state_from_dict: the saved layout has format {got}, this version of gradxform reads format "
     "{expected}. Restore it with the gradxform version that saved it."
 )
+ABSTRACT_HYPERPARAMS = (
+    "state_from_dict: hyperparams='optimizer' takes the values of the template's hyperparameters, "
+    "but the template holds no values (jax.eval_shape?). Pass opt.init(params), or restore with "
+    "the default hyperparams='saved' and change values with gradxform.set_hyperparams."
+)
 KEY_COLLISION = (
     "state_to_dict: two entries of the container at {path} are both named {key!r} once their keys "
     "are written as strings (e.g. 1 and '1'); give them distinct keys."
@@ -502,3 +572,29 @@ MIXED_GROUP = (
     "flatten: the leaves of buffer {group!r} have dtypes {dtypes}, but a buffer holds one dtype. "
     "Give the updates the params' dtypes (cast the gradients), or the params the updates' dtypes."
 )
+
+
+def scalar_hyperparameter(who: str, name: str, value) -> None:
+    """Refuse a concrete array of more than one value given as a hyperparameter."""
+    if isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) > 0:
+        raise ValueError(NOT_A_SCALAR_HYPERPARAM.format(who=who, name=name, shape=np.shape(value)))
+
+
+def schedule_at_step_zero(who: str, name: str, schedule: Callable) -> None:
+    """Call ``schedule`` at step 0 and refuse a value that is not a finite real scalar.
+
+    The value at step 0 is what init stores; a traced value (a schedule closing over traced
+    values) is checked for its shape and dtype only.
+    """
+    value = schedule(jnp.zeros([], jnp.int32))
+    if not isinstance(value, (numbers.Real, np.ndarray, np.generic, jax.Array)) or isinstance(
+            value, (bool, np.bool_)):
+        raise TypeError(BAD_SCHEDULE_VALUE.format(who=who, name=name, got=describe(value)))
+    dtype, shape = jnp.result_type(value), tuple(getattr(value, "shape", ()))
+    if shape or not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)):
+        shown = f"an array of shape {shape} and dtype {dtype}"
+        raise TypeError(BAD_SCHEDULE_VALUE.format(who=who, name=name, got=shown))
+    if isinstance(value, jax.core.Tracer):
+        return
+    if not math.isfinite(float(value)):
+        raise ValueError(NON_FINITE_SCHEDULE_VALUE.format(who=who, name=name, value=float(value)))

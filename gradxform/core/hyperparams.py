@@ -19,10 +19,22 @@ Python number in double precision and rounded once, as Optax computes it, so kee
 hyperparameters in the state does not change results (unlike Optax's ``inject_hyperparams``:
 Optax issue #583). Values are stored in float32 (float64 under x64) whatever the params' dtype,
 so bfloat16 params never round ``b2 = 0.999`` to 1.
+
+The state is what counts: a row whose stored ``given`` is not the Python number the optimizer
+was built with (a state saved from ``adam(1e-3)``, restored or unpickled into ``adam(0.1)``) is
+read from the state, so that what :func:`gradxform.hyperparams` reports is what the update uses.
+A schedule, or a JAX array given (a traced value, or the arrays Optax's ``inject_hyperparams``
+rebuilds an optimizer with at each update), is the optimizer's: its value is used at each
+update and written into the state as it is used.
+
+Each declared argument keeps the range checks its primitive ran on it when built
+(:class:`RowRule`, found from a state by :func:`rules_of`), which
+:func:`gradxform.set_hyperparams` and :func:`gradxform.checked` run on values given later.
 """
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
@@ -78,6 +90,7 @@ class Entry(NamedTuple):
     given: Any  # a number or a schedule
     derive: Callable | None  # the form this argument uses, where it is not the value itself
     shared: bool  # named with hyperparameter(): one row wherever it is passed
+    rules: tuple[_check.Rule, ...] = ()  # the checks its primitive ran on it when built
 
 
 class Declared:
@@ -100,18 +113,31 @@ def declare(who: str, **values: Any) -> Declared:
     """The hyperparameters of primitive ``who``, by argument name.
 
     A value named with :func:`hyperparameter` is shared under its name; any other number or
-    schedule is this primitive's own, shown under the argument's name.
+    schedule is this primitive's own, shown under the argument's name. The range checks the
+    primitive ran on an argument (``_check.decay(who, decay=...)`` before this call) are kept
+    with it, for :func:`gradxform.set_hyperparams` and :func:`gradxform.checked` to run on
+    values given later. A schedule is called once, at step 0, and must return a finite real
+    scalar; a concrete array must be a scalar.
     """
     names = {v.name for v in values.values() if isinstance(v, Named)}
     entries = {}
     for arg, value in values.items():
         if arg in names and not (isinstance(value, Named) and value.name == arg):
             raise ValueError(_check.NAME_TAKEN.format(name=arg))
+        rules = _check.pending_rules(who, arg)
         if isinstance(value, Named):
-            entries[arg] = Entry(value.name, value.value, value.derive, True)
+            entries[arg] = Entry(value.name, value.value, value.derive, True, rules)
         else:
-            entries[arg] = Entry(arg, value, None, False)
+            entries[arg] = Entry(arg, value, None, False, rules)
+        _check_given(who, entries[arg].name, entries[arg].given)
     return Declared(who, entries)
+
+
+def _check_given(who: str, name: str, given: Any) -> None:
+    if callable(given):
+        _check.schedule_at_step_zero(who, name, given)
+    else:
+        _check.scalar_hyperparameter(who, name, given)
 
 
 class Values:
@@ -248,6 +274,19 @@ class Table:
         self.places = tuple((row.entry.name,) if row.entry.shared else row.path + (row.entry.name,)
                             for row in self._rows)
         self.scheduled = tuple(i for i, row in enumerate(self._rows) if callable(row.entry.given))
+        # rows whose value is the optimizer's at each update, written into the state as it is
+        # used: schedules, and JAX arrays (traced, or passed anew at each build, as Optax's
+        # inject_hyperparams rebuilds an optimizer with the values of its own state)
+        self.per_update = tuple(i for i, row in enumerate(self._rows)
+                                if callable(row.entry.given) or isinstance(row.entry.given, jax.Array))
+        rules: list[dict] = [{} for _ in self._rows]
+        for path, declared in declarations:
+            for arg, entry in declared.entries.items():
+                for rule in entry.rules:
+                    row_rule = RowRule(rule, entry.derive)
+                    rules[self._index[(id(declared), arg)]][row_rule.key()] = row_rule
+        self.rules = tuple(tuple(r.values()) for r in rules)
+        _register_rules(self.names, self.places, self.rules)
 
     def row_of(self, declared: Declared, arg: str) -> int:
         return self._index[(id(declared), arg)]
@@ -269,6 +308,37 @@ class Table:
 
     def reader(self, stored: Hyperparams, step: jax.Array) -> "Reader":
         return Reader(self, stored, step)
+
+
+class RowRule(NamedTuple):
+    """A check on a row's value: ``rule`` applied to ``derive(value)`` (the value itself if None)."""
+
+    rule: _check.Rule
+    derive: Callable | None
+
+    def key(self) -> tuple:
+        """What tells two rules apart, the same for every optimizer built from one recipe."""
+        return self.rule.expected, getattr(self.derive, "__code__", self.derive)
+
+
+# The checks of every row, by the (names, places) that label a table: what a state's table
+# carries in its type, so that set_hyperparams and checked find them from a state alone.
+_RULES: dict[tuple, tuple[tuple[RowRule, ...], ...]] = {}
+_RULES_LOCK = threading.Lock()
+
+
+def _register_rules(names: tuple, places: tuple, rules: tuple[tuple[RowRule, ...], ...]) -> None:
+    """Record ``rules`` for tables labelled ``(names, places)``; two recipes alike keep both."""
+    with _RULES_LOCK:
+        known = _RULES.get((names, places))
+        if known is not None:
+            rules = tuple(tuple({r.key(): r for r in a + b}.values()) for a, b in zip(known, rules))
+        _RULES[(names, places)] = rules
+
+
+def rules_of(node: Hyperparams) -> tuple[tuple[RowRule, ...], ...]:
+    """The checks declared for each row of ``node`` (none for a table no Table labelled)."""
+    return _RULES.get((node.names, node.places), tuple(() for _ in node.names))
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -319,19 +389,31 @@ class Reader:
         """``fn`` of row ``i``'s value in force: the set value if set, else the given one.
 
         ``fn`` of a number given is computed in Python (double precision), then rounded once.
+        The state wins over a Python (or NumPy) number: where the stored ``given`` column holds
+        another value (a state saved from ``adam(1e-3)``, restored or unpickled into
+        ``adam(0.1)``), the stored value is used, as :func:`gradxform.hyperparams` reports it.
+        A schedule or a JAX array given is the optimizer's: its value at this step is used and
+        written into the state (:meth:`stored`), whatever the state held.
         """
         table = jnp.asarray(self._stored.table)
         is_set, set_value = table[..., i, _IS_SET] != 0, table[..., i, _SET]
-        return jnp.where(is_set, fn(set_value), jnp.asarray(fn(self._given(i)), dtype()))
+        given = self._given(i)
+        exact = jnp.asarray(fn(given), dtype())
+        if i in self.table.per_update:
+            return jnp.where(is_set, fn(set_value), exact)
+        stored = table[..., i, _GIVEN]
+        ours = stored == jnp.asarray(given, dtype())
+        return jnp.where(is_set, fn(set_value), jnp.where(ours, exact, fn(stored)))
 
     def stored(self) -> Hyperparams:
-        """The rows to keep after this update: as they came, unless a schedule moved."""
-        if not self.table.scheduled:
+        """The rows to keep after this update: as they came, unless a schedule moved (or a
+        JAX array was given: the value this update used)."""
+        if not self.table.per_update:
             return self._stored
         table = jnp.asarray(self._stored.table)
         given = table[..., _GIVEN]
         index = jax.lax.broadcasted_iota(jnp.int32, given.shape, given.ndim - 1)
-        for i in self.table.scheduled:
+        for i in self.table.per_update:
             given = jnp.where(index == i, jnp.asarray(self._given(i), dtype())[..., None], given)
         column = jax.lax.broadcasted_iota(jnp.int32, table.shape, table.ndim - 1)
         return self._stored.like(jnp.where(column == _GIVEN, given[..., None], table))

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core import check as _check
+from ..core import tables as _tables
 from ..core.hyperparams import Hyperparams
 from ..core.types import PyTree
 
@@ -78,7 +79,8 @@ def state_to_dict(state: PyTree) -> dict[str, Any]:
     return {"state": {} if tree is None else tree, "layout": np.frombuffer(layout, np.uint8).copy()}
 
 
-def state_from_dict(template_state: PyTree, saved_dict: Mapping[str, Any]) -> PyTree:
+def state_from_dict(template_state: PyTree, saved_dict: Mapping[str, Any], *,
+                    hyperparams: str = "saved") -> PyTree:
     """The state saved by :func:`state_to_dict`, rebuilt with the types of ``template_state``.
 
     ``saved_dict`` is checked against the template before anything is built: every array must
@@ -89,12 +91,27 @@ def state_from_dict(template_state: PyTree, saved_dict: Mapping[str, Any]) -> Py
     array is placed like the template's (same sharding); a typed PRNG key is rebuilt from its
     key data. Restoring and continuing gives, bit for bit, the run that was never interrupted.
 
+    Hyperparameters are part of the state, and by default the saved ones win: a state saved
+    from ``adam(learning_rate=1e-3)`` and restored into ``adam(learning_rate=0.1)`` goes on with
+    1e-3, and :func:`gradxform.hyperparams` reports 1e-3 (a resumed run expects the values it
+    was saved with; the same holds for a state unpickled or restored with ``flax.serialization``
+    and used by an optimizer built with other numbers). A value stored as the saved optimizer's
+    own number is then used in float32 (float64 under x64), so results may differ from a run of
+    an optimizer built with that number in the last bit of a derived form such as ``1 - b2``.
+    A schedule is not data: the restored optimizer's schedule is followed from the saved step
+    on. To train with the new optimizer's values instead, pass ``hyperparams="optimizer"``, or
+    set some of them with :func:`gradxform.set_hyperparams` after restoring.
+
     Args:
         template_state: a state of the optimizer to restore into, usually ``opt.init(params)``
             (or ``jax.eval_shape(opt.init, params)``: leaves need only ``shape`` and ``dtype``).
         saved_dict: what :func:`state_to_dict` returned, after a round trip through a
             checkpointer (NumPy or JAX arrays; the ``layout`` entry may be missing, which skips
             the check of state types).
+        hyperparams: ``"saved"`` (the default) keeps the saved hyperparameters (values given
+            and values set); ``"optimizer"`` takes the template's, which must then be a
+            concrete state (``opt.init(params)``, not ``jax.eval_shape``), and keeps every
+            other part of the saved state.
 
     Returns:
         A state of the template's exact types, holding the saved arrays.
@@ -120,6 +137,7 @@ def state_from_dict(template_state: PyTree, saved_dict: Mapping[str, Any]) -> Py
         with orbax.checkpoint.StandardCheckpointer() as checkpointer:
             state = gx.state_from_dict(opt.init(params), checkpointer.restore(path))
     """
+    _check.choice("state_from_dict", "hyperparams", hyperparams, _CHOICES)
     if not isinstance(saved_dict, Mapping) or "state" not in saved_dict:
         raise TypeError(_check.NOT_A_SAVED_STATE.format(got=_check.describe(saved_dict)))
     saved_types = _read_layout(saved_dict.get("layout"))
@@ -139,7 +157,20 @@ def state_from_dict(template_state: PyTree, saved_dict: Mapping[str, Any]) -> Py
             found.lines(),
         )
     restored = _rebuild(template_state, saved_dict["state"])
+    if hyperparams == "optimizer":
+        restored = _with_hyperparams_of(template_state, restored)
     return restored
+
+
+_CHOICES = ("saved", "optimizer")
+
+
+def _with_hyperparams_of(template_state: PyTree, restored: PyTree) -> PyTree:
+    """``restored`` holding the (concrete) hyperparameter tables of ``template_state``."""
+    new = [node for _, node in _tables.tables(template_state)]
+    if not all(isinstance(leaf, (jax.Array, np.ndarray)) for leaf in jax.tree.leaves(new)):
+        raise ValueError(_check.ABSTRACT_HYPERPARAMS)
+    return _tables.with_tables(restored, new)
 
 
 # --- walking a state one level at a time -------------------------------------------------------

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core import check as _check
+from ..core import hyperparams as _hyper
 from ..core import tables as _tables
 from ..core.hyperparams import Hyperparams, dtype
 from ..core.types import PyTree
@@ -107,8 +108,15 @@ def set_hyperparams(state: PyTree, values: dict[str, Any] | None = None, **kwarg
 
     The compiled step is not recompiled: only data changes. A hyperparameter that follows a
     schedule stops following it and keeps the value set; setting ``None`` hands it back to the
-    number or schedule the optimizer was built with. To switch to another schedule, build the
-    new optimizer and keep the old state: states of the same recipe have the same layout.
+    number or schedule it was given. To switch to another schedule, build the new optimizer and
+    keep the old state: states of the same recipe have the same layout. A number, unlike a
+    schedule, is data the state keeps: an optimizer built with other numbers goes on with the
+    state's (see :func:`gradxform.state_from_dict`); change them here.
+
+    A concrete value (a number, a NumPy or JAX array that is not traced) gets the checks its
+    primitive ran on the value it was built with (``b1`` in ``[0, 1)``, a learning rate finite
+    and ``>= 0``, ...), and is never ``nan``; a traced value is checked only by
+    :func:`gradxform.checked`.
 
     Args:
         state: an optimizer state.
@@ -121,7 +129,9 @@ def set_hyperparams(state: PyTree, values: dict[str, Any] | None = None, **kwarg
 
     Raises:
         ValueError: a name that matches no hyperparameter, or more than one (the message lists
-            the names that tell them apart).
+            the names that tell them apart); a value its primitive's checks refuse (the
+            message names the hyperparameter, the value and what was expected).
+        TypeError: a value that is not a number, an array of numbers or ``None``.
 
     Example:
         >>> import jax.numpy as jnp, gradxform as gx
@@ -146,12 +156,41 @@ def set_hyperparams(state: PyTree, values: dict[str, Any] | None = None, **kwarg
             raise ValueError(_check.AMBIGUOUS_HYPERPARAM.format(
                 name=name, count=len(matches), matches=[names[i] for i in matches]))
         else:
-            changes[(rows[matches[0]].node, rows[matches[0]].row)] = value
+            row = rows[matches[0]]
+            _check_value(name, value, _hyper.rules_of(nodes[row.node])[row.row])
+            changes[(row.node, row.row)] = value
     if unknown:
         raise ValueError(_check.UNKNOWN_HYPERPARAMS.format(unknown=sorted(unknown), known=sorted(names)))
     new_nodes = [_with_rows(node, {row: v for (n, row), v in changes.items() if n == i})
                  for i, node in enumerate(nodes)]
     return _tables.with_tables(state, new_nodes)
+
+
+def _check_value(name: str, value: Any, rules: tuple[_hyper.RowRule, ...]) -> None:
+    """Run the checks declared for a hyperparameter on a concrete value (each entry of an array).
+
+    Traced values pass (their values are unknown here; see :func:`gradxform.checked`); ``nan``
+    is refused for every hyperparameter, declared checks or not.
+    """
+    if value is None:
+        return
+    if callable(value) or not _check._is_number_like(value):
+        raise TypeError(_check.NOT_A_SET_VALUE.format(name=name, got=_check.describe(value)))
+    if isinstance(value, jax.core.Tracer):
+        return
+    dtype = jnp.result_type(value)
+    if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)):
+        raise TypeError(_check.NOT_A_SET_VALUE.format(name=name, got=_check.describe(value)))
+    for x in np.asarray(value, np.float64).ravel():
+        for row_rule in rules:
+            used = float(row_rule.derive(x)) if row_rule.derive else float(x)
+            if not row_rule.rule.ok(used):
+                raise ValueError(_check.RANGE.format(
+                    who="set_hyperparams", name=name, expected=row_rule.rule.expected,
+                    value=value, hint=row_rule.rule.hint_for(used)))
+        if np.isnan(x):
+            raise ValueError(_check.RANGE.format(
+                who="set_hyperparams", name=name, expected="a number, not nan", value=value, hint=""))
 
 
 def _with_rows(node: Hyperparams, values: dict[int, Any]) -> Hyperparams:

@@ -227,15 +227,16 @@ def test_traced_out_of_range_values_are_not_checked():
     assert jax.tree.structure(out) == jax.tree.structure(PARAMS)
 
 
-def test_schedules_are_accepted_unchecked_and_called_later():
+def test_schedules_are_called_once_at_step_zero_when_built_and_their_range_is_not_checked():
     calls = []
 
     def schedule(step):
         calls.append(step)
-        return jnp.asarray(-5.0)  # a schedule's values are its author's business
+        return jnp.asarray(-5.0)  # a schedule's range is its author's business (see gx.checked)
 
     opt = gx.adam(schedule)
-    assert calls == []  # building checks nothing and calls nothing
+    # building calls it once at step 0 (shape, dtype and finiteness: test_hyperparam_checks.py)
+    assert len(calls) == 1 and int(calls[0]) == 0
     # The learning rate lives in the state (gx.hyperparams), so init records the schedule's
     # value at step 0 and each update reads the value in force at the chain's step; how many
     # times per step it is evaluated is an implementation detail, which step it sees is not.

@@ -75,7 +75,8 @@ def test_polyak_step_is_the_gap_over_the_squared_norm_capped():
     grads = {"w": jnp.array([3.0, 4.0])}  # |g|^2 = 25
     out, _ = opt.update(grads, opt.init(grads), value=6.0)  # (6 - 1) / 25 = 0.2
     np.testing.assert_allclose(out["w"], [0.6, 0.8], rtol=1e-6)
-    out, _ = gx.scale_by_polyak(max_learning_rate=0.1).update(grads, opt.init(grads), value=100.0)
+    capped = gx.scale_by_polyak(max_learning_rate=0.1)  # with its own state: a state keeps its numbers
+    out, _ = capped.update(grads, capped.init(grads), value=100.0)
     np.testing.assert_allclose(out["w"], [0.3, 0.4], rtol=1e-6)
 
 
