@@ -199,7 +199,7 @@ def rmsprop(
         initial_scale: :math:`\nu_0`; ``>= 0``. Optax and PyTorch use 0, TensorFlow 1 uses 1.
         eps_in_sqrt: add :math:`\epsilon` under the root (Optax's default) or after it (PyTorch).
         centered: divide by the root of a running variance instead of a mean of squares.
-        momentum: :math:`\mu`, in ``[0, 1)``; ``None`` for no momentum.
+        momentum: :math:`\mu`, in ``[0, 1]``; ``None`` for no momentum.
         nesterov: use Nesterov's look-ahead momentum; needs ``momentum``.
         bias_correction: divide the running means by :math:`1-\rho^t`.
         nu_dtype: dtype in which the running mean of squares (and, if centered, the running

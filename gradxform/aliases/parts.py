@@ -72,11 +72,11 @@ def amsgrad_ratio(
 
 
 def check_momentum_args(who: str, momentum: Any, nesterov: bool) -> None:
-    """``nesterov`` needs a ``momentum``; a momentum is a decay in ``[0, 1)``."""
+    """``nesterov`` needs a ``momentum``; a (heavy-ball) momentum is in ``[0, 1]``."""
     if momentum is None:
         if nesterov:
             raise ValueError(_check.NEEDS_OTHER.format(
                 who=who, name="nesterov", value=nesterov, other="momentum"
             ))
         return
-    _check.decay(who, momentum=momentum)
+    _check.in_interval(who, 0.0, 1.0, "both", momentum=momentum)

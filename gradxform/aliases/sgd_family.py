@@ -46,7 +46,8 @@ def sgd(
 
     Args:
         learning_rate: :math:`\alpha_t`, a number ``>= 0`` or a schedule.
-        momentum: :math:`\mu`, in ``[0, 1)``; ``None`` for plain SGD.
+        momentum: :math:`\mu`, in ``[0, 1]`` (1: a plain sum of the gradients, as in Optax);
+            ``None`` for plain SGD.
         nesterov: use Nesterov's look-ahead (Sutskever et al. 2013); needs ``momentum``.
         accumulator_dtype: dtype in which :math:`m` is stored; ``None`` keeps the params' dtype.
 

@@ -204,6 +204,8 @@ def _owner(links: list[_link.Link], who: str) -> GradientTransformation:
         return state_type(_step.zero(), table.init(), tuple(link.raw.init(params) for link in links))
 
     def update(updates, state, params=None, **extra_args):
+        if not isinstance(state, ChainState):
+            state = _fresh_if_stateless(init, updates, state, _name(links, who))
         reader = table.reader(state.hyperparams, state.step)
         extra_args.update(step=state.step, hyperparams=reader)
         new_states = []
@@ -213,6 +215,22 @@ def _owner(links: list[_link.Link], who: str) -> GradientTransformation:
         return updates, state_type(_step.increment(state.step), reader.stored(), tuple(new_states))
 
     return GradientTransformation(init, update)
+
+
+def _name(links: list[_link.Link], who: str) -> str:
+    """The name a user knows a chain of ``links`` by: its one primitive's, else ``who``."""
+    declared = [d for link in links for _, d in link.declarations]
+    return f"{declared[0].who}.update" if len(links) == 1 and declared else f"{who}.update"
+
+
+def _fresh_if_stateless(init, updates, state, who: str) -> ChainState:
+    """A state from ``init`` for an update given some other state (``None``, ``EmptyState()``,
+    ``()``: what code written for Optax's stateless transformations passes), if the links keep
+    no arrays of their own, so the given values are used from step 0; else a clear error."""
+    fresh = init(updates)
+    if jax.tree.leaves(fresh.links):
+        raise TypeError(_check.NOT_ITS_STATE.format(who=who, got=_check.describe(state)))
+    return fresh
 
 
 def primitive(init, update, hyper: Declared | None = None, *, reads_step: bool = False,

@@ -401,6 +401,10 @@ NAME_GIVEN_TWICE = (
     "{who}: the hyperparameter {name!r} is given two different values, {first} and {second}; "
     "a name is one hyperparameter. Give one of them another name with gradxform.hyperparameter."
 )
+NOT_ITS_STATE = (
+    "{who}: state must be the state this transformation's init() returned, got {got}. Only a "
+    "transformation that keeps no arrays of its own accepts another state (None, EmptyState())."
+)
 NO_OWNER = (
     "{who}: update() received no 'hyperparams' argument. This is the raw form of a primitive, "
     "which a gradxform.chain passes its step and hyperparameters to; use the primitive itself."

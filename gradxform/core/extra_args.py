@@ -14,12 +14,24 @@ from .protocol import _takes_var_keywords as takes_var_keywords
 from .types import TransformUpdateExtraArgsFn
 
 
-class GradientTransformationExtraArgs(GradientTransformation):
+class _TakesExtraArgs(type):
+    """``isinstance(tx, GradientTransformationExtraArgs)`` asks what the class promises: whether
+    ``tx`` is a transformation whose ``update`` takes ``**extra_args`` (every gradxform one)."""
+
+    def __instancecheck__(cls, instance: object) -> bool:
+        return type.__instancecheck__(cls, instance) or (
+            isinstance(instance, GradientTransformation) and takes_var_keywords(instance.update))
+
+
+class GradientTransformationExtraArgs(GradientTransformation, metaclass=_TakesExtraArgs):
     """A :class:`GradientTransformation` whose ``update`` accepts extra keyword arguments.
 
     The same two fields, ``init`` and ``update``; only the promise differs: ``update(updates,
     state, params=None, **extra_args)`` accepts (and ignores) any keyword it does not read.
-    Structurally it is Optax's class of the same name.
+    Structurally it is Optax's class of the same name. Every transformation gradxform builds
+    keeps that promise, so every one is an instance (``isinstance(gx.chain(...),
+    gx.GradientTransformationExtraArgs)`` holds, as it does for ``optax.chain``); one built by
+    hand around ``update(updates, state, params=None)`` is not.
     """
 
     update: TransformUpdateExtraArgsFn

@@ -39,6 +39,17 @@ class _HeavyBallState(ScaleByMomentumState):
 _HeavyBallState.__name__ = "ScaleByMomentumState"
 
 
+@answers_to(ema="mu")
+class _MovingAverageState(ScaleByMomentumState):
+    """The EMA form's state: the same class to a reader, answering also to ``ema``, the field in
+    which Optax's ``ema`` keeps the same (not yet debiased) average."""
+
+    __slots__ = ()
+
+
+_MovingAverageState.__name__ = "ScaleByMomentumState"
+
+
 @_recipe.factory
 def scale_by_momentum(
     decay: Hyper = 0.9, nesterov: bool = False, ema: bool = False, dtype: Any = None,
@@ -59,7 +70,8 @@ def scale_by_momentum(
     :math:`u_t = (1-\beta)\,g_t + \beta\,\mu_t` (EMA).
 
     Args:
-        decay: :math:`\beta`, the weight kept from the previous momentum; in ``[0, 1)``.
+        decay: :math:`\beta`, the weight kept from the previous momentum; in ``[0, 1)``, or
+            ``[0, 1]`` in the heavy-ball form (1: the plain sum of every update so far).
         nesterov: output the look-ahead :math:`u_t` above instead of :math:`\mu_t`.
         ema: weight the new update by :math:`1-\beta` (a running mean) instead of 1 (a running sum).
         dtype: dtype in which :math:`\mu` is stored; ``None`` keeps the params' dtype.
@@ -76,10 +88,13 @@ def scale_by_momentum(
         Sutskever, Martens, Dahl & Hinton, "On the importance of initialization and momentum in
         deep learning", ICML 2013.
     """
-    _check.decay("scale_by_momentum", decay=decay)
+    if ema:  # a running mean: with 1 it never moves
+        _check.decay("scale_by_momentum", decay=decay)
+    else:  # a running sum: with 1 the plain sum of every update (Optax's trace takes it)
+        _check.in_interval("scale_by_momentum", 0.0, 1.0, "both", decay=decay)
     _check.finite("scale_by_momentum", initial_value=initial_value)
     hyper = _hyper.declare("scale_by_momentum", decay=decay)
-    state_type = ScaleByMomentumState if ema else _HeavyBallState  # Optax's `trace` names the latter
+    state_type = _MovingAverageState if ema else _HeavyBallState  # Optax's `ema` and `trace`
 
     def init(params):
         _check.inexact_leaves("scale_by_momentum", params)

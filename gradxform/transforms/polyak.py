@@ -71,7 +71,7 @@ def scale_by_polyak(
 
     def update(updates, state, params=None, **extra_args):
         if "value" not in extra_args:
-            raise ValueError(NEEDS_VALUE.format(who=who))
+            raise TypeError(NEEDS_VALUE.format(who=who))
         value = jnp.asarray(extra_args["value"])
         if value.shape != ():
             raise ValueError(_check.NOT_A_SCALAR_VALUE.format(who=who, shape=value.shape))

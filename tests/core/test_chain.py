@@ -173,3 +173,20 @@ def test_states_of_one_recipe_share_a_type_and_pickle_to_it():
     first, second = gx.adam(1e-3).init(params), gx.adam(1e-2).init(params)
     assert type(first) is type(second) and type(first) is not type(gx.sgd(0.1).init(params))
     assert type(pickle.loads(pickle.dumps(first))) is type(first)
+
+
+@pytest.mark.parametrize("state", [None, gx.EmptyState(), (), {}])
+def test_a_primitive_keeping_no_arrays_takes_another_state_as_optax_code_passes_it(state):
+    grads = {"w": jnp.array([3.0, 4.0])}
+    for tx in (gx.clip(0.5), gx.scale(2.0), gx.clip_by_block_rms(1.0)):
+        expected, _ = tx.update(grads, tx.init(grads))
+        out, new_state = tx.update(grads, state)
+        jax.tree.map(np.testing.assert_array_equal, out, expected)
+        assert isinstance(new_state, gx.ChainState)
+
+
+def test_a_primitive_with_arrays_of_its_own_refuses_another_state_naming_itself():
+    grads = {"w": jnp.array([3.0, 4.0])}
+    with pytest.raises(TypeError, match=r"scale_by_momentum.update: state must be the state this "
+                                        r"transformation's init\(\) returned, got NoneType None"):
+        gx.scale_by_momentum(0.9).update(grads, None)

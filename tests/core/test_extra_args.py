@@ -40,3 +40,12 @@ def test_the_protocol_types_describe_init_and_update():
     assert gx.TransformInitFn.__call__.__annotations__["return"] == "OptState"
     assert "extra_args" in gx.TransformUpdateExtraArgsFn.__call__.__code__.co_varnames
     assert "extra_args" not in gx.TransformUpdateFn.__call__.__code__.co_varnames
+
+
+def test_every_gradxform_transformation_is_an_instance_of_the_extra_args_class_as_optax_chain_is():
+    tx = gx.chain(gx.clip_by_global_norm(1.0), gx.adam(1e-3), optax.scale(2.0))
+    assert isinstance(tx, gx.GradientTransformationExtraArgs)
+    assert isinstance(gx.sgd(0.1), gx.GradientTransformationExtraArgs)
+    by_hand = gx.GradientTransformation(lambda params: (), lambda updates, state, params=None: (updates, state))
+    assert not isinstance(by_hand, gx.GradientTransformationExtraArgs)
+    assert isinstance(gx.with_extra_args_support(by_hand), gx.GradientTransformationExtraArgs)

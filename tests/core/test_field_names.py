@@ -4,6 +4,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
 import pytest
 from flax import serialization
 
@@ -70,3 +72,15 @@ def test_a_chain_state_s_count_is_its_step_and_answers_where_a_link_reads_the_st
     assert "count" not in sgd._fields and sgd.count is sgd.step
     scheduled = gx.sgd(gx.linear_schedule(0.1, 0.0, 10)).init(PARAMS)
     assert "count" in scheduled._fields
+
+
+def test_ema_state_answers_to_optax_field_name_ema():
+    params = {"w": jnp.array([1.0, 2.0])}
+    ours, theirs = gx.ema(0.9), optax.ema(0.9)
+    state, optax_state = ours.init(params), theirs.init(params)
+    for _ in range(3):
+        _, state = ours.update(params, state)
+        with jax.numpy_dtype_promotion("standard"):  # Optax's debiasing mixes float and int32
+            _, optax_state = theirs.update(params, optax_state)
+    for get in (gx.tree.get, optax.tree.get):
+        jax.tree.map(np.testing.assert_array_equal, get(state, "ema"), optax.tree.get(optax_state, "ema"))

@@ -259,9 +259,21 @@ def test_nesterov_without_momentum_raises(alias):
 
 
 @pytest.mark.parametrize("alias", [gx.sgd, gx.rmsprop])
-def test_momentum_of_one_raises_naming_the_argument(alias):
-    with pytest.raises(ValueError, match=f"{alias.__name__}: momentum must be in \\[0, 1\\)"):
-        alias(0.1, momentum=1.0)
+def test_momentum_beyond_one_raises_naming_the_argument(alias):
+    with pytest.raises(ValueError, match=f"{alias.__name__}: momentum must be in \\[0.0, 1.0\\]"):
+        alias(0.1, momentum=1.5)
+
+
+@pytest.mark.parametrize("name", ["sgd", "rmsprop", "trace"])
+def test_a_momentum_of_one_is_a_plain_sum_as_in_optax(name):
+    args = (1.0,) if name == "trace" else (0.1,)
+    kwargs = {} if name == "trace" else {"momentum": 1.0}
+    ours, theirs = getattr(gx, name)(*args, **kwargs), getattr(optax, name)(*args, **kwargs)
+    state, optax_state = ours.init(PARAMS), theirs.init(PARAMS)
+    for g in _grad_sequence(4):
+        out, state = ours.update(g, state, PARAMS)
+        expected, optax_state = theirs.update(g, optax_state, PARAMS)
+        jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-12), out, expected)
 
 
 @pytest.mark.parametrize(

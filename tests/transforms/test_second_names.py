@@ -95,7 +95,7 @@ def test_add_decayed_weights_with_a_mask_runs_inside_masked():
 
 
 def test_bad_arguments_name_the_primitive_the_optax_name_stands_for():
-    with pytest.raises(ValueError, match=r"scale_by_momentum: decay must be in \[0, 1\), got decay=1.5"):
+    with pytest.raises(ValueError, match=r"scale_by_momentum: decay must be in \[0.0, 1.0\], got decay=1.5"):
         gx.trace(1.5)
     with pytest.raises(ValueError, match=r"scale_by_momentum: decay must be in \[0, 1\)"):
         gx.ema(-0.1)
