@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import optax
@@ -29,6 +29,8 @@ class Entry(NamedTuple):
     draws_noise: bool = False  # its updates are random (same key, same noise)
     flat_rejection: Optional[str] = None  # why gx.flatten rejects it (a regex); None: it runs flat
     global_reduction: bool = False  # it reduces over every leaf (runs flat, sums in another order)
+    updates_at_least: Optional[Any] = None  # a wider accumulator's dtype: updates of narrower
+    # params come out in it (as Optax's do) and apply_updates rounds them; None: params' dtype
 
 
 def _decay_matrices(params):

@@ -73,6 +73,7 @@ ENTRIES: list[Entry] = [
         lambda: gx.signum(3e-3, beta=0.5, accumulator_dtype=jnp.float32),
         optax_reference=lambda: optax.signum(3e-3, beta=0.5, accumulator_dtype=jnp.float32),
         supports_complex=False,  # a float32 accumulator would drop the imaginary part
+        updates_at_least=jnp.float32,  # the sign of the float32 momentum, as Optax's
     ),
     Entry("rprop", lambda: gx.rprop(1e-1), optax_reference=lambda: optax.rprop(1e-1), supports_complex=False),
     Entry(

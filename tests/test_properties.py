@@ -77,10 +77,12 @@ def _avals(tree):
     return jax.tree.structure(tree), [(x.shape, x.dtype, getattr(x, "weak_type", False)) for x in leaves]
 
 
-def _assert_same_layout(tree, like):
+def _assert_same_layout(tree, like, at_least=None):
+    """``tree`` has ``like``'s structure, shapes and dtypes (promoted to ``at_least`` if given)."""
     assert jax.tree.structure(tree) == jax.tree.structure(like)
     for x, y in zip(jax.tree.leaves(tree), jax.tree.leaves(like)):
-        assert (x.shape, x.dtype) == (y.shape, y.dtype)
+        dtype = y.dtype if at_least is None else np.promote_types(y.dtype, at_least)
+        assert (x.shape, x.dtype) == (y.shape, dtype)
 
 
 def _assert_close(actual, expected, rtol):
@@ -119,7 +121,7 @@ def test_init_and_update_keep_structure_shapes_and_dtypes(entry, layout, seed):
     updates, new_state = jax.eval_shape(
         lambda g, s, p: opt.update(g, s, p, **extra_args), grads[0], state, params
     )
-    _assert_same_layout(updates, params)
+    _assert_same_layout(updates, params, at_least=entry.updates_at_least)
     assert _avals(new_state) == _avals(state)
 
 

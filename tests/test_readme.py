@@ -27,7 +27,12 @@ def _section(title):
     return match.group(1)
 
 
-LISTED_OPTIMIZERS = re.findall(r"^\| `(\w+)` \|", _section("The optimizers"), flags=re.MULTILINE)
+# The optimizers table's first column: one name, or several (`sign_sgd`, `signum`), per row.
+LISTED_OPTIMIZERS = [
+    name
+    for cell in re.findall(r"^\| (`\w+`(?:, `\w+`)*) \|", _section("The optimizers"), flags=re.MULTILINE)
+    for name in re.findall(r"`(\w+)`", cell)
+]
 
 
 def test_readme_has_python_examples_to_run():
@@ -46,7 +51,8 @@ def test_python_example_runs_as_a_user_would_run_it(code):
 
 
 def test_readme_lists_every_optimizer_of_the_compare_lineup():
-    assert LISTED_OPTIMIZERS == list(dict.fromkeys(e.alias for e in _compare_lineup.LINEUP))
+    lineup = list(dict.fromkeys(e.alias for e in _compare_lineup.LINEUP))
+    assert [name for name in LISTED_OPTIMIZERS if name in lineup] == lineup  # in the lineup's order
 
 
 @pytest.mark.parametrize("name", LISTED_OPTIMIZERS)

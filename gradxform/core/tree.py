@@ -37,6 +37,25 @@ def full_like(params: PyTree, value, dtype=None) -> PyTree:
     return jax.tree.map(like, params)
 
 
+def scalars_like(params: PyTree, value, dtype=None) -> PyTree:
+    """One 0-d ``value`` per leaf of ``params`` (a per-layer statistic), each on its leaf's devices.
+
+    Eagerly, a scalar beside a param laid out over a mesh is replicated over that mesh (as a sum
+    over the param would be), not left on the first device; under ``jit`` the partitioner places
+    it. ``dtype`` is a dtype or a function of the leaf giving one; ``None`` keeps the leaf's.
+    """
+
+    def like(p):
+        kind = dtype(p) if callable(dtype) else (dtype or p.dtype)
+        scalar = jnp.full((), value, kind)
+        sharding = None if isinstance(p, jax.core.Tracer) else getattr(p, "sharding", None)
+        if isinstance(sharding, jax.sharding.NamedSharding):
+            return jax.device_put(scalar, jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec()))
+        return scalar
+
+    return jax.tree.map(like, params)
+
+
 def cast(tree: PyTree, dtype) -> PyTree:
     """Cast every leaf to ``dtype``; ``dtype=None`` leaves the tree as it is."""
     if dtype is None:

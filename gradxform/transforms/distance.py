@@ -80,7 +80,7 @@ def scale_by_distance_over_gradients(
         _check_param_dtype(who, params, param_dtype)
         return ScaleByDistanceOverGradientsState(
             max_dist=jax.tree.map(lambda x: _initial_distance(x, reps_rel), params),
-            grad_sum_of_squares=jax.tree.map(lambda x: jnp.zeros([], _sum_dtype(x)), params),
+            grad_sum_of_squares=_tree.scalars_like(params, 0, _sum_dtype),
             init_params=_tree.cast(params, param_dtype),
         )
 

@@ -232,7 +232,7 @@ def layerwise_mean_of_squares(decay: Hyper = 0.25) -> GradientTransformation:
 
     def init(params):
         _check.inexact_leaves("layerwise_mean_of_squares", params)
-        return LayerwiseMeanOfSquaresState(nu=jax.tree.map(lambda p: jnp.zeros([], p.dtype), params))
+        return LayerwiseMeanOfSquaresState(nu=_tree.scalars_like(params, 0))
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure("layerwise_mean_of_squares", updates=updates, state=state.nu)
