@@ -81,7 +81,8 @@ def scale_by_distance_over_gradients(
         return ScaleByDistanceOverGradientsState(
             max_dist=jax.tree.map(lambda x: _initial_distance(x, reps_rel), params),
             grad_sum_of_squares=_tree.scalars_like(params, 0, _sum_dtype),
-            init_params=_tree.cast(params, param_dtype),
+            # its own buffers, never the params' (a donated step would delete them)
+            init_params=jax.tree.map(lambda x: jnp.array(x, dtype=param_dtype, copy=True), params),
         )
 
     def update(updates, state, params=None, **extra_args):

@@ -121,7 +121,7 @@ def scale_by_lbfgs(
             params=_tree.zeros_like(params),
             grad=_tree.zeros_like(params),
             s=stacked,
-            y=stacked,
+            y=jax.tree.map(jnp.zeros_like, stacked),  # buffers of its own, so the state can be donated
             rho=jnp.zeros([memory_size], real_dtype(params)),
         )
 

@@ -334,12 +334,14 @@ def scale_by_zoom_linesearch(
     def init(params):
         _check.inexact_leaves(who, params)
         dtype = real_dtype(params)
-        inf = jnp.full([], jnp.inf, dtype)
+        def inf():  # a buffer for each field, so that the state can be donated
+            return jnp.full([], jnp.inf, dtype)
+
         return ScaleByZoomLinesearchState(
             learning_rate=jnp.ones([], dtype),
-            value=inf,
+            value=inf(),
             grad=_tree.zeros_like(params),
-            info=ZoomLinesearchInfo(jnp.zeros([], jnp.int32), inf, inf),
+            info=ZoomLinesearchInfo(jnp.zeros([], jnp.int32), inf(), inf()),
         )
 
     def update(updates, state, params=None, **extra_args):

@@ -90,11 +90,10 @@ def switch_to_sgd(
     first, second = _link.branch(adaptive, "switch_to_sgd"), _link.branch(sgd, "switch_to_sgd")
 
     def init(params):
-        rate = jnp.zeros([], jnp.float32)
-        return SwitchToSgdState(
+        return SwitchToSgdState(  # each field its own buffer, so that the state can be donated
             switched=jnp.zeros([], bool),
-            rate_average=rate,
-            learning_rate=rate,
+            rate_average=jnp.zeros([], jnp.float32),
+            learning_rate=jnp.zeros([], jnp.float32),
             adaptive=first.raw.init(params),
             sgd=second.raw.init(params),
         )

@@ -31,8 +31,13 @@ class LookaheadParams(NamedTuple):
 
     @classmethod
     def init_synced(cls, params: PyTree) -> "LookaheadParams":
-        """Both sets equal to ``params``: the start of training."""
-        return cls(fast=params, slow=params)
+        """Both sets equal to ``params``: the start of training.
+
+        The slow set is a copy in buffers of its own (each JAX array leaf copied), so that the
+        pair can be donated to a jitted step (``jax.jit(step, donate_argnums=...)``).
+        """
+        slow = jax.tree.map(lambda p: jnp.array(p, copy=True) if isinstance(p, jax.Array) else p, params)
+        return cls(fast=params, slow=slow)
 
 
 @textbook

@@ -57,7 +57,12 @@ def snapshot(measure_name: str, measure: Measure) -> GradientTransformation:
     _check.is_callable("snapshot", measure=measure)
 
     def init(params):
-        return SnapshotState({measure_name: measure(params)})
+        # A copy where the measure hands back the params' own arrays (lambda u: u), so that the
+        # state never shares a buffer with the params and both can be donated to a jitted step.
+        measured = jax.tree.map(
+            lambda x: jnp.array(x, copy=True) if isinstance(x, jax.Array) else x, measure(params)
+        )
+        return SnapshotState({measure_name: measured})
 
     def update(updates, state, params=None, **extra_args):
         return updates, SnapshotState({measure_name: measure(updates)})
