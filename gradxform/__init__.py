@@ -83,6 +83,9 @@ from .transforms.factored import scale_by_cover_rss as scale_by_cover_rss
 from .transforms.factored import scale_by_factored_rms as scale_by_factored_rms
 from .transforms.factored import scale_by_param_block_norm as scale_by_param_block_norm
 from .transforms.factored import scale_by_param_block_rms as scale_by_param_block_rms
+from .transforms.lagged import LaggedMeanOfSquaresState as LaggedMeanOfSquaresState
+from .transforms.lagged import lagged_mean_of_squares as lagged_mean_of_squares
+from .transforms.lagged import sqrt_at_least as sqrt_at_least
 from .transforms.lbfgs import ScaleByLbfgsState as ScaleByLbfgsState
 from .transforms.lbfgs import scale_by_lbfgs as scale_by_lbfgs
 from .transforms.linesearch import BacktrackingLinesearchInfo as BacktrackingLinesearchInfo
@@ -155,6 +158,7 @@ from .aliases import adamax as adamax
 from .aliases import adamaxw as adamaxw
 from .aliases import adamw as adamw
 from .aliases import adan as adan
+from .aliases import adopt as adopt
 from .aliases import aggmo as aggmo
 from .aliases import amsgrad as amsgrad
 from .aliases import fromage as fromage
@@ -177,6 +181,7 @@ from .aliases import rprop as rprop
 from .aliases import scale_by_adam as scale_by_adam
 from .aliases import scale_by_adamax as scale_by_adamax
 from .aliases import scale_by_adan as scale_by_adan
+from .aliases import scale_by_adopt as scale_by_adopt
 from .aliases import scale_by_amsgrad as scale_by_amsgrad
 from .aliases import scale_by_belief as scale_by_belief
 from .aliases import scale_by_lion as scale_by_lion
@@ -223,6 +228,7 @@ from .wrappers import AccumulationType as AccumulationType
 from .wrappers import ApplyEvery as ApplyEvery
 from .wrappers import ApplyEveryState as ApplyEveryState
 from .wrappers import ApplyIfFiniteState as ApplyIfFiniteState
+from .wrappers import CautiousState as CautiousState
 from .wrappers import ConditionallyMaskState as ConditionallyMaskState
 from .wrappers import ConditionallyTransformState as ConditionallyTransformState
 from .wrappers import EmaParamsState as EmaParamsState
@@ -244,6 +250,7 @@ from .wrappers import ZeroNansState as ZeroNansState
 from .wrappers import apply_every as apply_every
 from .wrappers import apply_if_finite as apply_if_finite
 from .wrappers import averaged_params as averaged_params
+from .wrappers import cautious as cautious
 from .wrappers import conditionally_mask as conditionally_mask
 from .wrappers import conditionally_transform as conditionally_transform
 from .wrappers import ema_params as ema_params

@@ -23,6 +23,8 @@ from .adam_variants import yogi as yogi
 from .adaptive_family import adadelta as adadelta
 from .adaptive_family import adagrad as adagrad
 from .adaptive_family import rmsprop as rmsprop
+from .adopt_family import adopt as adopt
+from .adopt_family import scale_by_adopt as scale_by_adopt
 from .factored_family import adafactor as adafactor
 from .factored_family import scale_by_sm3 as scale_by_sm3
 from .factored_family import sm3 as sm3

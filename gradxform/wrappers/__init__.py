@@ -40,6 +40,8 @@ from .averaging import averaged_params as averaged_params
 from .averaging import ema_params as ema_params
 from .averaging import lookahead as lookahead
 from .averaging import swa as swa
+from .cautious import CautiousState as CautiousState
+from .cautious import cautious as cautious
 from .conditionality import ConditionallyMaskState as ConditionallyMaskState
 from .conditionality import ConditionallyTransformState as ConditionallyTransformState
 from .conditionality import conditionally_mask as conditionally_mask
