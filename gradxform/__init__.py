@@ -189,6 +189,8 @@ from .aliases import scale_by_novograd as scale_by_novograd
 from .aliases import scale_by_radam as scale_by_radam
 from .aliases import scale_by_sm3 as scale_by_sm3
 from .aliases import scale_by_yogi as scale_by_yogi
+from .aliases import schedule_free_adamw as schedule_free_adamw
+from .aliases import schedule_free_sgd as schedule_free_sgd
 from .aliases import sgd as sgd
 from .aliases import sign_sgd as sign_sgd
 from .aliases import signum as signum
@@ -243,6 +245,7 @@ from .wrappers import MultiSteps as MultiSteps
 from .wrappers import MultiStepsState as MultiStepsState
 from .wrappers import NamedChainState as NamedChainState
 from .wrappers import PartitionState as PartitionState
+from .wrappers import ScheduleFreeState as ScheduleFreeState
 from .wrappers import ShouldSkipUpdateFunction as ShouldSkipUpdateFunction
 from .wrappers import SnapshotState as SnapshotState
 from .wrappers import SwaState as SwaState
@@ -270,6 +273,8 @@ from .wrappers import one_pass as one_pass
 from .wrappers import partition as partition
 from .wrappers import path_mask as path_mask
 from .wrappers import periodic_update as periodic_update
+from .wrappers import schedule_free as schedule_free
+from .wrappers import schedule_free_eval_params as schedule_free_eval_params
 from .wrappers import selective_transform as selective_transform
 from .wrappers import skip_large_updates as skip_large_updates
 from .wrappers import skip_not_finite as skip_not_finite

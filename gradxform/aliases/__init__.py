@@ -33,6 +33,8 @@ from .layerwise import lars as lars
 from .optimistic_family import optimistic_adam as optimistic_adam
 from .optimistic_family import optimistic_adam_v2 as optimistic_adam_v2
 from .optimistic_family import optimistic_gradient_descent as optimistic_gradient_descent
+from .schedule_free_family import schedule_free_adamw as schedule_free_adamw
+from .schedule_free_family import schedule_free_sgd as schedule_free_sgd
 from .second_order import lbfgs as lbfgs
 from .sgd_family import aggmo as aggmo
 from .sgd_family import lion as lion

@@ -9,7 +9,8 @@
 * Optax's hyperparameters in the state -- :func:`inject_hyperparams` (not needed with
   gradxform's optimizers: :func:`gradxform.hyperparams`, :func:`gradxform.set_hyperparams`);
 * parameter averages -- :func:`lookahead`, :func:`ema_params`, :func:`swa`, read with
-  :func:`averaged_params`;
+  :func:`averaged_params`; schedule-free learning -- :func:`schedule_free`, read with
+  :func:`schedule_free_eval_params`;
 * named chains -- :func:`named_chain`;
 * monitoring -- :func:`snapshot`, :func:`monitor`, :func:`measure_with_ema`;
 * frozen parameters left out of the optimizer -- :func:`selective_transform`;
@@ -73,6 +74,9 @@ from .monitoring import snapshot as snapshot
 from .named_chain import NamedChainState as NamedChainState
 from .named_chain import named_chain as named_chain
 from .periodic import periodic_update as periodic_update
+from .schedule_free import ScheduleFreeState as ScheduleFreeState
+from .schedule_free import schedule_free as schedule_free
+from .schedule_free import schedule_free_eval_params as schedule_free_eval_params
 from .selective import selective_transform as selective_transform
 from .skipping import ShouldSkipUpdateFunction as ShouldSkipUpdateFunction
 from .skipping import skip_large_updates as skip_large_updates
