@@ -341,9 +341,9 @@ def adamax(
         \nu_t = \max(|g_t| + \epsilon,\; \beta_2 \nu_{t-1}), \\
         u_t = -\alpha_t\, \frac{m_t / (1-\beta_1^t)}{\nu_t}
 
-    :math:`\epsilon` sits inside the maximum, as in Optax (Kingma & Ba have none; PyTorch adds it
-    outside). Chains :func:`ratio` of (:func:`scale_by_momentum` with ``ema=True``,
-    :func:`bias_correction`) over :func:`infinity_moment`, then :func:`scale_by_learning_rate`.
+    :math:`\epsilon` sits inside the maximum, as in Optax and PyTorch (Kingma & Ba have none).
+    Chains :func:`ratio` of (:func:`scale_by_momentum` with ``ema=True``, :func:`bias_correction`)
+    over :func:`infinity_moment`, then :func:`scale_by_learning_rate`.
 
     Args:
         learning_rate: :math:`\alpha_t`, a number or a schedule.

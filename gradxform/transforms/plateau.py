@@ -78,7 +78,9 @@ def reduce_on_plateau(
     Args:
         factor: :math:`\phi`, multiplies the scale at each plateau; in ``(0, 1]``, or a schedule.
         patience: :math:`p`, evaluations in a row without improvement before reducing; an int
-            ``>= 0``.
+            ``>= 0``. It reduces at the :math:`p`-th such evaluation, as Optax does; PyTorch's
+            ``ReduceLROnPlateau`` reduces at the :math:`(p+1)`-th, so its ``patience=10`` is
+            ``patience=11`` here.
         rtol: :math:`r`, the improvement needed relative to :math:`|b|`; in ``[0, 1]``.
         atol: :math:`a`, the absolute improvement needed; ``>= 0``.
         cooldown: :math:`c`, evaluations ignored after each reduction; an int ``>= 0``.
