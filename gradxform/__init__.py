@@ -121,6 +121,8 @@ from .transforms.moments import scheduled_bias_correction as scheduled_bias_corr
 from .transforms.normalization import normalize_by_update_norm as normalize_by_update_norm
 from .transforms.optimistic import ScaleByOptimisticGradientState as ScaleByOptimisticGradientState
 from .transforms.optimistic import scale_by_optimistic_gradient as scale_by_optimistic_gradient
+from .transforms.orthogonalization import orthogonalize_by_newton_schulz as orthogonalize_by_newton_schulz
+from .transforms.orthogonalization import scale_by_shape as scale_by_shape
 from .transforms.param_scaling import add_scaled_params as add_scaled_params
 from .transforms.per_example import per_example_global_norm_clip as per_example_global_norm_clip
 from .transforms.per_example import per_example_layer_norm_clip as per_example_layer_norm_clip
@@ -166,6 +168,7 @@ from .aliases import lamb as lamb
 from .aliases import lars as lars
 from .aliases import lbfgs as lbfgs
 from .aliases import lion as lion
+from .aliases import muon as muon
 from .aliases import nadam as nadam
 from .aliases import nadamw as nadamw
 from .aliases import noisy_sgd as noisy_sgd
@@ -185,6 +188,7 @@ from .aliases import scale_by_adopt as scale_by_adopt
 from .aliases import scale_by_amsgrad as scale_by_amsgrad
 from .aliases import scale_by_belief as scale_by_belief
 from .aliases import scale_by_lion as scale_by_lion
+from .aliases import scale_by_muon as scale_by_muon
 from .aliases import scale_by_novograd as scale_by_novograd
 from .aliases import scale_by_radam as scale_by_radam
 from .aliases import scale_by_sm3 as scale_by_sm3
@@ -261,6 +265,7 @@ from .wrappers import flatten as flatten
 from .wrappers import freeze as freeze
 from .wrappers import inject_hyperparams as inject_hyperparams
 from .wrappers import inject_stateful_hyperparams as inject_stateful_hyperparams
+from .wrappers import labels_by_ndim as labels_by_ndim
 from .wrappers import labels_from_patterns as labels_from_patterns
 from .wrappers import lookahead as lookahead
 from .wrappers import masked as masked

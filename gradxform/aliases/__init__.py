@@ -30,6 +30,8 @@ from .factored_family import scale_by_sm3 as scale_by_sm3
 from .factored_family import sm3 as sm3
 from .layerwise import lamb as lamb
 from .layerwise import lars as lars
+from .matrix_family import muon as muon
+from .matrix_family import scale_by_muon as scale_by_muon
 from .optimistic_family import optimistic_adam as optimistic_adam
 from .optimistic_family import optimistic_adam_v2 as optimistic_adam_v2
 from .optimistic_family import optimistic_gradient_descent as optimistic_gradient_descent

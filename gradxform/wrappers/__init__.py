@@ -2,7 +2,7 @@
 
 * parameter groups -- :func:`masked`, :func:`partition` (:func:`multi_transform`),
   :func:`freeze`, with masks and labels from key-path globs: :func:`path_mask`,
-  :func:`labels_from_patterns`;
+  :func:`labels_from_patterns`, and labels by rank: :func:`labels_by_ndim`;
 * gradient accumulation -- :class:`MultiSteps`, :func:`apply_every`;
 * non-finite safety -- :func:`apply_if_finite`, :func:`zero_nans`;
 * conditional application -- :func:`conditionally_transform`, :func:`conditionally_mask`;
@@ -78,5 +78,6 @@ from .schedule_free import ScheduleFreeState as ScheduleFreeState
 from .schedule_free import schedule_free as schedule_free
 from .schedule_free import schedule_free_eval_params as schedule_free_eval_params
 from .selective import selective_transform as selective_transform
+from .shape_labels import labels_by_ndim as labels_by_ndim
 from .skipping import ShouldSkipUpdateFunction as ShouldSkipUpdateFunction
 from .skipping import skip_large_updates as skip_large_updates

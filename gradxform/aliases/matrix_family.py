@@ -1,0 +1,199 @@
+"""Optimizers that treat each weight matrix as a matrix: Muon.
+
+Muon orthogonalizes each matrix's momentum (:func:`orthogonalize_by_newton_schulz`) and
+hands every other leaf, by its rank (:func:`labels_by_ndim`), to AdamW: a :func:`partition`
+of two recipes, each a chain of primitives.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..core.chain import chain
+from ..core.protocol import GradientTransformation
+from ..core.recipe import alias
+from ..core.types import ScalarOrSchedule
+from ..transforms import additive as _additive
+from ..transforms.additive import Mask
+from ..transforms.orthogonalization import (
+    STANDARD_COEFFICIENTS,
+    Coefficients,
+    coefficient_table,
+    orthogonalize_by_newton_schulz,
+    scale_by_shape,
+)
+from ..transforms.scaling import scale_by_learning_rate
+from .adam_family import adamw
+from .parts import debiased_momentum, nesterov_debiased_momentum
+
+
+def _muon_labels(params):
+    """Muon's shape rule: matrices to the orthogonalized path, every other leaf to AdamW."""
+    from ..wrappers.shape_labels import labels_by_ndim  # wrappers import schedules: a cycle at import
+
+    return labels_by_ndim(params, {2: "muon"}, default="adam")
+
+
+def _momentum(beta, mu_dtype, nesterov: bool) -> GradientTransformation:
+    """Muon's debiased momentum: Nadam's look-ahead numerator, or Adam's."""
+    if nesterov:
+        return nesterov_debiased_momentum(beta, mu_dtype)  # beta m_t / (1 - beta^(t+1)) + (1 - beta) g_t / (1 - beta^t)
+    return debiased_momentum(beta, mu_dtype)               # m_t / (1 - beta^t)
+
+
+@alias("beta", "eps")
+def scale_by_muon(
+    ns_coeffs: Coefficients = STANDARD_COEFFICIENTS,
+    ns_steps: int = 5,
+    beta: ScalarOrSchedule = 0.95,
+    eps: ScalarOrSchedule = 1e-8,
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = True,
+    adaptive: bool = False,
+    preconditioning: str = "frobenius",
+) -> GradientTransformation:
+    r"""Muon's direction: the debiased momentum of each matrix, orthogonalized.
+
+    .. math::
+        m_t = \beta m_{t-1} + (1-\beta) g_t, \qquad
+        \hat m_t = \beta\,\frac{m_t}{1-\beta^{t+1}} + (1-\beta)\,\frac{g_t}{1-\beta^t}
+        \ \text{(Nesterov)} \quad \text{or} \quad \frac{m_t}{1-\beta^t}, \qquad
+        u_t = \mathrm{NS}_K(\hat m_t)
+
+    A chain of Nadam's (or Adam's) debiased numerator and
+    :func:`orthogonalize_by_newton_schulz`, counted by its own :func:`gradxform.chain`. Every
+    leaf must be a matrix (``init`` raises otherwise); :func:`muon` routes the others to AdamW.
+    Optax's ``weight_dimension_numbers`` (batched reshapes of higher-rank leaves) is not offered.
+
+    Args:
+        ns_coeffs, ns_steps, eps, preconditioning, adaptive: as in
+            :func:`orthogonalize_by_newton_schulz`.
+        beta: :math:`\beta`, the momentum's decay; in ``[0, 1)``.
+        mu_dtype: dtype of the momentum's storage; ``None`` keeps the params' dtype.
+        nesterov: the look-ahead :math:`\hat m_t` (default) instead of the debiased momentum.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is a :class:`ChainState`.
+
+    References:
+        Jordan, "Muon: An optimizer for hidden layers in neural networks", 2024.
+        https://kellerjordan.github.io/posts/muon/
+    """
+    return chain(
+        _momentum(beta, mu_dtype, nesterov),                     # m_hat_t
+        orthogonalize_by_newton_schulz(ns_coeffs, ns_steps, eps, preconditioning=preconditioning,
+                                        adaptive=adaptive),      # NS_K(m_hat_t) ~ U V^T
+    )
+
+
+@alias("learning_rate", "beta", "eps", "weight_decay", "adam_b1", "adam_b2", "adam_eps_root",
+       "adam_weight_decay", "adam_learning_rate", "consistent_rms")
+def muon(
+    learning_rate: ScalarOrSchedule,
+    ns_coeffs: Coefficients = STANDARD_COEFFICIENTS,
+    ns_steps: int = 5,
+    beta: ScalarOrSchedule = 0.95,
+    eps: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: Optional[Mask] = None,
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = True,
+    adaptive: bool = False,
+    preconditioning: str = "frobenius",
+    adam_b1: ScalarOrSchedule = 0.9,
+    adam_b2: ScalarOrSchedule = 0.999,
+    adam_eps_root: ScalarOrSchedule = 0.0,
+    adam_weight_decay: ScalarOrSchedule = 0.0,
+    adam_learning_rate: Optional[ScalarOrSchedule] = None,
+    consistent_rms: Optional[ScalarOrSchedule] = None,
+    fan_in_axis: int = 0,
+) -> GradientTransformation:
+    r"""Muon: MomentUm Orthogonalized by Newton-Schulz, with AdamW for the leaves that are not matrices.
+
+    For each matrix :math:`W` of shape :math:`(n_{in}, n_{out})`:
+
+    .. math::
+        m_t = \beta m_{t-1} + (1-\beta) g_t, \qquad
+        \hat m_t = \beta\,\frac{m_t}{1-\beta^{t+1}} + (1-\beta)\,\frac{g_t}{1-\beta^t}, \\
+        O_t = \mathrm{NS}_K(\hat m_t) \approx U V^\top \ (\hat m_t = U \Sigma V^\top), \qquad
+        u_t = -\alpha_t \big( s\,O_t + \lambda W_{t-1} \big)
+
+    with :math:`s = \sqrt{\max(1, n_{out}/n_{in})}`, or :math:`\rho\sqrt{\max(n_{in},
+    n_{out})}` given ``consistent_rms`` :math:`\rho`; every other leaf (vectors, scalars,
+    higher ranks) takes AdamW's step with ``adam_*`` arguments, the same ``eps``, ``mu_dtype``
+    and ``nesterov``. A :func:`partition` by :func:`labels_by_ndim` (rank 2: ``"muon"``, else
+    ``"adam"``) of chain(:func:`scale_by_muon`'s two terms, :func:`scale_by_shape`,
+    :func:`weight_decay`, :func:`scale_by_learning_rate`) and :func:`adamw`. Optax's
+    ``muon_weight_dimension_numbers`` (batched reshapes of higher-rank leaves) is not offered:
+    leaves of rank other than 2 always go to AdamW.
+
+    PyTorch's ``torch.optim.Muon`` side by side: it adjusts its learning rate by the shape
+    :math:`(A, B)` of a weight as :math:`\sqrt{\max(1, A/B)}` (``adjust_lr_fn="original"``) or
+    :math:`0.2\sqrt{\max(A, B)}` (``"match_rms_adamw"``); with PyTorch's :math:`(n_{out},
+    n_{in})` layout these are ``fan_in_axis=1`` with ``consistent_rms=None`` or ``0.2``. Its
+    other conventions are not reproduced here: its momentum is not bias-corrected, it divides by
+    :math:`\max(\lVert G \rVert, \epsilon)` with :math:`\epsilon = 10^{-7}` before iterating
+    in bfloat16, its weight decay defaults to 0.1, and it takes matrices only (no AdamW path).
+
+    Args:
+        learning_rate: :math:`\alpha_t`, a number or a schedule.
+        ns_coeffs: Newton-Schulz coefficients :math:`(a, b, c)`, one triple per step, or a
+            preset, ``"standard"`` or ``"dion"`` (see :func:`orthogonalize_by_newton_schulz`).
+        ns_steps: :math:`K`, the Newton-Schulz iterations.
+        beta: :math:`\beta`, the momentum's decay; in ``[0, 1)``.
+        eps: added to the norm before Newton-Schulz, and AdamW's :math:`\epsilon`; ``>= 0``.
+        weight_decay: :math:`\lambda` for the matrices, multiplied by :math:`\alpha_t`.
+        weight_decay_mask: which matrices to decay (a tree of bools or a function of the
+            params); ``None`` decays every matrix.
+        mu_dtype: dtype of both paths' momentum storage; ``None`` keeps the params' dtype.
+        nesterov: Nesterov's look-ahead momentum, on both paths.
+        adaptive: scale each orthogonalized update by the dual norm
+            :math:`\langle \hat m_t, O_t \rangle`.
+        preconditioning: ``"frobenius"``, ``"spectral"``, ``"aol"`` or ``"schatten"``.
+        adam_b1, adam_b2, adam_eps_root, adam_weight_decay: AdamW's, for the other leaves.
+        adam_learning_rate: AdamW's learning rate; ``None`` uses ``learning_rate``.
+        consistent_rms: :math:`\rho` (Liu et al. recommend 0.2); ``None`` for width scaling.
+        fan_in_axis: which axis of a matrix is :math:`n_{in}`: ``0`` in Optax's layout
+            (:math:`y = x W`), ``1`` for PyTorch's ``(out, in)`` weights (see above).
+
+    Returns:
+        A :class:`GradientTransformation` whose state is a :class:`PartitionState`.
+
+    References:
+        Jordan, "Muon: An optimizer for hidden layers in neural networks", 2024.
+        https://kellerjordan.github.io/posts/muon/
+        Liu et al., "Muon is Scalable for LLM Training", 2025. https://arxiv.org/abs/2502.16982
+        Bernstein & Newhouse, "Old Optimizer, New Norm: An Anthology", 2024.
+        https://arxiv.org/abs/2409.20325
+
+    Example:
+        >>> import jax.numpy as jnp, gradxform as gx
+        >>> opt = gx.muon(0.1, nesterov=False)  # the vector's first step is Adam's: -lr sign(g)
+        >>> params = {"w": jnp.eye(2), "b": jnp.zeros(2)}
+        >>> grads = {"w": jnp.array([[2.0, 0.0], [0.0, 1.0]]), "b": jnp.ones(2)}
+        >>> updates, _ = opt.update(grads, opt.init(params), params)
+        >>> [round(float(x), 4) for x in updates["b"]]
+        [-0.1, -0.1]
+    """
+    from ..wrappers.masking import partition  # wrappers import schedules: a cycle at import
+
+    coefficient_table("muon", ns_coeffs, ns_steps)  # checked here, so the error names muon
+    return partition(
+        {
+            "muon": chain(
+                _momentum(beta, mu_dtype, nesterov),                            # m_hat_t
+                orthogonalize_by_newton_schulz(ns_coeffs, ns_steps, eps, preconditioning=preconditioning,
+                                               adaptive=adaptive),              # NS_K(m_hat_t)
+                scale_by_shape(consistent_rms, fan_in_axis=fan_in_axis),        # * s(n_in, n_out)
+                _additive.weight_decay(weight_decay, weight_decay_mask),        # + lambda W
+                scale_by_learning_rate(learning_rate),                          # * -alpha_t
+            ),
+            "adam": adamw(
+                learning_rate if adam_learning_rate is None else adam_learning_rate,
+                adam_b1, adam_b2, eps, adam_eps_root, mu_dtype, adam_weight_decay,
+                nesterov=nesterov,
+            ),                                                                  # AdamW elsewhere
+        },
+        _muon_labels,
+    )
