@@ -22,14 +22,14 @@ from ..transforms.orthogonalization import (
     scale_by_shape,
 )
 from ..transforms.scaling import scale_by_learning_rate
+from ..wrappers.masking import partition
+from ..wrappers.shape_labels import labels_by_ndim
 from .adam_family import adamw
 from .parts import debiased_momentum, nesterov_debiased_momentum
 
 
 def _muon_labels(params):
     """Muon's shape rule: matrices to the orthogonalized path, every other leaf to AdamW."""
-    from ..wrappers.shape_labels import labels_by_ndim  # wrappers import schedules: a cycle at import
-
     return labels_by_ndim(params, {2: "muon"}, default="adam")
 
 
@@ -176,8 +176,6 @@ def muon(
         >>> [round(float(x), 4) for x in updates["b"]]
         [-0.1, -0.1]
     """
-    from ..wrappers.masking import partition  # wrappers import schedules: a cycle at import
-
     coefficient_table("muon", ns_coeffs, ns_steps)  # checked here, so the error names muon
     return partition(
         {

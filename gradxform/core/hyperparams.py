@@ -403,7 +403,8 @@ class Reader:
             return jnp.where(is_set, fn(set_value), exact)
         stored = table[..., i, _GIVEN]
         ours = stored == jnp.asarray(given, dtype())
-        return jnp.where(is_set, fn(set_value), jnp.where(ours, exact, fn(stored)))
+        in_state = jnp.where(is_set, set_value, stored)  # a set value, else the state's own number
+        return jnp.where(is_set | ~ours, fn(in_state), exact)
 
     def stored(self) -> Hyperparams:
         """The rows to keep after this update: as they came, unless a schedule moved (or a

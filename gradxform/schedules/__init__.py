@@ -1,8 +1,4 @@
 """Schedules: pure functions of the step count, accepted anywhere a hyperparameter is."""
-from ..wrappers.inject import InjectHyperparamsState as InjectHyperparamsState
-from ..wrappers.inject import InjectStatefulHyperparamsState as InjectStatefulHyperparamsState
-from ..wrappers.inject import inject_hyperparams as inject_hyperparams
-from ..wrappers.inject import inject_stateful_hyperparams as inject_stateful_hyperparams
 from .functions import constant_schedule as constant_schedule
 from .functions import cosine_decay_schedule as cosine_decay_schedule
 from .functions import cosine_onecycle_momentum_schedule as cosine_onecycle_momentum_schedule

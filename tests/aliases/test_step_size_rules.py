@@ -76,7 +76,7 @@ def test_fromage_learning_rate_is_one_hyperparameter_read_by_both_terms():
 def test_polyak_sgd_needs_the_loss():
     opt = gx.polyak_sgd()
     params = {"w": jnp.ones(2)}
-    with pytest.raises(ValueError, match=re.escape("scale_by_polyak: update() needs the loss")):
+    with pytest.raises(TypeError, match=re.escape("scale_by_polyak: update() needs the loss")):
         opt.update(params, opt.init(params), params)
 
 

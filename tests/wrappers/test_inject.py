@@ -152,6 +152,10 @@ class Case(NamedTuple):
 CASES = {
     "adadelta": Case(dict(learning_rate=0.5, weight_decay=0.1)),
     "adafactor": Case(static_args=("min_dim_size_to_factor",)),  # a shape threshold, as in Optax
+    "adopt": Case(static_args=("clip_value_fn",)),  # a function of the step, not a schedule
+    "muon": Case(static_args=("ns_steps",)),  # a number of iterations, as in Optax
+    "scale_by_adopt": Case(static_args=("clip_value_fn",)),
+    "scale_by_muon": Case(static_args=("ns_steps",)),
     "lamb": Case(dict(learning_rate=0.1, weight_decay=0.01)),
     "lion": Case(dict(learning_rate=0.1, weight_decay=0.01)),
     # Optax's wrapper passes extra arguments only to Optax's GradientTransformationExtraArgs:
