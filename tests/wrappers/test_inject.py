@@ -153,9 +153,8 @@ CASES = {
     "adadelta": Case(dict(learning_rate=0.5, weight_decay=0.1)),
     "adafactor": Case(static_args=("min_dim_size_to_factor",)),  # a shape threshold, as in Optax
     "adopt": Case(static_args=("clip_value_fn",)),  # a function of the step, not a schedule
-    "muon": Case(static_args=("ns_steps",)),  # a number of iterations, as in Optax
+    "muon": Case(static_args=("ns_steps", "fan_in_axis")),  # an iteration count and an axis
     "scale_by_adopt": Case(static_args=("clip_value_fn",)),
-    "scale_by_muon": Case(static_args=("ns_steps",)),
     "lamb": Case(dict(learning_rate=0.1, weight_decay=0.01)),
     "lion": Case(dict(learning_rate=0.1, weight_decay=0.01)),
     # Optax's wrapper passes extra arguments only to Optax's GradientTransformationExtraArgs:
@@ -165,8 +164,9 @@ CASES = {
     "sgd": Case(dict(learning_rate=0.1, momentum=0.9)),
 }
 # noisy_sgd: its key, tested with add_noise. lbfgs: its line search takes the loss function as an
-# extra argument of update, which a jitted update cannot receive.
-NOT_HERE = {"noisy_sgd", "lbfgs"}
+# extra argument of update, which a jitted update cannot receive. scale_by_muon: matrices only,
+# and this tree has vectors (muon, which routes them to AdamW, is here).
+NOT_HERE = {"noisy_sgd", "lbfgs", "scale_by_muon"}
 
 
 def _moved(value):
