@@ -6,40 +6,9 @@ import numpy as np
 import optax
 import optax.contrib
 import pytest
+from schedule_free_runs import side_by_side
 
 import gradxform as gx
-
-START = {"w": np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7]]), "b": np.array(0.4)}
-
-
-def loss_grad(params):
-    """The gradient of a non-quadratic loss, in NumPy float64."""
-    return {k: np.sin(3 * v) + 0.1 * v**3 for k, v in params.items()}
-
-
-def side_by_side(ours, theirs, steps=20, dtype=np.float32):
-    """Both optimizers fed Optax's params and gradients at every step, eagerly (jit may fuse a
-    multiply-add differently in each program). Per step: params before, our update, Optax's,
-    our state, Optax's, our eval params and Optax's, at the params after Optax's update.
-
-    Run with x64 off, as a float32 user runs them: under x64, Optax's warmup schedule is
-    float32 (evaluated at an int32 count) and gradxform's float64, rounded once to float32.
-    """
-    params = {k: jnp.asarray(v, dtype) for k, v in START.items()}
-    ours_state, theirs_state = ours.init(params), theirs.init(params)
-    rows = []
-    for _ in range(steps):
-        grads = loss_grad({k: np.asarray(v, np.float64) for k, v in params.items()})
-        grads = {k: jnp.asarray(v, dtype) for k, v in grads.items()}
-        ours_update, ours_state = ours.update(grads, ours_state, params)
-        with jax.numpy_dtype_promotion("standard"):
-            theirs_update, theirs_state = theirs.update(grads, theirs_state, params)
-            after = optax.apply_updates(params, theirs_update)
-            theirs_x = optax.contrib.schedule_free_eval_params(theirs_state, after)
-        ours_x = gx.schedule_free_eval_params(ours_state, after)
-        rows.append((params, ours_update, theirs_update, ours_state, theirs_state, ours_x, theirs_x))
-        params = after
-    return rows
 
 
 def within_ulps_of_params(ours_u, theirs_u, params, ulps):
@@ -58,7 +27,7 @@ SGD_CASES = [
 
 @pytest.mark.parametrize("kwargs", SGD_CASES)
 def test_sgd_states_and_eval_params_are_bit_identical_to_optax_in_float32(kwargs):
-    with jax.enable_x64(False):  # see side_by_side
+    with jax.enable_x64(False):  # as a float32 user runs: under x64 Optax's warmup is float32, ours float64
         rows = side_by_side(gx.schedule_free_sgd(**kwargs), optax.contrib.schedule_free_sgd(**kwargs))
     for step, (params, ours_u, theirs_u, ours, theirs, ours_x, theirs_x) in enumerate(rows, 1):
         for key in params:
@@ -81,7 +50,7 @@ ADAMW_CASES = [
 def test_adamw_matches_optax_to_float32_rounding(kwargs):
     # Optax's base multiplies g by 1 / (sqrt(v_hat) + eps); this recipe divides g by
     # sqrt(v_hat) + eps (gx.ratio): an ulp apart, so z and the eval params agree to rounding.
-    with jax.enable_x64(False):  # see side_by_side
+    with jax.enable_x64(False):  # as a float32 user runs: under x64 Optax's warmup is float32, ours float64
         rows = side_by_side(gx.schedule_free_adamw(**kwargs), optax.contrib.schedule_free_adamw(**kwargs))
     for step, (params, ours_u, theirs_u, ours, theirs, ours_x, theirs_x) in enumerate(rows, 1):
         for key in params:

@@ -6,15 +6,9 @@ import numpy as np
 import optax
 import optax.contrib
 import pytest
+from schedule_free_runs import START, loss_grad, side_by_side
 
 import gradxform as gx
-
-START = {"w": np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7]]), "b": np.array(0.4)}
-
-
-def loss_grad(params):
-    """The gradient of a non-quadratic loss, sum(-cos(3 v) / 3 + v^4 / 40), in NumPy float64."""
-    return {k: np.sin(3 * v) + 0.1 * v**3 for k, v in params.items()}
 
 
 def run(optimizer, eval_params, dtype, steps=20, promotion="strict", jit=False):
@@ -67,29 +61,6 @@ def test_params_and_eval_params_match_optax_every_step_in_float64():
     )
     assert_histories(ys, ys_ref, rtol=1e-12)
     assert_histories(xs, xs_ref, rtol=1e-12)
-
-
-def side_by_side(ours, theirs, dtype, steps=20):
-    """Both optimizers fed the same params and gradients at every step (Optax's trajectory).
-
-    Returns per step: (params before, our update, Optax's update, our state, Optax's state,
-    our eval params, Optax's eval params), the eval params taken at the params after Optax's.
-    """
-    params = {k: jnp.asarray(v, dtype) for k, v in START.items()}
-    ours_state, theirs_state = ours.init(params), theirs.init(params)
-    rows = []
-    for _ in range(steps):
-        grads = loss_grad({k: np.asarray(v, np.float64) for k, v in params.items()})
-        grads = {k: jnp.asarray(v, dtype) for k, v in grads.items()}
-        ours_update, ours_state = ours.update(grads, ours_state, params)
-        with jax.numpy_dtype_promotion("standard"):
-            theirs_update, theirs_state = theirs.update(grads, theirs_state, params)
-            after = optax.apply_updates(params, theirs_update)
-            theirs_x = optax.contrib.schedule_free_eval_params(theirs_state, after)
-        ours_x = gx.schedule_free_eval_params(ours_state, after)
-        rows.append((params, ours_update, theirs_update, ours_state, theirs_state, ours_x, theirs_x))
-        params = after
-    return rows
 
 
 def assert_like_optax_to_rounding(rows, ulps):
