@@ -57,3 +57,24 @@ def assert_same_trajectory(actual, expected, rtol, atol=1e-12):
             np.testing.assert_allclose(
                 a[key], e[key], rtol=rtol, atol=atol, err_msg=f"step {step + 1}, leaf {key!r}"
             )
+
+
+def eager_beside_optax(build, problem, steps=20, dtype=np.float32, extra_args=None):
+    """(gradxform's, Optax's) trajectories of ``build(gx)`` and ``build(optax)``, run eagerly:
+    each operation rounded as written, no fusion, so formula order alone decides the bits."""
+    import warnings
+
+    import optax
+
+    ours = trajectory(build(gx), problem, steps, dtype=dtype, jit=False, extra_args=extra_args)
+    with jax.numpy_dtype_promotion("standard"), warnings.catch_warnings():  # Optax mixes weak types
+        warnings.simplefilter("ignore", DeprecationWarning)  # e.g. optax.optimistic_adam
+        theirs = trajectory(build(optax), problem, steps, dtype=dtype, jit=False, extra_args=extra_args)
+    return ours, theirs
+
+
+def assert_same_bits(ours, theirs):
+    """Two trajectories equal bit for bit, naming the first step and leaf that differ."""
+    for step, (a, e) in enumerate(zip(ours, theirs)):
+        for key in e:
+            np.testing.assert_array_equal(a[key], e[key], err_msg=f"step {step + 1}, leaf {key!r}")

@@ -1,12 +1,9 @@
 """Optimistic gradient descent and Optimistic Adam: Optax's results bit for bit, and their errors."""
 import re
-import warnings
 
-import jax
 import numpy as np
-import optax
 import pytest
-from harness import trajectory
+from harness import assert_same_bits, eager_beside_optax, trajectory
 from problems import PROBLEMS
 
 import gradxform as gx
@@ -27,22 +24,10 @@ PAIRS = {
 }
 
 
-def _eager_trajectories(build, problem, steps=20, dtype=np.float32):
-    """Eager runs (each operation rounded as written, no fusion) of gradxform's and Optax's."""
-    ours = trajectory(build(gx), problem, steps, dtype=dtype, jit=False)
-    with jax.numpy_dtype_promotion("standard"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # Optax deprecates optimistic_adam
-        theirs = trajectory(build(optax), problem, steps, dtype=dtype, jit=False)
-    return ours, theirs
-
-
 @pytest.mark.parametrize("problem", ON_PROBLEMS)
 @pytest.mark.parametrize("name", sorted(PAIRS))
 def test_float32_trajectory_is_optax_bit_for_bit(name, problem):
-    ours, theirs = _eager_trajectories(PAIRS[name], problem)
-    for step, (a, e) in enumerate(zip(ours, theirs)):
-        for key in e:
-            np.testing.assert_array_equal(a[key], e[key], err_msg=f"step {step + 1}, leaf {key!r}")
+    assert_same_bits(*eager_beside_optax(PAIRS[name], problem))
 
 
 def test_optimistic_adam_is_v2_with_unit_learning_rate():

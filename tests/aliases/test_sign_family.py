@@ -1,12 +1,10 @@
 """signSGD, Signum and Rprop: Optax's results bit for bit in float32, their arguments checked."""
 import re
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
-from harness import trajectory
+from harness import assert_same_bits, eager_beside_optax
 from problems import PROBLEMS
 
 import gradxform as gx
@@ -23,21 +21,10 @@ PAIRS = {
 }
 
 
-def _eager_trajectories(build, problem, steps=20, dtype=np.float32):
-    """Eager runs (each operation rounded as written, no fusion) of gradxform's and Optax's."""
-    ours = trajectory(build(gx), problem, steps, dtype=dtype, jit=False)
-    with jax.numpy_dtype_promotion("standard"):  # Optax mixes weak and strong types
-        theirs = trajectory(build(optax), problem, steps, dtype=dtype, jit=False)
-    return ours, theirs
-
-
 @pytest.mark.parametrize("problem", ON_PROBLEMS)
 @pytest.mark.parametrize("name", sorted(PAIRS))
 def test_float32_trajectory_is_optax_bit_for_bit(name, problem):
-    ours, theirs = _eager_trajectories(PAIRS[name], problem)
-    for step, (a, e) in enumerate(zip(ours, theirs)):
-        for key in e:
-            np.testing.assert_array_equal(a[key], e[key], err_msg=f"step {step + 1}, leaf {key!r}")
+    assert_same_bits(*eager_beside_optax(PAIRS[name], problem))
 
 
 def test_sign_sgd_moves_every_element_by_the_learning_rate():

@@ -1,12 +1,10 @@
 """Fromage and Polyak SGD: Optax's results bit for bit, their shared hyperparameters, their errors."""
 import re
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
-from harness import trajectory
+from harness import assert_same_bits, eager_beside_optax
 from problem_losses import loss_value
 from problems import PROBLEMS
 
@@ -25,30 +23,17 @@ PAIRS = {
 }
 
 
-def _eager_trajectories(build, extra_args, problem, steps, dtype):
-    """Eager runs (each operation rounded as written, no fusion) of gradxform's and Optax's."""
-    ours = trajectory(build(gx), problem, steps, dtype=dtype, jit=False, extra_args=extra_args)
-    with jax.numpy_dtype_promotion("standard"):  # Optax mixes weak and strong types
-        theirs = trajectory(build(optax), problem, steps, dtype=dtype, jit=False, extra_args=extra_args)
-    return ours, theirs
-
-
-def _assert_equal(ours, theirs):
-    for step, (a, e) in enumerate(zip(ours, theirs)):
-        for key in e:
-            np.testing.assert_array_equal(a[key], e[key], err_msg=f"step {step + 1}, leaf {key!r}")
-
-
 @pytest.mark.parametrize("problem", ON_PROBLEMS)
 @pytest.mark.parametrize("name", sorted(PAIRS))
 def test_float32_trajectory_is_optax_bit_for_bit(name, problem):
-    _assert_equal(*_eager_trajectories(*PAIRS[name], problem, 20, np.float32))
+    build, extra_args = PAIRS[name]
+    assert_same_bits(*eager_beside_optax(build, problem, 20, np.float32, extra_args))
 
 
 @pytest.mark.parametrize("problem", ON_PROBLEMS)
 def test_polyak_sgd_defaults_are_optax_bit_for_bit_over_100_float64_steps(problem):
     # The registry's polyak entries avoid the defaults only because of the float32 comparison.
-    _assert_equal(*_eager_trajectories(PAIRS["polyak_sgd"][0], loss_value, problem, 100, np.float64))
+    assert_same_bits(*eager_beside_optax(PAIRS["polyak_sgd"][0], problem, 100, np.float64, loss_value))
 
 
 def test_fromage_new_iterate_is_the_trust_step_divided_by_sqrt_one_plus_rate_squared():
