@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ..core import check as _check
 from ..core.chain import chain
 from ..core.protocol import GradientTransformation
 from ..core.recipe import alias
 from ..core.types import ScalarOrSchedule
 from ..transforms import additive as _additive
 from ..transforms.additive import Mask
+from ..transforms.moments import scale_by_momentum
 from ..transforms.orthogonalization import (
+    EPS_MODES,
     STANDARD_COEFFICIENTS,
     Coefficients,
     coefficient_table,
@@ -33,8 +36,11 @@ def _muon_labels(params):
     return labels_by_ndim(params, {2: "muon"}, default="adam")
 
 
-def _momentum(beta, mu_dtype, nesterov: bool) -> GradientTransformation:
-    """Muon's debiased momentum: Nadam's look-ahead numerator, or Adam's."""
+def _momentum(beta, mu_dtype, nesterov: bool, debias: bool = True) -> GradientTransformation:
+    """Muon's momentum: Nadam's debiased look-ahead numerator or Adam's (Optax), or the plain
+    running mean and its look-ahead (PyTorch, Jordan)."""
+    if not debias:
+        return scale_by_momentum(beta, nesterov=nesterov, ema=True, dtype=mu_dtype)  # (1 - beta) g_t + beta m_t, or m_t
     if nesterov:
         return nesterov_debiased_momentum(beta, mu_dtype)  # beta m_t / (1 - beta^(t+1)) + (1 - beta) g_t / (1 - beta^t)
     return debiased_momentum(beta, mu_dtype)               # m_t / (1 - beta^t)
@@ -51,6 +57,9 @@ def scale_by_muon(
     nesterov: bool = True,
     adaptive: bool = False,
     preconditioning: str = "frobenius",
+    debias: bool = True,
+    eps_mode: str = "add",
+    ns_dtype: Any = None,
 ) -> GradientTransformation:
     r"""Muon's direction: the debiased momentum of each matrix, orthogonalized.
 
@@ -71,6 +80,7 @@ def scale_by_muon(
         beta: :math:`\beta`, the momentum's decay; in ``[0, 1)``.
         mu_dtype: dtype of the momentum's storage; ``None`` keeps the params' dtype.
         nesterov: the look-ahead :math:`\hat m_t` (default) instead of the debiased momentum.
+        debias, eps_mode, ns_dtype: as in :func:`muon` (PyTorch's conventions).
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -79,10 +89,12 @@ def scale_by_muon(
         Jordan, "Muon: An optimizer for hidden layers in neural networks", 2024.
         https://kellerjordan.github.io/posts/muon/
     """
+    _check.flag("scale_by_muon", debias=debias)
     return chain(
-        _momentum(beta, mu_dtype, nesterov),                     # m_hat_t
+        _momentum(beta, mu_dtype, nesterov, debias),             # m_hat_t
         orthogonalize_by_newton_schulz(ns_coeffs, ns_steps, eps, preconditioning=preconditioning,
-                                        adaptive=adaptive),      # NS_K(m_hat_t) ~ U V^T
+                                       adaptive=adaptive, eps_mode=eps_mode,
+                                       ns_dtype=ns_dtype),       # NS_K(m_hat_t) ~ U V^T
     )
 
 
@@ -108,6 +120,9 @@ def muon(
     adam_learning_rate: Optional[ScalarOrSchedule] = None,
     consistent_rms: Optional[ScalarOrSchedule] = None,
     fan_in_axis: int = 0,
+    debias: bool = True,
+    eps_mode: str = "add",
+    ns_dtype: Any = None,
 ) -> GradientTransformation:
     r"""Muon: MomentUm Orthogonalized by Newton-Schulz, with AdamW for the leaves that are not matrices.
 
@@ -128,13 +143,23 @@ def muon(
     ``muon_weight_dimension_numbers`` (batched reshapes of higher-rank leaves) is not offered:
     leaves of rank other than 2 always go to AdamW.
 
-    PyTorch's ``torch.optim.Muon`` side by side: it adjusts its learning rate by the shape
-    :math:`(A, B)` of a weight as :math:`\sqrt{\max(1, A/B)}` (``adjust_lr_fn="original"``) or
-    :math:`0.2\sqrt{\max(A, B)}` (``"match_rms_adamw"``); with PyTorch's :math:`(n_{out},
-    n_{in})` layout these are ``fan_in_axis=1`` with ``consistent_rms=None`` or ``0.2``. Its
-    other conventions are not reproduced here: its momentum is not bias-corrected, it divides by
-    :math:`\max(\lVert G \rVert, \epsilon)` with :math:`\epsilon = 10^{-7}` before iterating
-    in bfloat16, its weight decay defaults to 0.1, and it takes matrices only (no AdamW path).
+    PyTorch's ``torch.optim.Muon`` side by side, each of its conventions one argument here:
+
+    * its learning rate by the shape :math:`(A, B)` of a weight, :math:`\sqrt{\max(1, A/B)}`
+      (``adjust_lr_fn="original"``) or :math:`0.2\sqrt{\max(A, B)}` (``"match_rms_adamw"``):
+      ``fan_in_axis=1`` (PyTorch keeps weights as :math:`(n_{out}, n_{in})`) with
+      ``consistent_rms=None`` or ``0.2``;
+    * its momentum :math:`m_t = \mu m_{t-1} + (1-\mu) g_t` is not bias-corrected (Nesterov's
+      form :math:`(1-\mu) g_t + \mu m_t`): ``debias=False``;
+    * it divides by :math:`\max(\lVert G \rVert, \epsilon)`, :math:`\epsilon = 10^{-7}`:
+      ``eps_mode="max"``, ``eps=1e-7``;
+    * it iterates in bfloat16: ``ns_dtype=jnp.bfloat16``;
+    * its ``weight_decay=0.1`` is multiplied by the unadjusted learning rate, as here;
+    * it takes matrices only, where other leaves take AdamW's step here.
+
+    So ``torch.optim.Muon(w, lr, weight_decay=0.1)`` is ``gx.muon(lr, eps=1e-7,
+    weight_decay=0.1, fan_in_axis=1, debias=False, eps_mode="max", ns_dtype=jnp.bfloat16)`` on
+    PyTorch-shaped matrices (tested step by step against a transcription of PyTorch's rule).
 
     Args:
         learning_rate: :math:`\alpha_t`, a number or a schedule.
@@ -156,6 +181,12 @@ def muon(
         consistent_rms: :math:`\rho` (Liu et al. recommend 0.2); ``None`` for width scaling.
         fan_in_axis: which axis of a matrix is :math:`n_{in}`: ``0`` in Optax's layout
             (:math:`y = x W`), ``1`` for PyTorch's ``(out, in)`` weights (see above).
+        debias: bias-correct the matrices' momentum (Optax); ``False`` uses the plain running
+            mean (PyTorch). AdamW's path is always bias-corrected.
+        eps_mode: ``"add"`` divides by :math:`\lVert G \rVert + \epsilon` before iterating
+            (Optax), ``"max"`` by :math:`\max(\lVert G \rVert, \epsilon)` (PyTorch).
+        ns_dtype: the dtype Newton-Schulz iterates in (PyTorch: ``jnp.bfloat16``); ``None``
+            keeps the momentum's.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`PartitionState`.
@@ -176,13 +207,18 @@ def muon(
         >>> [round(float(x), 4) for x in updates["b"]]
         [-0.1, -0.1]
     """
-    coefficient_table("muon", ns_coeffs, ns_steps)  # checked here, so the error names muon
+    coefficient_table("muon", ns_coeffs, ns_steps)  # checked here, so the errors name muon
+    _check.flag("muon", debias=debias)
+    _check.choice("muon", "eps_mode", eps_mode, EPS_MODES)
+    if ns_dtype is not None:
+        _check.float_dtype("muon", ns_dtype=ns_dtype)
     return partition(
         {
             "muon": chain(
-                _momentum(beta, mu_dtype, nesterov),                            # m_hat_t
+                _momentum(beta, mu_dtype, nesterov, debias),                    # m_hat_t
                 orthogonalize_by_newton_schulz(ns_coeffs, ns_steps, eps, preconditioning=preconditioning,
-                                               adaptive=adaptive),              # NS_K(m_hat_t)
+                                               adaptive=adaptive, eps_mode=eps_mode,
+                                               ns_dtype=ns_dtype),              # NS_K(m_hat_t)
                 scale_by_shape(consistent_rms, fan_in_axis=fan_in_axis),        # * s(n_in, n_out)
                 _additive.weight_decay(weight_decay, weight_decay_mask),        # + lambda W
                 scale_by_learning_rate(learning_rate),                          # * -alpha_t

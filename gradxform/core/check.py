@@ -602,3 +602,18 @@ def schedule_at_step_zero(who: str, name: str, schedule: Callable) -> None:
         return
     if not math.isfinite(float(value)):
         raise ValueError(NON_FINITE_SCHEDULE_VALUE.format(who=who, name=name, value=float(value)))
+
+
+NOT_A_FLOAT_DTYPE = "{who}: {name} must be a floating-point dtype (e.g. jnp.bfloat16), got {name}={value!r}."
+
+
+def float_dtype(who: str, **values) -> Any:
+    """The one given dtype as a ``jnp.dtype``, refused unless it is a real floating-point dtype."""
+    ((name, value),) = values.items()
+    try:
+        dtype = jnp.dtype(value)
+    except TypeError:
+        dtype = None
+    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(NOT_A_FLOAT_DTYPE.format(who=who, name=name, value=value))
+    return dtype

@@ -35,6 +35,8 @@ DION_COEFFICIENTS = (
 )
 COEFFICIENT_PRESETS = {"standard": STANDARD_COEFFICIENTS, "dion": DION_COEFFICIENTS}
 PRECONDITIONINGS = ("frobenius", "spectral", "aol", "schatten")
+# How eps keeps the first division finite: ||G|| + eps (Optax) or max(||G||, eps) (PyTorch, Jordan).
+EPS_MODES = ("add", "max")
 
 NOT_A_MATRIX = (
     "{who}: every leaf must be a matrix (2-D), got shape {shape} at {path}. {who} treats each "
@@ -101,7 +103,9 @@ def _first_step(x: jax.Array, abc, preconditioning: str, eps) -> jax.Array:
     return _newton_schulz_step(x, x @ x.T.conj(), abc)
 
 
-def newton_schulz(x: jax.Array, table: np.ndarray, preconditioning: str, eps) -> jax.Array:
+def newton_schulz(
+    x: jax.Array, table: np.ndarray, preconditioning: str, eps, eps_mode: str = "add"
+) -> jax.Array:
     """Approximately orthogonalize the matrix ``x``: iterate :func:`_newton_schulz_step` over ``table``.
 
     The iteration commutes with transposition, so a tall matrix is iterated as its transpose
@@ -110,10 +114,9 @@ def newton_schulz(x: jax.Array, table: np.ndarray, preconditioning: str, eps) ->
     tall = x.shape[0] > x.shape[1]
     x = x.T if tall else x
     eps = jnp.asarray(eps).astype(jnp.finfo(x.dtype).dtype)  # real, as the norms are
-    if preconditioning == "frobenius":
-        x = x / (jnp.linalg.norm(x, ord="fro") + eps).astype(x.dtype)
-    elif preconditioning == "spectral":
-        x = x / (jnp.linalg.norm(x, ord=2) + eps).astype(x.dtype)
+    if preconditioning in ("frobenius", "spectral"):
+        norm = jnp.linalg.norm(x, ord="fro" if preconditioning == "frobenius" else 2)
+        x = x / (norm + eps if eps_mode == "add" else jnp.maximum(norm, eps)).astype(x.dtype)
     for k, abc in enumerate(jnp.asarray(table).astype(x.dtype)):
         x = _first_step(x, abc, preconditioning, eps) if k == 0 else _newton_schulz_step(x, x @ x.T.conj(), abc)
     return x.T if tall else x
@@ -127,6 +130,8 @@ def orthogonalize_by_newton_schulz(
     *,
     preconditioning: str = "frobenius",
     adaptive: bool = False,
+    eps_mode: str = "add",
+    ns_dtype: Any = None,
 ) -> GradientTransformation:
     r"""Replace each matrix update by an approximately orthogonal matrix with the same singular vectors.
 
@@ -135,7 +140,8 @@ def orthogonalize_by_newton_schulz(
     :math:`[0.7, 1.2]`, which Jordan found not to hurt):
 
     .. math::
-        X_0 = G / (\lVert G \rVert + \epsilon), \qquad
+        X_0 = G / (\lVert G \rVert + \epsilon) \ \text{or}\ G / \max(\lVert G \rVert, \epsilon),
+        \qquad
         X_{k+1} = a_k X_k + (b_k A_k + c_k A_k^2) X_k, \quad A_k = X_k X_k^*, \qquad
         u_t = X_K
 
@@ -157,6 +163,12 @@ def orthogonalize_by_newton_schulz(
         eps: :math:`\epsilon`, added to the norm; ``>= 0``.
         preconditioning: ``"frobenius"``, ``"spectral"``, ``"aol"`` or ``"schatten"``.
         adaptive: scale by the dual norm :math:`\langle G, X_K \rangle`.
+        eps_mode: how :math:`\epsilon` guards the division by the Frobenius or spectral norm:
+            ``"add"`` divides by :math:`\lVert G \rVert + \epsilon` (Optax), ``"max"`` by
+            :math:`\max(\lVert G \rVert, \epsilon)` (PyTorch's ``Muon``, Jordan's code).
+        ns_dtype: the dtype the iteration runs in (PyTorch's ``Muon`` iterates in
+            ``jnp.bfloat16``); the result is cast back to the update's dtype. ``None`` iterates
+            in the update's own dtype.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
@@ -177,6 +189,8 @@ def orthogonalize_by_newton_schulz(
     _check.non_negative(who, eps=eps)
     _check.choice(who, "preconditioning", preconditioning, PRECONDITIONINGS)
     _check.flag(who, adaptive=adaptive)
+    _check.choice(who, "eps_mode", eps_mode, EPS_MODES)
+    work_dtype = None if ns_dtype is None else _check.float_dtype(who, ns_dtype=ns_dtype)
     hyper = _hyper.declare(who, eps=eps)
 
     def init(params):
@@ -187,7 +201,8 @@ def orthogonalize_by_newton_schulz(
         h = hyper.read(extra_args)
 
         def orthogonalize(g):
-            x = newton_schulz(g, table, preconditioning, h("eps"))
+            work = g if work_dtype is None else g.astype(work_dtype)
+            x = newton_schulz(work, table, preconditioning, h("eps"), eps_mode).astype(g.dtype)
             return jnp.sum(g.conj() * x) * x if adaptive else x
 
         return jax.tree.map(orthogonalize, updates), EmptyState()

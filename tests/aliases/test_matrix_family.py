@@ -153,3 +153,72 @@ def test_muon_pytorch_layout_is_optax_on_the_transposed_problem():
         for a, e in zip(ours, theirs):
             for key in e:
                 np.testing.assert_allclose(a[key].T, e[key], rtol=1e-6, atol=1e-12)
+
+
+def _pytorch_muon_step(w, g, buf, lr, weight_decay, momentum, eps, adjust_lr_fn, ns_steps=5):
+    """One step of ``torch.optim.Muon`` on an (out, in) matrix, transcribed in NumPy (float64).
+
+    PyTorch 2.13's rule: buf = lerp(buf, g, 1 - mu); Nesterov update = lerp(g, buf, mu);
+    Newton-Schulz on the (transposed if tall) update divided by max(||.||_F, eps); the learning
+    rate adjusted by the shape (A, B); weight decay by the unadjusted rate.
+    """
+    a, b, c = 3.4445, -4.7750, 2.0315
+    buf = buf + (1 - momentum) * (g - buf)
+    x = g + momentum * (buf - g)
+    tall = x.shape[0] > x.shape[1]
+    x = x.T if tall else x
+    x = x / max(np.linalg.norm(x), eps)
+    for _ in range(ns_steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    x = x.T if tall else x
+    rows, cols = w.shape
+    ratio = np.sqrt(max(1, rows / cols)) if adjust_lr_fn == "original" else 0.2 * np.sqrt(max(rows, cols))
+    return w * (1 - lr * weight_decay) - lr * ratio * x, buf
+
+
+@pytest.mark.parametrize("adjust_lr_fn, consistent_rms", [("original", None), ("match_rms_adamw", 0.2)])
+def test_muon_reaches_pytorchs_muon_by_arguments(adjust_lr_fn, consistent_rms):
+    """debias=False, eps_mode="max", fan_in_axis=1 and PyTorch's defaults are torch.optim.Muon,
+    step by step in float64 (the Newton-Schulz dtype left at float64 on both sides)."""
+    rng = np.random.default_rng(11)
+    params = {"tall": rng.normal(size=(5, 3)), "wide": rng.normal(size=(2, 6))}
+    opt = gx.muon(2e-2, eps=1e-7, weight_decay=0.1, fan_in_axis=1, debias=False, eps_mode="max",
+                  consistent_rms=consistent_rms)
+    state = opt.init(params)
+    expected = {k: np.asarray(v) for k, v in params.items()}
+    buffers = {k: np.zeros_like(v) for k, v in expected.items()}
+    step = jax.jit(opt.update)
+    for t in range(8):
+        grads = {k: np.sin(v * (t + 1)) + 0.1 * v for k, v in expected.items()}
+        updates, state = step(grads, state, params)
+        params = gx.apply_updates(params, updates)
+        for k in expected:
+            expected[k], buffers[k] = _pytorch_muon_step(
+                expected[k], grads[k], buffers[k], 2e-2, 0.1, 0.95, 1e-7, adjust_lr_fn)
+            np.testing.assert_allclose(params[k], expected[k], rtol=1e-9, atol=1e-12)
+        expected = {k: np.asarray(v) for k, v in params.items()}  # step by step: both go on from ours
+
+
+def test_muon_iterates_in_the_dtype_it_is_given():
+    """ns_dtype=bfloat16 rounds the iteration (PyTorch's choice) and hands back float32."""
+    g = {"w": jnp.asarray(np.random.default_rng(0).normal(size=(4, 6)), jnp.float32)}
+    exact, _ = gx.orthogonalize_by_newton_schulz().update(g, gx.EmptyState())
+    rounded, _ = gx.orthogonalize_by_newton_schulz(ns_dtype=jnp.bfloat16).update(g, gx.EmptyState())
+    assert rounded["w"].dtype == jnp.float32
+    gap = float(jnp.max(jnp.abs(rounded["w"] - exact["w"])))
+    assert 1e-4 < gap < 0.2  # bfloat16's 8-bit mantissa: visibly rounded, still the same matrix
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(eps_mode="min"), ValueError, r"muon: eps_mode must be one of \['add', 'max'\], got eps_mode='min'"),
+        (dict(ns_dtype=jnp.int8), TypeError, r"muon: ns_dtype must be a floating-point dtype"),
+        (dict(ns_dtype="bf16"), TypeError, r"muon: ns_dtype must be a floating-point dtype .* ns_dtype='bf16'"),
+        (dict(debias=1), TypeError, r"muon: debias"),
+    ],
+)
+def test_muon_rejects_bad_pytorch_convention_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        gx.muon(1e-2, **kwargs)
