@@ -83,6 +83,7 @@ from .transforms.factored import scale_by_cover_rss as scale_by_cover_rss
 from .transforms.factored import scale_by_factored_rms as scale_by_factored_rms
 from .transforms.factored import scale_by_param_block_norm as scale_by_param_block_norm
 from .transforms.factored import scale_by_param_block_rms as scale_by_param_block_rms
+from .transforms.factored import scale_by_relative_step as scale_by_relative_step
 from .transforms.lagged import LaggedMeanOfSquaresState as LaggedMeanOfSquaresState
 from .transforms.lagged import lagged_mean_of_squares as lagged_mean_of_squares
 from .transforms.lagged import sqrt_at_least as sqrt_at_least

@@ -17,12 +17,27 @@ from ..core.types import ScalarOrSchedule
 from ..transforms import additive as _additive
 from ..transforms.additive import Mask
 from ..transforms.clipping import clip_by_block_rms
-from ..transforms.factored import scale_by_cover_rss, scale_by_factored_rms, scale_by_param_block_rms
+from ..transforms.factored import (
+    EPS_PLACEMENTS,
+    FACTORED_AXES,
+    scale_by_cover_rss,
+    scale_by_factored_rms,
+    scale_by_param_block_rms,
+    scale_by_relative_step,
+)
 from ..transforms.moments import scale_by_momentum
 from ..transforms.scaling import scale, scale_by_learning_rate
 
 
-@alias("learning_rate", "decay_rate", "clipping_threshold", "momentum", "weight_decay_rate", "eps")
+EPS_NONE = (
+    "{who}: eps=None (the machine epsilon of the params' dtype, PyTorch's default) bounds the "
+    "estimate, so it needs eps_placement='estimate'; with eps_placement='squared_gradient' give "
+    "a number, e.g. Optax's 1e-30."
+)
+
+
+@alias("learning_rate", "decay_rate", "clipping_threshold", "momentum", "weight_decay_rate", "eps",
+       "min_param_scale")
 def adafactor(
     learning_rate: Optional[ScalarOrSchedule] = None,
     min_dim_size_to_factor: int = 128,
@@ -33,9 +48,14 @@ def adafactor(
     momentum: Optional[ScalarOrSchedule] = None,
     dtype_momentum: Any = jnp.float32,
     weight_decay_rate: Optional[ScalarOrSchedule] = None,
-    eps: ScalarOrSchedule = 1e-30,
+    eps: Optional[ScalarOrSchedule] = 1e-30,
     factored: bool = True,
     weight_decay_mask: Optional[Mask] = None,
+    *,
+    factored_axes: str = "largest",
+    eps_placement: str = "squared_gradient",
+    relative_step: bool = False,
+    min_param_scale: ScalarOrSchedule = 1e-3,
 ) -> GradientTransformation:
     r"""Adafactor: Adam's second moment kept as row and column means, steps relative to the weights.
 
@@ -58,11 +78,30 @@ def adafactor(
     Chains :func:`scale_by_factored_rms`, :func:`clip_by_block_rms`,
     :func:`scale_by_learning_rate` (without its sign), :func:`scale_by_param_block_rms`,
     :func:`scale_by_momentum` (``ema=True``), :func:`weight_decay` and :func:`scale` by -1, in
-    Optax's order. Results are Optax's, but for two deliberate differences: a momentum stored
+    Optax's order (with ``relative_step``, :func:`scale_by_relative_step` takes the place of
+    :func:`scale_by_learning_rate`). Results are Optax's, but for two deliberate differences: a momentum stored
     in a narrower dtype than the params (``dtype_momentum=float32`` beside float64 params) is
     averaged in the wider dtype and rounded once, where Optax multiplies it in the narrow one
     (the last bits of the stored momentum differ), and at the saturated step count
     ``2**31 - 1`` the decay stays finite where Optax's count wraps to a negative :math:`t`.
+
+    PyTorch's ``torch.optim.Adafactor(lr, beta2_decay, eps=(eps1, eps2), d, weight_decay)``
+    differs in five conventions, each an argument here:
+
+    * it factors the last two axes of every leaf of rank 2 or more:
+      ``factored_axes="last", min_dim_size_to_factor=0``;
+    * :math:`\epsilon_1` bounds the estimate instead of being added to :math:`|g|^2`
+      (:func:`scale_by_factored_rms`): ``eps_placement="estimate"``, ``eps=eps1`` (``None``,
+      its default, is the machine epsilon of the params' dtype);
+    * its step is the paper's relative step :math:`\min(\text{lr}, 1/\sqrt{t})` times the
+      parameter scale, not the learning rate: ``relative_step=True``;
+    * ``beta2_decay`` is :math:`-c`: ``decay_rate=-beta2_decay``; ``eps2``:
+      ``min_param_scale=eps2``; ``d``: ``clipping_threshold=d``;
+    * its weight decay is multiplied by the learning rate: ``weight_decay_rate=lr * weight_decay``.
+
+    So PyTorch's defaults are ``gx.adafactor(1e-2, min_dim_size_to_factor=0,
+    factored_axes="last", eps_placement="estimate", eps=None, relative_step=True)``, tested
+    step by step against a transcription of PyTorch's rule.
 
     Args:
         learning_rate: :math:`\alpha_t`, a number ``>= 0`` or a schedule; ``None`` leaves it out
@@ -79,10 +118,20 @@ def adafactor(
             default) keeps none and saves its memory.
         dtype_momentum: dtype in which :math:`m` is stored.
         weight_decay_rate: :math:`\lambda_t`, ``>= 0``; ``None`` disables weight decay.
-        eps: :math:`\epsilon_1`, added to every squared gradient; ``>= 0``.
+        eps: :math:`\epsilon_1`, added to every squared gradient; ``>= 0``. ``None`` (with
+            ``eps_placement="estimate"`` only) is the machine epsilon of each leaf's dtype.
         factored: factor the second moments of large enough leaves.
         weight_decay_mask: which leaves to decay: a tree of bools shaped like the params, or a
             function of the params returning one; ``None`` decays every leaf.
+        factored_axes: ``"largest"`` (Optax) or ``"last"`` (PyTorch): see
+            :func:`scale_by_factored_rms`.
+        eps_placement: ``"squared_gradient"`` (Optax) or ``"estimate"`` (PyTorch): see
+            :func:`scale_by_factored_rms`.
+        relative_step: multiply by :math:`\min(\alpha_t, 1/\sqrt{t})`
+            (:func:`scale_by_relative_step`, PyTorch) instead of :math:`\alpha_t`; with
+            ``learning_rate=None`` the cap is the paper's :math:`10^{-2}`.
+        min_param_scale: :math:`\epsilon_2`, the smallest parameter scale (:math:`10^{-3}` in
+            Optax's and PyTorch's defaults); ``>= 0``.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`. ``update`` needs
@@ -102,15 +151,27 @@ def adafactor(
         [ 0.9 -1.9]
     """
     _check.int_at_least("adafactor", 0, decay_offset=decay_offset)  # named as the caller named it
-    _check.flag("adafactor", multiply_by_parameter_scale=multiply_by_parameter_scale)
+    _check.flag("adafactor", multiply_by_parameter_scale=multiply_by_parameter_scale,
+                relative_step=relative_step)
+    _check.choice("adafactor", "factored_axes", factored_axes, FACTORED_AXES)
+    _check.choice("adafactor", "eps_placement", eps_placement, EPS_PLACEMENTS)
+    if eps is None and eps_placement != "estimate":
+        raise ValueError(EPS_NONE.format(who="adafactor"))
+    _check.non_negative("adafactor", min_param_scale=min_param_scale)
+    if relative_step:
+        step_size = scale_by_relative_step(1e-2 if learning_rate is None else learning_rate)
+    elif learning_rate is not None:
+        step_size = scale_by_learning_rate(learning_rate, flip_sign=False)
+    else:
+        step_size = identity()
     return chain(
         scale_by_factored_rms(factored, decay_rate, decay_offset,  # U_t = g / sqrt(V_hat_t), V_hat_t
-                              min_dim_size_to_factor, eps),        #   from row and column means
+                              min_dim_size_to_factor, eps,         #   from row and column means
+                              factored_axes=factored_axes, eps_placement=eps_placement),
         (clip_by_block_rms(clipping_threshold)                     # U_t / max(1, RMS(U_t) / d)
          if clipping_threshold is not None else identity()),
-        (scale_by_learning_rate(learning_rate, flip_sign=False)    # * alpha_t
-         if learning_rate is not None else identity()),
-        (scale_by_param_block_rms()                                # * max(RMS(theta), 1e-3)
+        step_size,                                                 # * alpha_t, or min(alpha_t, 1/sqrt(t))
+        (scale_by_param_block_rms(min_param_scale)                 # * max(RMS(theta), eps_2)
          if multiply_by_parameter_scale else identity()),
         (scale_by_momentum(momentum, ema=True, dtype=dtype_momentum)  # m_t = b1 m + (1 - b1) x
          if momentum is not None else identity()),

@@ -46,19 +46,31 @@ def _decay_rate_pow(step: jax.Array, exponent: jax.Array) -> jax.Array:
     return 1.0 - t ** (-jnp.asarray(exponent, jnp.float32))
 
 
-def _factored_axes(shape: tuple, factored: bool, min_dim_size_to_factor: int) -> Optional[tuple[int, int]]:
-    """(second-largest axis, largest axis) of a leaf whose second moment is factored, or None.
+FACTORED_AXES = ("largest", "last")
+EPS_PLACEMENTS = ("squared_gradient", "estimate")
 
-    A leaf is factored when ``factored`` is set and its two largest axes have at least
-    ``min_dim_size_to_factor`` entries each. Ties keep the earlier axis first (a stable sort), so
-    a square matrix keeps its mean over axis 1 as its row statistics, as Optax's does.
+
+def _factored_axes(
+    shape: tuple, factored: bool, min_dim_size_to_factor: int, rule: str = "largest"
+) -> Optional[tuple[int, int]]:
+    """(row axis i, column axis j) of a leaf whose second moment is factored, or None.
+
+    Rows are averaged over :math:`j`, columns over :math:`i`. ``rule="largest"`` (Optax,
+    the paper) takes the second-largest and the largest axis, ties keeping the earlier axis first
+    (a stable sort, so a square matrix keeps its mean over axis 1 as its row statistics, as
+    Optax's does); ``"last"`` (PyTorch) the last two. A leaf is factored when ``factored`` is set
+    and both axes have at least ``min_dim_size_to_factor`` entries.
     """
     if not factored or len(shape) < 2:
         return None
-    order = np.argsort(shape, kind="stable")
-    if shape[order[-2]] < min_dim_size_to_factor:
+    if rule == "last":
+        rows, cols = len(shape) - 2, len(shape) - 1
+    else:
+        order = np.argsort(shape, kind="stable")
+        rows, cols = int(order[-2]), int(order[-1])
+    if min(shape[rows], shape[cols]) < min_dim_size_to_factor:
         return None
-    return int(order[-2]), int(order[-1])
+    return rows, cols
 
 
 def _zeros_summed_over(param: jax.Array, axis: int | tuple[int, ...]) -> jax.Array:
@@ -89,8 +101,8 @@ def _running_mean(decay_t, old, new):
 
 @textbook
 class ScaleByFactoredRmsState(NamedTuple):
-    v_row: PyTree  # per leaf: its mean square over the largest axis if factored, else a (1,) zero; params' dtype
-    v_col: PyTree  # per leaf: its mean square over the second-largest axis if factored, else a (1,) zero
+    v_row: PyTree  # per leaf: its mean square over the column axis j if factored, else a (1,) zero; params' dtype
+    v_col: PyTree  # per leaf: its mean square over the row axis i if factored, else a (1,) zero
     v: PyTree  # per leaf: the full mean square if not factored, else a (1,) zero; params' dtype
 
 
@@ -100,8 +112,11 @@ def scale_by_factored_rms(
     decay_rate: Hyper = 0.8,
     step_offset: int = 0,
     min_dim_size_to_factor: int = 128,
-    epsilon: Hyper = 1e-30,
+    epsilon: Optional[Hyper] = 1e-30,
     decay_rate_fn: Callable[[jax.Array, jax.Array], jax.Array] = _decay_rate_pow,
+    *,
+    factored_axes: str = "largest",
+    eps_placement: str = "squared_gradient",
 ) -> GradientTransformation:
     r"""Divide each update by a factored estimate of its root mean square (Adafactor's scaling).
 
@@ -122,6 +137,18 @@ def scale_by_factored_rms(
     :math:`V_t = \hat\beta_t V_{t-1} + (1-\hat\beta_t)\,G_t`, :math:`u_t = g_t V_t^{-1/2}`.
     Statistics are stored in the params' dtype, and the update uses the stored values.
 
+    PyTorch's ``Adafactor`` places :math:`\epsilon_1` elsewhere (``eps_placement="estimate"``):
+    the statistics average :math:`|g_t|^2` itself, and :math:`\epsilon_1` bounds the estimate
+    from below instead,
+
+    .. math::
+        \hat V_t = \frac{R_t C_t^\top}{\max(\operatorname{mean}_i R_t,\ \epsilon_1)}, \qquad
+        u_t = g_t / \sqrt{\max(\hat V_t,\ \epsilon_1^2)}
+
+    (:math:`u_t = g_t / \sqrt{\max(V_t, \epsilon_1^2)}` unfactored), and it factors the
+    last two axes of every leaf of rank 2 or more (``factored_axes="last"``,
+    ``min_dim_size_to_factor=0``).
+
     Args:
         factored: factor the second moment of leaves that are large enough; ``False`` keeps
             every leaf's whole.
@@ -131,10 +158,16 @@ def scale_by_factored_rms(
             that its decay restarts at :math:`\hat\beta = 0`.
         min_dim_size_to_factor: factor a leaf only if its two largest axes have at least this
             many entries; an int ``>= 0``.
-        epsilon: :math:`\epsilon_1`, added to every squared gradient; ``>= 0``.
+        epsilon: :math:`\epsilon_1`, added to every squared gradient; ``>= 0``. With
+            ``eps_placement="estimate"``, ``None`` is the machine epsilon of each leaf's dtype
+            (PyTorch's default).
         decay_rate_fn: ``(step - step_offset, decay_rate) -> decay``; the default is
             Adafactor's :math:`1 - t^{-c}` with :math:`t` the one-based count, in float32. A
             bounded one (Zhai et al. 2021) keeps the moment from freezing.
+        factored_axes: which two axes a factored leaf keeps statistics of: ``"largest"`` (the
+            two largest, Optax and the paper) or ``"last"`` (PyTorch); keyword only.
+        eps_placement: ``"squared_gradient"`` (Optax, the paper) or ``"estimate"`` (PyTorch),
+            as above; keyword only.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`ScaleByFactoredRmsState` (in a
@@ -151,12 +184,17 @@ def scale_by_factored_rms(
     _check.finite(who, decay_rate=decay_rate)
     _check.int_at_least(who, 0, step_offset=step_offset)
     _check.int_at_least(who, 0, min_dim_size_to_factor=min_dim_size_to_factor)
-    _check.non_negative(who, epsilon=epsilon)
+    _check.choice(who, "factored_axes", factored_axes, FACTORED_AXES)
+    _check.choice(who, "eps_placement", eps_placement, EPS_PLACEMENTS)
+    if epsilon is not None or eps_placement == "squared_gradient":
+        _check.non_negative(who, epsilon=epsilon)
     _check.is_callable(who, decay_rate_fn=decay_rate_fn)
-    hyper = _hyper.declare(who, decay_rate=decay_rate, epsilon=epsilon)
+    declared = {} if epsilon is None else {"epsilon": epsilon}
+    hyper = _hyper.declare(who, decay_rate=decay_rate, **declared)
+    estimate_floor = eps_placement == "estimate"
 
     def axes_of(leaf):
-        return _factored_axes(np.shape(leaf), factored, min_dim_size_to_factor)
+        return _factored_axes(np.shape(leaf), factored, min_dim_size_to_factor, factored_axes)
 
     def init(params):
         _check.inexact_leaves(who, params)
@@ -165,26 +203,36 @@ def scale_by_factored_rms(
             axes = axes_of(p)
             if axes is None:
                 return _placeholder(p), _placeholder(p), _tree.zeros_like(p)
-            second, largest = axes
-            return _zeros_summed_over(p, largest), _zeros_summed_over(p, second), _placeholder(p)
+            rows, cols = axes
+            return _zeros_summed_over(p, cols), _zeros_summed_over(p, rows), _placeholder(p)
 
         return ScaleByFactoredRmsState(*_unzip(params, jax.tree.map(statistics, params), 3))
 
     def scaled(g, row, col, v, decay_t, eps):
         """One leaf's update and its statistics."""
         squared = _tree.abs_sq(g)
-        squared = squared + eps.astype(squared.dtype)  # G = |g|^2 + eps_1
+        if eps is None:  # PyTorch's default: the machine epsilon of the leaf's dtype
+            eps = jnp.asarray(jnp.finfo(squared.dtype).eps)
+        if not estimate_floor:
+            squared = squared + eps.astype(squared.dtype)  # G = |g|^2 + eps_1
         axes = axes_of(g)
         with jax.numpy_dtype_promotion("standard"):
             if axes is None:
                 v = _running_mean(decay_t, v, squared).astype(v.dtype)
+                if estimate_floor:
+                    return g * jax.lax.rsqrt(jnp.maximum(v, (eps * eps).astype(v.dtype))), row, col, v
                 return g * v ** -0.5, row, col, v
-            second, largest = axes
-            row = _running_mean(decay_t, row, jnp.mean(squared, axis=largest)).astype(row.dtype)
-            col = _running_mean(decay_t, col, jnp.mean(squared, axis=second)).astype(col.dtype)
-            row_axis = second - 1 if second > largest else second  # axis i of R, once j is gone
-            row_factor = (row / jnp.mean(row, axis=row_axis, keepdims=True)) ** -0.5
-            out = g * jnp.expand_dims(row_factor, largest) * jnp.expand_dims(col ** -0.5, second)
+            rows, cols = axes
+            row = _running_mean(decay_t, row, jnp.mean(squared, axis=cols)).astype(row.dtype)
+            col = _running_mean(decay_t, col, jnp.mean(squared, axis=rows)).astype(col.dtype)
+            row_axis = rows - 1 if rows > cols else rows  # axis i of R, once j is gone
+            row_mean = jnp.mean(row, axis=row_axis, keepdims=True)
+            if estimate_floor:  # PyTorch: max(R C^T / max(mean_i R, eps), eps^2)^(-1/2)
+                estimate = jnp.expand_dims(row, cols) * jnp.expand_dims(col, rows)
+                estimate = estimate / jnp.expand_dims(jnp.maximum(row_mean, eps.astype(row.dtype)), cols)
+                return g * jax.lax.rsqrt(jnp.maximum(estimate, (eps * eps).astype(estimate.dtype))), row, col, v
+            row_factor = (row / row_mean) ** -0.5
+            out = g * jnp.expand_dims(row_factor, cols) * jnp.expand_dims(col ** -0.5, rows)
             return out, row, col, v
 
     def update(updates, state, params=None, **extra_args):
@@ -192,7 +240,7 @@ def scale_by_factored_rms(
         h = hyper.read(extra_args)
         step = _step.read(extra_args, who)
         decay_t = decay_rate_fn(step - jnp.asarray(step_offset, step.dtype), h("decay_rate"))
-        eps = h("epsilon")
+        eps = None if epsilon is None else h("epsilon")
         out = jax.tree.map(lambda g, r, c, v: scaled(g, r, c, v, decay_t, eps),
                            updates, state.v_row, state.v_col, state.v)
         new_updates, *statistics = _unzip(updates, out, 4)
@@ -397,6 +445,45 @@ def scale_by_param_block_rms(min_scale: Hyper = 1e-3) -> GradientTransformation:
     return _scale_by_param_block("scale_by_param_block_rms", _block_rms, min_scale)
 
 
+@_recipe.factory
+def scale_by_relative_step(max_step: Hyper = 1e-2) -> GradientTransformation:
+    r"""Multiply each update by Adafactor's relative step size, which decays as :math:`1/\sqrt{t}`.
+
+    .. math::  u_t = \rho_t\, g_t, \qquad \rho_t = \min\!\left(\rho_{max},\ 1/\sqrt{t}\right)
+
+    with :math:`t` the one-based step. Shazeer & Stern take :math:`\rho_{max} = 10^{-2}`;
+    PyTorch's ``Adafactor`` takes its learning rate. Multiplied by
+    :func:`scale_by_param_block_rms`, this is the paper's relative step
+    :math:`\alpha_t = \max(\epsilon_2, \operatorname{RMS}(\theta_{t-1}))\,\rho_t`. It keeps
+    the sign of the update, as ``scale_by_learning_rate(..., flip_sign=False)`` does.
+
+    Args:
+        max_step: :math:`\rho_{max}`, ``>= 0``, a number or a schedule.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its
+        own, the one link of a :class:`ChainState`).
+
+    References:
+        Shazeer & Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
+        ICML 2018, Section 8 (relative step size). https://arxiv.org/abs/1804.04235
+    """
+    who = "scale_by_relative_step"
+    _check.non_negative(who, max_step=max_step)
+    hyper = _hyper.declare(who, max_step=max_step)
+
+    def init(params):
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        cap = hyper.read(extra_args)("max_step")
+        t = _step.advance(_step.read(extra_args, who), 1).astype(cap.dtype)  # one-based
+        rho = jnp.minimum(cap, jax.lax.rsqrt(t))
+        return jax.tree.map(lambda g: _tree.times(g, rho), updates), EmptyState()
+
+    return primitive(init, update, hyper, reads_step=True)
+
+
 # --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
 
 
@@ -420,6 +507,11 @@ def _cover_rss_rule(a, x, fresh):
 @_recipe.formula("scale_by_param_block_norm")
 def _block_norm_rule(a, x, fresh):
     return rf"\max(\|\theta_{{t-1}}\|_2, {a.get('min_scale', '0.001')})\,{_recipe.group(x)}", []
+
+
+@_recipe.formula("scale_by_relative_step")
+def _relative_step_rule(a, x, fresh):
+    return rf"\min({a.get('max_step', '0.01')}, 1/\sqrt{{t}})\,{_recipe.group(x)}", []
 
 
 @_recipe.formula("scale_by_param_block_rms")

@@ -198,3 +198,80 @@ def test_sm3_rejects_complex_params_and_bad_arguments():
         gx.sm3(1e-2, momentum=1.5)
     with pytest.raises(ValueError, match="learning_rate must be a finite number >= 0"):
         gx.sm3(-1.0)
+
+
+def _pytorch_adafactor_step(theta, g, state, t, lr, beta2_decay, eps1, eps2, d, weight_decay):
+    """One step of ``torch.optim.Adafactor`` on one leaf, transcribed in NumPy (float64).
+
+    PyTorch 2.13's single-tensor rule: the decay 1 - t^beta2_decay; the relative step
+    min(lr, 1/sqrt(t)) times max(eps2, RMS(theta)); decoupled decay by lr * weight_decay; the last
+    two axes factored for rank >= 2, eps1 bounding the estimate; the update clipped to RMS d.
+    """
+    one_minus_beta2 = t ** beta2_decay
+    alpha = max(eps2, np.sqrt(np.mean(theta ** 2))) * min(lr, 1 / np.sqrt(t))
+    theta = theta * (1 - lr * weight_decay)
+    if g.ndim > 1:
+        row, col = state
+        row = row + one_minus_beta2 * (np.mean(g ** 2, axis=-1, keepdims=True) - row)
+        col = col + one_minus_beta2 * (np.mean(g ** 2, axis=-2, keepdims=True) - col)
+        estimate = (row @ col) / np.maximum(np.mean(row, axis=-2, keepdims=True), eps1)
+        state = (row, col)
+    else:
+        state = state + one_minus_beta2 * (g ** 2 - state)
+        estimate = state
+    update = g / np.sqrt(np.maximum(estimate, eps1 * eps1))
+    denom = max(1.0, np.sqrt(np.mean(update ** 2)) / d)
+    return theta - alpha / denom * update, state
+
+
+@pytest.mark.parametrize("weight_decay, lr", [(0.0, 1e-2), (0.1, 0.3)])
+def test_adafactor_reaches_pytorchs_adafactor_by_arguments(weight_decay, lr):
+    """factored_axes="last", eps_placement="estimate", relative_step=True (and the argument
+    mapping of the docstring) are torch.optim.Adafactor, step by step in float64: a 3-d leaf
+    factored over its last two axes, a matrix, a vector and a scalar."""
+    rng = np.random.default_rng(7)
+    params = {"t": rng.normal(size=(2, 3, 4)), "w": rng.normal(size=(5, 2)), "v": rng.normal(size=3),
+              "s": np.array(0.7)}
+    eps1 = float(np.finfo(np.float64).eps)
+    opt = gx.adafactor(lr, min_dim_size_to_factor=0, factored_axes="last", eps_placement="estimate",
+                       eps=None, relative_step=True, decay_rate=0.8, min_param_scale=1e-3,
+                       clipping_threshold=1.0, weight_decay_rate=lr * weight_decay)
+    state = opt.init(params)
+    torch_state = {k: ((np.zeros(v.shape[:-1] + (1,)), np.zeros(v.shape[:-2] + (1, v.shape[-1])))
+                       if v.ndim > 1 else np.zeros_like(v)) for k, v in params.items()}
+    step = jax.jit(opt.update)
+    for t in range(1, 13):
+        grads = {k: np.cos(3 * v * t) + 0.05 * v for k, v in params.items()}
+        updates, state = step(grads, state, params)
+        ours = gx.apply_updates(params, updates)
+        for k in params:
+            theirs, torch_state[k] = _pytorch_adafactor_step(
+                np.asarray(params[k]), grads[k], torch_state[k], t, lr, -0.8, eps1, 1e-3, 1.0, weight_decay)
+            # atol: an entry crossing zero loses relative digits to the formula order (PyTorch
+            # multiplies theta by 1 - lr * wd first), 1e-8 of a leaf of size about 1.
+            np.testing.assert_allclose(ours[k], theirs, rtol=1e-6, atol=1e-8, err_msg=f"{k} at step {t}")
+        params = {k: np.asarray(v) for k, v in ours.items()}
+
+
+def test_scale_by_relative_step_is_the_capped_inverse_square_root_of_the_step():
+    opt = gx.scale_by_relative_step(0.3)
+    state = opt.init({"w": jnp.ones(2)})
+    seen = []
+    for _ in range(20):
+        out, state = opt.update({"w": jnp.ones(2)}, state)
+        seen.append(float(out["w"][0]))
+    np.testing.assert_allclose(seen, [min(0.3, 1 / np.sqrt(t)) for t in range(1, 21)], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(factored_axes="first"), r"adafactor: factored_axes must be one of \['largest', 'last'\]"),
+        (dict(eps_placement="root"), r"adafactor: eps_placement must be one of"),
+        (dict(eps=None), r"adafactor: eps=None .* needs eps_placement='estimate'"),
+        (dict(min_param_scale=-1.0), r"adafactor: min_param_scale"),
+    ],
+)
+def test_adafactor_rejects_bad_pytorch_convention_arguments(kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        gx.adafactor(1e-2, **kwargs)
