@@ -48,6 +48,8 @@ from .core.types import TransformInitFn as TransformInitFn
 from .core.types import TransformUpdateExtraArgsFn as TransformUpdateExtraArgsFn
 from .core.types import TransformUpdateFn as TransformUpdateFn
 from .core.types import Updates as Updates
+from .core.wires import from_tap as from_tap
+from .core.wires import tap as tap
 from . import tree as tree  # Optax's tree utilities that touch states: gx.tree.get, set, ...
 
 # Primitives

@@ -19,6 +19,7 @@ from ..core.named import one_minus
 from ..core.protocol import GradientTransformation, identity
 from ..core.recipe import alias
 from ..core.types import Hyper, ScalarOrSchedule
+from ..core.wires import from_tap, tap
 from ..transforms import additive as _additive
 from ..transforms.additive import Mask
 from ..transforms.elementwise import sqrt_plus_eps
@@ -39,18 +40,21 @@ from .parts import debiased_momentum, nesterov_debiased_momentum
 def belief_ratio(
     b1: Hyper, b2: Hyper, eps: Hyper, eps_root: Hyper, nesterov: bool = False
 ) -> GradientTransformation:
-    r"""AdaBelief's direction: :math:`\hat m_t / (\sqrt{s_t / (1-\beta_2^t)} + \epsilon)`."""
+    r"""AdaBelief's direction: :math:`\hat m_t / (\sqrt{s_t / (1-\beta_2^t)} + \epsilon)`.
+
+    The numerator taps its momentum :math:`m_t` (:func:`tap`) for the denominator's spread
+    :math:`g_t - m_t` (:func:`from_tap`), so :math:`m` is kept once."""
     if nesterov:
-        numerator = nesterov_debiased_momentum(b1)   # b1 m_hat_(t+1) + (1 - b1) g_hat_t
+        numerator = nesterov_debiased_momentum(b1, tap_as="m")   # b1 m_hat_(t+1) + (1 - b1) g_hat_t
     else:
-        numerator = debiased_momentum(b1)            # m_hat_t = m_t / (1 - b1^t)
+        numerator = debiased_momentum(b1, tap_as="m")            # m_hat_t = m_t / (1 - b1^t)
     return ratio(
         numerator,
-        [parallel_sum((1.0, identity()),                          # g_t
-                      (-1.0, scale_by_momentum(b1, ema=True))),   # - m_t
-         belief_moment(b2, eps_root),                 # s_t = b2 s + (1 - b2) (g - m_t)^2 + eps_root
-         bias_correction(b2),                         # s_t / (1 - b2^t)
-         sqrt_plus_eps(eps, None)],                   # sqrt(.) + eps
+        [parallel_sum((1.0, identity()),                  # g_t
+                      (-1.0, from_tap("m"))),             # - m_t, the numerator's
+         belief_moment(b2, eps_root),                     # s_t = b2 s + (1 - b2) (g - m_t)^2 + eps_root
+         bias_correction(b2),                             # s_t / (1 - b2^t)
+         sqrt_plus_eps(eps, None)],                       # sqrt(.) + eps
     )
 
 
@@ -249,16 +253,20 @@ def scale_by_yogi(
 
 @_recipe.part
 def adan_ratio(b1: Hyper, b2: Hyper, b3: Hyper, eps: Hyper, eps_root: Hyper) -> GradientTransformation:
-    r"""Adan's direction: :math:`(\hat m_t + (1-\beta_2) \hat v_t) / (\sqrt{\hat n_t + \epsilon_{root}} + \epsilon)`."""
+    r"""Adan's direction: :math:`(\hat m_t + (1-\beta_2) \hat v_t) / (\sqrt{\hat n_t + \epsilon_{root}} + \epsilon)`.
+
+    The numerator taps the gradient difference :math:`d_t` (:func:`tap`) for the denominator
+    (:func:`from_tap`), so the previous gradient is kept once."""
     return ratio(
         parallel_sum(
             (1.0, debiased_momentum(b1)),                    # m_hat_t (m_t = b1 m + (1 - b1) g)
             (one_minus(b2), [gradient_difference(),          # + (1 - b2) (d_t = g_t - g_(t-1),
+                             tap("d"),
                              scale_by_momentum(b2, ema=True),  #   v_t = b2 v + (1 - b2) d_t,
                              bias_correction(b2)]),          #   v_t / (1 - b2^t))
         ),
         [parallel_sum((1.0, identity()),                     # g_t
-                      (one_minus(b2), gradient_difference())),  # + (1 - b2) d_t
+                      (one_minus(b2), from_tap("d"))),       # + (1 - b2) d_t, the numerator's
          mean_of_squares(b3),                                # n_t = b3 n + (1 - b3) (.)^2
          bias_correction(b3),                                # n_t / (1 - b3^t)
          sqrt_plus_eps(eps, eps_root)],                      # sqrt(. + eps_root) + eps

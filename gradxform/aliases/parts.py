@@ -14,25 +14,36 @@ from ..core.combinators import parallel_sum, ratio
 from ..core.named import one_minus
 from ..core.protocol import GradientTransformation
 from ..core.types import Hyper
+from ..core.wires import tap
 from ..transforms.elementwise import sqrt_plus_eps
 from ..transforms.moments import amsgrad_max, bias_correction, mean_of_squares, scale_by_momentum
 
 
+def _momentum(b1: Hyper, dtype: Any, tap_as: str | None) -> list[GradientTransformation]:
+    """:math:`m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t`, tapped as ``tap_as`` if given."""
+    momentum = scale_by_momentum(b1, ema=True, dtype=dtype)
+    return [momentum] if tap_as is None else [momentum, tap(tap_as)]
+
+
 @_recipe.part
-def debiased_momentum(b1: Hyper, dtype: Any = None) -> GradientTransformation:
-    r"""Adam's numerator: :math:`\hat m_t = m_t / (1-\beta_1^t)`, :math:`m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t`."""
+def debiased_momentum(b1: Hyper, dtype: Any = None, tap_as: str | None = None) -> GradientTransformation:
+    r"""Adam's numerator: :math:`\hat m_t = m_t / (1-\beta_1^t)`, :math:`m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t`.
+
+    ``tap_as`` names a wire (:func:`gradxform.tap`) carrying :math:`m_t` to a later branch."""
     return sequence(
-        scale_by_momentum(b1, ema=True, dtype=dtype),    # m_t = b1 m + (1 - b1) g
+        *_momentum(b1, dtype, tap_as),                   # m_t = b1 m + (1 - b1) g
         bias_correction(b1),                             # m_t / (1 - b1^t)
     )
 
 
 @_recipe.part
-def nesterov_debiased_momentum(b1: Hyper, dtype: Any = None) -> GradientTransformation:
-    r"""Nadam's numerator: :math:`\beta_1 m_t / (1-\beta_1^{t+1}) + (1-\beta_1) g_t / (1-\beta_1^t)`."""
+def nesterov_debiased_momentum(b1: Hyper, dtype: Any = None, tap_as: str | None = None) -> GradientTransformation:
+    r"""Nadam's numerator: :math:`\beta_1 m_t / (1-\beta_1^{t+1}) + (1-\beta_1) g_t / (1-\beta_1^t)`.
+
+    ``tap_as`` names a wire (:func:`gradxform.tap`) carrying :math:`m_t` to a later branch."""
     return parallel_sum(
-        (b1, [scale_by_momentum(b1, ema=True, dtype=dtype),  # m_t = b1 m + (1 - b1) g
-              bias_correction(b1, step_offset=1)]),          # b1 m_t / (1 - b1^(t+1))
+        (b1, _momentum(b1, dtype, tap_as)                    # m_t = b1 m + (1 - b1) g
+         + [bias_correction(b1, step_offset=1)]),            # b1 m_t / (1 - b1^(t+1))
         (one_minus(b1), bias_correction(b1)),                # + (1 - b1) g_t / (1 - b1^t)
     )
 
