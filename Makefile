@@ -6,7 +6,7 @@ TEST_ENV := .venv-test
 DEMO_ENV := .venv-demo
 BENCH_ENV := .venv-bench
 
-.PHONY: test test-fast lint demo bench bench-pytorch clean
+.PHONY: test test-fast lint docs demo bench bench-pytorch clean
 
 $(TEST_ENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(TEST_ENV)
@@ -26,8 +26,8 @@ $(BENCH_ENV)/.installed: pyproject.toml
 	$(BENCH_ENV)/bin/python -m pip install --quiet -e '.[benchmarks]'
 	touch $@
 
-# Lint (ruff: style and import order) and types (mypy), then the doctests, then every test.
-test: lint
+# Lint (ruff: style and import order) and types (mypy), the docs, then the doctests, then every test.
+test: lint docs
 	$(TEST_ENV)/bin/python -m pytest -q --doctest-modules gradxform
 	$(TEST_ENV)/bin/python -m pytest -n auto -q
 
@@ -38,6 +38,11 @@ test-fast: lint
 lint: $(TEST_ENV)/.installed
 	$(TEST_ENV)/bin/ruff check gradxform tests benchmarks
 	$(TEST_ENV)/bin/mypy
+
+# The API reference (generated from the docstrings) and the guides, as HTML in build/docs; any
+# Sphinx warning fails the build (-W), after reporting them all (--keep-going). Fetches nothing.
+docs: $(TEST_ENV)/.installed
+	$(TEST_ENV)/bin/python -m sphinx -E -W --keep-going -q -b html docs build/docs
 
 demo: $(DEMO_ENV)/.installed
 	$(DEMO_ENV)/bin/python -m gradxform

@@ -173,8 +173,8 @@ def scale_by_amsgrad(
     Optax's ``scale_by_amsgrad``, plus ``max_before_bias_correction`` (PyTorch's order).
 
     Args:
-        b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu,
-        max_before_bias_correction, nu_dtype: as in :func:`amsgrad`.
+        b1, b2, eps, eps_root, mu_dtype, nu_dtype: as in :func:`amsgrad`.
+        bias_correction_mu, bias_correction_nu, max_before_bias_correction: as in :func:`amsgrad`.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
