@@ -1,1 +1,1 @@
-"""The ``gradxform compare`` command line; the library never imports this package."""
+"""The ``gradxform`` command line (``compare``, ``sweep``); the library never imports this package."""

@@ -1,4 +1,5 @@
-"""The command line: ``gradxform compare [options]`` (also ``python -m gradxform``).
+"""The command line: ``gradxform compare [options]`` (also ``python -m gradxform``) and
+``gradxform sweep [options]`` (:mod:`gradxform.compare.sweep_cli`).
 
 Bad input is reported as one line, ``gradxform: error: argument --OPTION: ...``, with exit
 status 2; a missing optional package as one line with status 1. Nothing is run before every
@@ -10,7 +11,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 import time
 from typing import Sequence
 
@@ -18,10 +18,12 @@ import jax
 
 import gradxform
 from gradxform.compare import lineup as _compare_lineup
+from gradxform.compare import options as _options
 from gradxform.compare import plots as _compare_plots
 from gradxform.compare import problems as _problems
 from gradxform.compare import report as _compare_report
 from gradxform.compare import run as _compare_run
+from gradxform.compare import sweep_cli as _sweep_cli
 
 DEFAULT_PROBLEM = "rosenbrock"
 DEFAULT_OUTPUT = "gradxform-compare"
@@ -45,40 +47,8 @@ at most 10 calls so that the progress bar moves), compilation excluded.
 """
 
 
-class UsageError(Exception):
-    """A bad option: printed as one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse would print the usage too; one line is enough
-        raise UsageError(message)
-
-
-MAX_STEPS = 1_000_000  # every step's loss (and point, on a plane) is kept for the report
 FLOAT32_MAX = _compare_lineup.FLOAT32_MAX
-
-
-def _steps(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_STEPS or str(value) != text.strip().lstrip("+"):
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number of steps from 1 to {MAX_STEPS} (each step's loss is kept in "
-            f"memory), got {text!r}"
-        )
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
-    return value
+MAX_STEPS = _options.MAX_STEPS
 
 
 def _tolerance(text: str) -> float:
@@ -101,10 +71,11 @@ def _learning_rate(text: str):
 
 
 def parser() -> argparse.ArgumentParser:
-    top = _Parser(
+    top = _options.Parser(
         prog="gradxform",
-        description="gradxform's command line. Run `gradxform compare --help` for the options; "
-        "with no command, `gradxform` runs `gradxform compare` with the defaults.",
+        description="gradxform's command line. Run `gradxform compare --help` or `gradxform "
+        "sweep --help` for the options; with no command, `gradxform` runs `gradxform compare` "
+        "with the defaults.",
     )
     top.add_argument("--version", action="version", version=f"gradxform {gradxform.__version__}")
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
@@ -138,12 +109,12 @@ def parser() -> argparse.ArgumentParser:
         "cosine_decay_schedule:init_value=0.1,decay_steps=500",
     )
     compare.add_argument(
-        "--steps", "-n", type=_steps, metavar="N",
+        "--steps", "-n", type=_options.steps, metavar="N",
         help=f"updates per optimizer, 1 to {MAX_STEPS} (default: the problem's, 1000 for "
         "rosenbrock and beale, 500 for the other 2-D functions, 300 for the others), e.g. --steps 200",
     )
     compare.add_argument(
-        "--seed", type=_seed, default=0, metavar="N",
+        "--seed", type=_options.seed, default=0, metavar="N",
         help="seed of the data split, initial weights and noisy_sgd's noise (default 0); the "
         "same seed gives identical numbers, e.g. --seed 3",
     )
@@ -166,6 +137,7 @@ def parser() -> argparse.ArgumentParser:
         help="list the problems, the optimizers with their default learning rates, and the "
         "schedules, then exit",
     )
+    _sweep_cli.add_parser(commands)
     return top
 
 
@@ -190,38 +162,6 @@ def _listing() -> str:
     return "\n".join(lines)
 
 
-def _writable_folder(path: str) -> str:
-    """Create ``path`` if needed and prove it takes a file; a UsageError says why not."""
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as error:
-        reason = error.strerror or error
-        raise UsageError(f"argument --output-dir: cannot write to {path!r}: {reason}") from None
-    return path
-
-
-class MissingPackage(Exception):
-    """An optional package is not installed: printed as one line, exit status 1."""
-
-
-def _problems_named(text: str, seed: int) -> list[_problems.Problem]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    names = [built for n in names for built in (_problems.BUILT_IN if n == "all" else [n])]
-    if not names:
-        raise UsageError(f"argument --problem/-p: expected a problem name, got {text!r}")
-    problems = []
-    for name in dict.fromkeys(names):
-        try:
-            problems.append(_problems.build(name, seed))
-        except ValueError as error:
-            raise UsageError(f"argument --problem/-p: {error}") from None
-        except ImportError as error:
-            raise MissingPackage(str(error)) from None
-    return problems
-
-
 def _race(problem: _problems.Problem, entries, args) -> list[_compare_run.Result]:
     """Run every entry on ``problem`` behind one progress bar."""
     steps = args.steps or problem.steps
@@ -242,10 +182,7 @@ def _race(problem: _problems.Problem, entries, args) -> list[_compare_run.Result
             except Exception as error:
                 if not problem.spec:  # a built-in problem failing is a bug: show the traceback
                     raise
-                raise UsageError(
-                    f"argument --problem/-p: training {problem.spec} with {entry.name} failed: "
-                    f"{type(error).__name__}: {' '.join(str(error).split())}"
-                ) from None
+                raise _options.user_problem_failed(problem, entry.name, error) from None
     finally:
         bar.close()
     return results
@@ -268,14 +205,14 @@ def compare(args) -> int:
     try:
         entries = _compare_lineup.choose(args.optimizers)
     except ValueError as error:
-        raise UsageError(f"argument --optimizers/-o: {error}") from None
-    problems = _problems_named(args.problem, args.seed)
+        raise _options.UsageError(f"argument --optimizers/-o: {error}") from None
+    problems = _options.problems_named(args.problem, args.seed)
     if not args.no_plots:
         try:
             _compare_plots.figure_class()
         except ImportError as error:
-            raise MissingPackage(f"{error} (or pass --no-plots)") from None
-        _writable_folder(args.output_dir)
+            raise _options.MissingPackage(f"{error} (or pass --no-plots)") from None
+        _options.writable_folder(args.output_dir)
 
     began = time.perf_counter()
     for index, problem in enumerate(problems):
@@ -305,11 +242,6 @@ def compare(args) -> int:
     return 0
 
 
-def _fail(message: str, status: int) -> int:
-    print(f"gradxform: error: {message}", file=sys.stderr)
-    return status
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``gradxform`` with the command-line arguments ``argv``; return the exit status.
 
@@ -320,16 +252,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["compare", *argv]
     try:
         args = parser().parse_args(argv)
-    except UsageError as error:
-        return _fail(str(error), 2)
+    except _options.UsageError as error:
+        return _options.fail(str(error), 2)
     except SystemExit as exit:  # --help and --version print and exit 0
         return int(exit.code or 0)
     try:
-        return compare(args)
-    except UsageError as error:
-        return _fail(str(error), 2)
-    except MissingPackage as error:
-        return _fail(str(error), 1)
+        return _sweep_cli.sweep(args) if args.command == "sweep" else compare(args)
+    except _options.UsageError as error:
+        return _options.fail(str(error), 2)
+    except _options.MissingPackage as error:
+        return _options.fail(str(error), 1)
     except KeyboardInterrupt:
         print(file=sys.stderr)
-        return _fail("interrupted", 130)
+        return _options.fail("interrupted", 130)

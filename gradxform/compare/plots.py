@@ -30,8 +30,12 @@ from gradxform.compare.run import Result, diverged_at
 LINE_STYLES = ("-", "--", "-.", ":")
 COLOURS = 10  # matplotlib's tab10: ten colours that are easy to tell apart
 MANY = 8  # more optimizers than this get one panel per family
-LEFT_MARK = dict(marker="X", markersize=9, markeredgecolor="black", markeredgewidth=0.6,
+MARK_SIZE = 9.0  # points
+LEFT_MARK = dict(marker="X", markersize=MARK_SIZE, markeredgecolor="black", markeredgewidth=0.6,
                  linestyle="none", clip_on=False, zorder=5)
+# Points between a panel's top edge and its title: more than half an X on the edge, so that a
+# run leaving through the top is marked below the title, not under its text.
+TITLE_PAD = 6.0 + MARK_SIZE / 2 + 2.0
 
 
 def figure_class():
@@ -95,11 +99,11 @@ def _figure(count: int, single: tuple[float, float], panel_height: float):
 def _titles(figure, axes_list, families, problem: _problems.Problem) -> None:
     title = f"{problem.name}: {problem.description}"
     if len(axes_list) == 1:
-        axes_list[0].set_title(title, fontsize="medium", wrap=True)
+        axes_list[0].set_title(title, fontsize="medium", wrap=True, pad=TITLE_PAD)
         return
     figure.suptitle(title, fontsize="medium", wrap=True)
     for axes, family in zip(axes_list, families):
-        axes.set_title(family, fontsize="medium")
+        axes.set_title(family, fontsize="medium", pad=TITLE_PAD)
 
 
 def _legend(axes, count: int) -> None:

@@ -1,12 +1,13 @@
 """What ``gradxform compare`` shows on the terminal: a progress bar while it runs, then a table."""
 from __future__ import annotations
 
+import textwrap
 import time
 from typing import Optional, Sequence, TextIO
 
 import numpy as np
 
-from gradxform.compare.run import Result, steps_to_reach
+from gradxform.compare.run import Result, diverged_at, steps_to_reach
 
 
 class ProgressBar:
@@ -51,22 +52,31 @@ def _number(value: float) -> str:
     return f"{value:.4g}" if np.isfinite(value) else str(value)
 
 
+WIDTH = 100  # characters a line of the table may take; the settings wrap to fit
+MIN_SETTINGS_WIDTH = 16
+DIVERGED = " X"  # after the final loss of a run that diverged, as the plots mark it
 COLUMNS = ("optimizer", "settings", "final loss", "best loss", "steps to {tolerance}",
            "test acc", "us/step", "compile s")
 
 
 def table(results: Sequence[Result], tolerance: float) -> str:
-    """One row per result, columns aligned; the accuracy column only where there is one."""
-    header = [c.format(tolerance=f"loss<={tolerance:g}") for c in COLUMNS]
+    """One row per result, columns aligned, at most :data:`WIDTH` characters a line: the
+    settings wrap onto continuation lines; the accuracy column only where there is one. A run
+    that diverged (:func:`gradxform.compare.run.diverged_at`) has its final loss marked X and
+    is named, with its step, in a note under the table."""
+    header = [c.format(tolerance=f"{tolerance:g}") for c in COLUMNS]
     with_accuracy = any(r.accuracy is not None for r in results)
-    rows = []
+    rows, diverged = [], []
     for r in results:
         finite = r.losses[np.isfinite(r.losses)]
         reached = steps_to_reach(r.losses, tolerance)
+        step = diverged_at(r.losses)
+        if step is not None:
+            diverged.append(f"{r.name} at step {step}")
         rows.append([
             r.name,
             r.settings,
-            _number(r.losses[-1]),
+            _number(r.losses[-1]) + (DIVERGED if step is not None else ""),
             _number(finite.min()) if finite.size else "nan",
             "never" if reached is None else str(reached),
             "-" if r.accuracy is None else f"{100 * r.accuracy:.1f}%",
@@ -78,6 +88,8 @@ def table(results: Sequence[Result], tolerance: float) -> str:
         for row in rows:
             row.pop(5)
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    others = sum(widths) - widths[1] + 2 * (len(widths) - 1)
+    widths[1] = min(widths[1], max(WIDTH - others, MIN_SETTINGS_WIDTH))
     text_columns = 2  # name and settings are left-aligned; the numbers are right-aligned
 
     def line(cells):
@@ -86,5 +98,16 @@ def table(results: Sequence[Result], tolerance: float) -> str:
             for i, (c, w) in enumerate(zip(cells, widths))
         ).rstrip()
 
+    def lines(row):
+        settings = textwrap.wrap(row[1], widths[1], break_on_hyphens=False) or [""]
+        first = line([row[0], settings[0], *row[2:]])
+        return [first, *(line(["", more]) for more in settings[1:])]
+
     rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), rule, *(line(row) for row in rows)])
+    text = [line(header), rule, *(text for row in rows for text in lines(row))]
+    if diverged:
+        text.append(textwrap.fill(
+            f"X diverged (loss not finite or above 100x its start): {', '.join(diverged)}",
+            WIDTH, subsequent_indent="  ",
+        ))
+    return "\n".join(text)

@@ -28,13 +28,19 @@ def run(capsys, *argv):
 
 def table_rows(stdout):
     """Each table's data rows as dicts keyed by the header: the lines after a dashed rule, up to
-    a blank line. Columns are separated by two spaces or more (settings hold single spaces)."""
+    a blank line or the note on diverged runs. Columns are separated by two spaces or more
+    (settings hold single spaces); an indented line continues the settings above it."""
     lines = stdout.splitlines()
     rows = []
     for i, line in enumerate(lines):
         if line.startswith("---------"):
             header = re.split(r"\s{2,}", lines[i - 1].strip())
             for data in lines[i + 1:lines.index("", i)]:
+                if data.startswith("X diverged"):
+                    break
+                if data.startswith(" "):
+                    rows[-1]["settings"] += " " + data.strip()
+                    continue
                 rows.append(dict(zip(header, re.split(r"\s{2,}", data.strip()))))
     return rows
 
@@ -145,8 +151,8 @@ def test_tolerance_sets_the_target_and_never_reached_reads_never(capsys):
     status, out, _ = run(capsys, "compare", "-p", "beale", "-o", "adam", "-n", "5", "--no-plots",
                          "--tolerance", "1e-9")
     assert status == 0
-    assert "steps to loss<=1e-09" in out
-    assert table_rows(out)[0]["steps to loss<=1e-09"] == "never"
+    assert "steps to 1e-09" in out
+    assert table_rows(out)[0]["steps to 1e-09"] == "never"
 
 
 def test_steps_to_reach_counts_updates_until_the_loss_is_within_tolerance():
@@ -667,4 +673,47 @@ def test_a_schedule_is_spelled_out_once_above_the_table(capsys):
     settings = [r["settings"] for r in table_rows(out)]
     assert settings[0] == "lr=warmup_cosine(0, 0.1, 100, 1000, 0.001, 1)"
     rule = next(line for line in out.splitlines() if line.startswith("-----"))
-    assert len(rule) <= 145  # the table's width: 227 before
+    assert len(rule) <= 100  # the table's width: 227, then 142, before
+
+
+def test_the_table_fits_in_100_characters_with_accuracy_and_a_long_schedule():
+    spec = _compare_lineup.parse_learning_rate(WARMUP_COSINE)
+    race = [fake_result(e.name, CONVERGING_LOSSES)._replace(
+        settings=_compare_run.settings_text(spec, e.options), accuracy=0.953,
+        seconds_per_step=1.6e-3, compile_seconds=26.5) for e in _compare_lineup.LINEUP]
+    text = _compare_report.table(race, 0.1)
+    assert max(len(line) for line in text.splitlines()) <= 100  # 142 before
+    rows = table_rows(text + "\n\n")
+    assert [r["settings"] for r in rows] == [r.settings for r in race]  # wrapped, not cut
+    assert [r["test acc"] for r in rows] == ["95.3%"] * 20
+
+
+def test_the_table_marks_a_diverged_run_and_says_at_which_step():
+    text = _compare_report.table(diverging_race(), 1e-3)
+    rows = table_rows(text + "\n\n")
+    assert [r["final loss"] for r in rows] == ["0.009112", "inf X"]
+    assert text.splitlines()[-1] == (
+        "X diverged (loss not finite or above 100x its start): sgd at step 2"
+    )
+    converging = _compare_report.table(diverging_race()[:1], 1e-3)
+    assert "X" not in converging.replace("-", "")
+
+
+def test_an_x_where_a_run_leaves_through_the_top_stays_clear_of_the_title():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from gradxform.compare import plots as _compare_plots
+
+    for race in (diverging_race(), full_lineup_race()[:-1] + diverging_race()[1:]):
+        figure = _compare_plots.loss_figure(race, _problems.build("rosenbrock", 0))
+        renderer = FigureCanvasAgg(figure).get_renderer()
+        figure.draw(renderer)
+        marked = 0
+        for axes in figure.axes:
+            title = axes.title.get_window_extent(renderer)
+            for line in axes.get_lines():
+                if line.get_marker() == "X":
+                    marked += 1
+                    mark = line.get_window_extent(renderer)
+                    assert mark.y1 < title.y0, (mark, title)  # was drawn under the title's text
+        assert marked == 1
