@@ -30,6 +30,11 @@ from .factored_family import scale_by_sm3 as scale_by_sm3
 from .factored_family import sm3 as sm3
 from .layerwise import lamb as lamb
 from .layerwise import lars as lars
+from .learning_rate_free import cocob as cocob
+from .learning_rate_free import dadapt_adamw as dadapt_adamw
+from .learning_rate_free import dog as dog
+from .learning_rate_free import dowg as dowg
+from .learning_rate_free import prodigy as prodigy
 from .matrix_family import muon as muon
 from .matrix_family import scale_by_muon as scale_by_muon
 from .optimistic_family import optimistic_adam as optimistic_adam
