@@ -88,6 +88,10 @@ from .transforms.distance_estimates import scale_by_dadapt_adamw as scale_by_dad
 from .transforms.distance_estimates import scale_by_dog as scale_by_dog
 from .transforms.distance_estimates import scale_by_dowg as scale_by_dowg
 from .transforms.distance_estimates import scale_by_prodigy as scale_by_prodigy
+from .transforms.dual_averaging import DualAveragingStepState as DualAveragingStepState
+from .transforms.dual_averaging import cbrt_plus_eps as cbrt_plus_eps
+from .transforms.dual_averaging import dual_averaging_step as dual_averaging_step
+from .transforms.dual_averaging import scale_by_dual_averaging_weight as scale_by_dual_averaging_weight
 from .transforms.elementwise import sign as sign
 from .transforms.elementwise import sqrt_plus_eps as sqrt_plus_eps
 from .transforms.elementwise import square as square
@@ -98,9 +102,20 @@ from .transforms.factored import scale_by_factored_rms as scale_by_factored_rms
 from .transforms.factored import scale_by_param_block_norm as scale_by_param_block_norm
 from .transforms.factored import scale_by_param_block_rms as scale_by_param_block_rms
 from .transforms.factored import scale_by_relative_step as scale_by_relative_step
+from .transforms.hessian import HutchinsonState as HutchinsonState
+from .transforms.hessian import LaggedHessianMomentState as LaggedHessianMomentState
+from .transforms.hessian import at_least as at_least
+from .transforms.hessian import hutchinson_estimator_diag_hessian as hutchinson_estimator_diag_hessian
+from .transforms.hessian import lagged_hessian_moment as lagged_hessian_moment
+from .transforms.hessian import report_clip_rate as report_clip_rate
 from .transforms.lagged import LaggedMeanOfSquaresState as LaggedMeanOfSquaresState
 from .transforms.lagged import lagged_mean_of_squares as lagged_mean_of_squares
 from .transforms.lagged import sqrt_at_least as sqrt_at_least
+from .transforms.lagged_moments import LaggedBeliefMomentState as LaggedBeliefMomentState
+from .transforms.lagged_moments import LaggedMomentumState as LaggedMomentumState
+from .transforms.lagged_moments import lagged_belief_moment as lagged_belief_moment
+from .transforms.lagged_moments import lagged_bias_correction as lagged_bias_correction
+from .transforms.lagged_moments import lagged_momentum as lagged_momentum
 from .transforms.lbfgs import ScaleByLbfgsState as ScaleByLbfgsState
 from .transforms.lbfgs import scale_by_lbfgs as scale_by_lbfgs
 from .transforms.linesearch import BacktrackingLinesearchInfo as BacktrackingLinesearchInfo
@@ -110,6 +125,10 @@ from .transforms.linesearch import ZoomLinesearchInfo as ZoomLinesearchInfo
 from .transforms.linesearch import scale_by_backtracking_linesearch as scale_by_backtracking_linesearch
 from .transforms.linesearch import scale_by_zoom_linesearch as scale_by_zoom_linesearch
 from .transforms.linesearch import value_and_grad_from_state as value_and_grad_from_state
+from .transforms.model_step import MomoStepState as MomoStepState
+from .transforms.model_step import WarmStartedMomentumState as WarmStartedMomentumState
+from .transforms.model_step import momo_step as momo_step
+from .transforms.model_step import warm_started_momentum as warm_started_momentum
 from .transforms.moment_variants import BeliefMomentState as BeliefMomentState
 from .transforms.moment_variants import GradientDifferenceState as GradientDifferenceState
 from .transforms.moment_variants import LayerwiseMeanOfSquaresState as LayerwiseMeanOfSquaresState
@@ -166,6 +185,7 @@ from .transforms.unitwise import unitwise_clip as unitwise_clip
 from .transforms.unitwise import unitwise_norm as unitwise_norm
 
 # Optimizers
+from .aliases import acprop as acprop
 from .aliases import adabelief as adabelief
 from .aliases import adadelta as adadelta
 from .aliases import adafactor as adafactor
@@ -175,6 +195,7 @@ from .aliases import adamax as adamax
 from .aliases import adamaxw as adamaxw
 from .aliases import adamw as adamw
 from .aliases import adan as adan
+from .aliases import ademamix as ademamix
 from .aliases import adopt as adopt
 from .aliases import aggmo as aggmo
 from .aliases import amsgrad as amsgrad
@@ -187,6 +208,9 @@ from .aliases import lamb as lamb
 from .aliases import lars as lars
 from .aliases import lbfgs as lbfgs
 from .aliases import lion as lion
+from .aliases import madgrad as madgrad
+from .aliases import momo as momo
+from .aliases import momo_adam as momo_adam
 from .aliases import muon as muon
 from .aliases import nadam as nadam
 from .aliases import nadamw as nadamw
@@ -201,16 +225,20 @@ from .aliases import qhadam as qhadam
 from .aliases import radam as radam
 from .aliases import rmsprop as rmsprop
 from .aliases import rprop as rprop
+from .aliases import scale_by_acprop as scale_by_acprop
 from .aliases import scale_by_adam as scale_by_adam
 from .aliases import scale_by_adamax as scale_by_adamax
 from .aliases import scale_by_adan as scale_by_adan
+from .aliases import scale_by_ademamix as scale_by_ademamix
 from .aliases import scale_by_adopt as scale_by_adopt
 from .aliases import scale_by_amsgrad as scale_by_amsgrad
 from .aliases import scale_by_belief as scale_by_belief
 from .aliases import scale_by_lion as scale_by_lion
+from .aliases import scale_by_madgrad as scale_by_madgrad
 from .aliases import scale_by_muon as scale_by_muon
 from .aliases import scale_by_novograd as scale_by_novograd
 from .aliases import scale_by_radam as scale_by_radam
+from .aliases import scale_by_simplified_ademamix as scale_by_simplified_ademamix
 from .aliases import scale_by_sm3 as scale_by_sm3
 from .aliases import scale_by_yogi as scale_by_yogi
 from .aliases import schedule_free_adamw as schedule_free_adamw
@@ -218,7 +246,9 @@ from .aliases import schedule_free_sgd as schedule_free_sgd
 from .aliases import sgd as sgd
 from .aliases import sign_sgd as sign_sgd
 from .aliases import signum as signum
+from .aliases import simplified_ademamix as simplified_ademamix
 from .aliases import sm3 as sm3
+from .aliases import sophia as sophia
 from .aliases import swats as swats
 from .aliases import yogi as yogi
 

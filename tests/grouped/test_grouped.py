@@ -75,8 +75,9 @@ def test_flatten_rejects_every_alias_that_depends_on_the_tree(entry):
     opt = gx.flatten(entry.make())
     params = params_tree()
     state = opt.init(params)
+    extra_args = entry.needs_extra_args(params, params) if entry.needs_extra_args else {}
     with pytest.raises(ValueError, match=NOT_LEAFWISE[entry.name]):
-        jax.jit(opt.update)(gradient_sequence(params, 1)[0], state, params)
+        jax.jit(opt.update)(gradient_sequence(params, 1)[0], state, params, **extra_args)
 
 
 def verdict(transform, params, **extra_args):
