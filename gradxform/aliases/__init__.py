@@ -39,6 +39,10 @@ from .factored_family import adafactor as adafactor
 from .factored_family import scale_by_sm3 as scale_by_sm3
 from .factored_family import sm3 as sm3
 from .hessian_family import sophia as sophia
+from .kronecker_family import scale_by_shampoo as scale_by_shampoo
+from .kronecker_family import scale_by_soap as scale_by_soap
+from .kronecker_family import shampoo as shampoo
+from .kronecker_family import soap as soap
 from .layerwise import lamb as lamb
 from .layerwise import lars as lars
 from .learning_rate_free import cocob as cocob
