@@ -116,6 +116,8 @@ from .transforms.kronecker import in_kronecker_eigenbasis as in_kronecker_eigenb
 from .transforms.kronecker import rotate_back as rotate_back
 from .transforms.kronecker import rotate_to_eigenbasis as rotate_to_eigenbasis
 from .transforms.kronecker import scale_by_kronecker_roots as scale_by_kronecker_roots
+from .transforms.l1 import add_l1_subgradient as add_l1_subgradient
+from .transforms.l1 import soft_threshold as soft_threshold
 from .transforms.lagged import LaggedMeanOfSquaresState as LaggedMeanOfSquaresState
 from .transforms.lagged import lagged_mean_of_squares as lagged_mean_of_squares
 from .transforms.lagged import sqrt_at_least as sqrt_at_least
@@ -133,6 +135,9 @@ from .transforms.linesearch import ZoomLinesearchInfo as ZoomLinesearchInfo
 from .transforms.linesearch import scale_by_backtracking_linesearch as scale_by_backtracking_linesearch
 from .transforms.linesearch import scale_by_zoom_linesearch as scale_by_zoom_linesearch
 from .transforms.linesearch import value_and_grad_from_state as value_and_grad_from_state
+from .transforms.low_rank import GaLoreDimensionNumbers as GaLoreDimensionNumbers
+from .transforms.low_rank import ScaleByGaloreState as ScaleByGaloreState
+from .transforms.low_rank import scale_by_galore as scale_by_galore
 from .transforms.model_step import MomoStepState as MomoStepState
 from .transforms.model_step import WarmStartedMomentumState as WarmStartedMomentumState
 from .transforms.model_step import momo_step as momo_step
@@ -160,6 +165,7 @@ from .transforms.moments import interpolated_momentum as interpolated_momentum
 from .transforms.moments import mean_of_squares as mean_of_squares
 from .transforms.moments import scale_by_momentum as scale_by_momentum
 from .transforms.moments import scheduled_bias_correction as scheduled_bias_correction
+from .transforms.normalization import normalize as normalize
 from .transforms.normalization import normalize_by_update_norm as normalize_by_update_norm
 from .transforms.optimistic import ScaleByOptimisticGradientState as ScaleByOptimisticGradientState
 from .transforms.optimistic import scale_by_optimistic_gradient as scale_by_optimistic_gradient
@@ -171,6 +177,8 @@ from .transforms.per_example import per_example_layer_norm_clip as per_example_l
 from .transforms.plateau import ReduceOnPlateauState as ReduceOnPlateauState
 from .transforms.plateau import reduce_on_plateau as reduce_on_plateau
 from .transforms.polyak import scale_by_polyak as scale_by_polyak
+from .transforms.privacy import DifferentiallyPrivateAggregateState as DifferentiallyPrivateAggregateState
+from .transforms.privacy import differentially_private_aggregate as differentially_private_aggregate
 from .transforms.rectification import DozatBiasCorrectionState as DozatBiasCorrectionState
 from .transforms.rectification import dozat_bias_correction as dozat_bias_correction
 from .transforms.rectification import ones as ones
@@ -207,11 +215,14 @@ from .aliases import ademamix as ademamix
 from .aliases import adopt as adopt
 from .aliases import aggmo as aggmo
 from .aliases import amsgrad as amsgrad
+from .aliases import asgd as asgd
 from .aliases import cocob as cocob
 from .aliases import dadapt_adamw as dadapt_adamw
 from .aliases import dog as dog
 from .aliases import dowg as dowg
+from .aliases import dpsgd as dpsgd
 from .aliases import fromage as fromage
+from .aliases import galore as galore
 from .aliases import lamb as lamb
 from .aliases import lars as lars
 from .aliases import lbfgs as lbfgs
@@ -262,6 +273,7 @@ from .aliases import sm3 as sm3
 from .aliases import soap as soap
 from .aliases import sophia as sophia
 from .aliases import swats as swats
+from .aliases import torch_rprop as torch_rprop
 from .aliases import yogi as yogi
 
 # Schedules
@@ -314,6 +326,7 @@ from .wrappers import PartitionState as PartitionState
 from .wrappers import ScheduleFreeState as ScheduleFreeState
 from .wrappers import ShouldSkipUpdateFunction as ShouldSkipUpdateFunction
 from .wrappers import SnapshotState as SnapshotState
+from .wrappers import SparseState as SparseState
 from .wrappers import SwaState as SwaState
 from .wrappers import ZeroNansState as ZeroNansState
 from .wrappers import apply_every as apply_every
@@ -346,6 +359,7 @@ from .wrappers import selective_transform as selective_transform
 from .wrappers import skip_large_updates as skip_large_updates
 from .wrappers import skip_not_finite as skip_not_finite
 from .wrappers import snapshot as snapshot
+from .wrappers import sparse as sparse
 from .wrappers import swa as swa
 from .wrappers import zero_nans as zero_nans
 

@@ -50,11 +50,13 @@ from .learning_rate_free import dadapt_adamw as dadapt_adamw
 from .learning_rate_free import dog as dog
 from .learning_rate_free import dowg as dowg
 from .learning_rate_free import prodigy as prodigy
+from .low_rank_family import galore as galore
 from .matrix_family import muon as muon
 from .matrix_family import scale_by_muon as scale_by_muon
 from .optimistic_family import optimistic_adam as optimistic_adam
 from .optimistic_family import optimistic_adam_v2 as optimistic_adam_v2
 from .optimistic_family import optimistic_gradient_descent as optimistic_gradient_descent
+from .privacy_family import dpsgd as dpsgd
 from .schedule_free_family import schedule_free_adamw as schedule_free_adamw
 from .schedule_free_family import schedule_free_sgd as schedule_free_sgd
 from .second_order import lbfgs as lbfgs
@@ -69,3 +71,5 @@ from .sign_family import signum as signum
 from .step_size_rules import fromage as fromage
 from .step_size_rules import polyak_sgd as polyak_sgd
 from .switching import swats as swats
+from .torch_forms import asgd as asgd
+from .torch_forms import torch_rprop as torch_rprop

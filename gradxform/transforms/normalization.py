@@ -56,6 +56,40 @@ def normalize_by_update_norm(
     return primitive(init, update, hyper)
 
 
+
+@_recipe.factory
+def normalize() -> GradientTransformation:
+    r"""Divide the update by its global norm: a unit-norm direction (Optax's ``contrib.normalize``).
+
+    .. math::  u_t = g_t / \|g_t\|
+
+    with :math:`\|g_t\|` the L2 norm over every leaf. No :math:`\epsilon`: a zero update gives
+    NaN, as in Optax; :func:`normalize_by_update_norm` adds one and scales the result. SAM uses it
+    to step to the worst point of its neighbourhood.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its
+        own, the one link of a :class:`ChainState`).
+
+    References:
+        Foret, Kleiner, Mobahi & Neyshabur, "Sharpness-Aware Minimization for Efficiently
+        Improving Generalization", ICLR 2021, Eq. 2. https://arxiv.org/abs/2010.01412
+    """
+
+    def init(params):
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        norm = global_norm(updates)
+        return jax.tree.map(lambda g: g / norm.astype(g.dtype), updates), EmptyState()
+
+    return primitive(init, update)
+
 @_recipe.formula("normalize_by_update_norm")
 def _normalize_rule(a, x, fresh):
     return rf"\frac{{{a['scale_factor']}}}{{\|{x}\| + {a['eps']}}}\,{_recipe.group(x)}", []
+
+
+@_recipe.formula("normalize")
+def _unit_norm_rule(a, x, fresh):
+    return rf"\frac{{{x}}}{{\|{x}\|}}", []

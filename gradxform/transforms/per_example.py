@@ -98,7 +98,8 @@ def _clip_and_sum(grads: PyTree, bound) -> tuple[PyTree, jax.Array]:
     # as Optax does.
     multipliers = jnp.nan_to_num(jnp.minimum(bound / norms, 1.0), nan=1.0)
     num_clipped = jnp.sum(multipliers < 1.0)
-    return jax.tree.map(lambda g: jnp.tensordot(multipliers, g, axes=1), grads), num_clipped
+    # The multipliers in each leaf's dtype: a complex leaf, or a float32 one beside float64 leaves.
+    return jax.tree.map(lambda g: jnp.tensordot(multipliers.astype(g.dtype), g, axes=1), grads), num_clipped
 
 
 def _check_batch_axis(who: str, grads: PyTree) -> None:

@@ -44,6 +44,8 @@ def scale_by_rprop(
     eta_plus: Hyper = 1.2,
     min_step_size: Hyper = 1e-6,
     max_step_size: Hyper = 50.0,
+    *,
+    lagged: bool = True,
 ) -> GradientTransformation:
     r"""Replace each update by a step of its own size in the direction of its sign (Rprop).
 
@@ -73,6 +75,8 @@ def scale_by_rprop(
         eta_plus: :math:`\eta^+`, the factor applied while the sign holds; ``>= 1``.
         min_step_size: :math:`\eta_{min}`, the least step size; ``>= 0``.
         max_step_size: :math:`\eta_{max}`, the largest step size; ``>= min_step_size``.
+        lagged: output Optax's :math:`u_t` above (``True``), or the paper's and PyTorch's
+            step of this update, :math:`u_t = \Delta_t` (``False``; see :func:`gradxform.torch_rprop`).
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`ScaleByRpropState` (in a chain;
@@ -87,6 +91,7 @@ def scale_by_rprop(
     """
     who = "scale_by_rprop"
     check_rprop_args(who, learning_rate, eta_minus, eta_plus, min_step_size, max_step_size)
+    _check.flag(who, lagged=lagged)
     hyper = _hyper.declare(
         who, eta_minus=eta_minus, eta_plus=eta_plus, min_step_size=min_step_size, max_step_size=max_step_size
     )
@@ -122,7 +127,7 @@ def scale_by_rprop(
         s = jax.tree.map(agreement, updates, state.prev_updates)
         sizes = jax.tree.map(next_size, s, state.step_sizes)
         steps = jax.tree.map(next_step, s, updates, sizes)
-        out = jax.tree.map(output, s, updates, state.prev_updates)
+        out = jax.tree.map(output, s, updates, state.prev_updates) if lagged else steps
         return out, ScaleByRpropState(step_sizes=sizes, prev_updates=steps)
 
     return primitive(init, update, hyper)

@@ -14,6 +14,7 @@
 * named chains -- :func:`named_chain`;
 * monitoring -- :func:`snapshot`, :func:`monitor`, :func:`measure_with_ema`;
 * frozen parameters left out of the optimizer -- :func:`selective_transform`;
+* sparse updates (the rows an embedding's batch touched, lazy moments) -- :func:`sparse`;
 * skipping micro-batches -- :func:`skip_not_finite`, :func:`skip_large_updates`;
 * micro-batched evaluation -- :func:`microbatch`; a slow copy of the params --
   :func:`periodic_update`;
@@ -81,3 +82,5 @@ from .selective import selective_transform as selective_transform
 from .shape_labels import labels_by_ndim as labels_by_ndim
 from .skipping import ShouldSkipUpdateFunction as ShouldSkipUpdateFunction
 from .skipping import skip_large_updates as skip_large_updates
+from .sparse import SparseState as SparseState
+from .sparse import sparse as sparse
