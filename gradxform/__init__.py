@@ -327,6 +327,8 @@ from .wrappers import ScheduleFreeState as ScheduleFreeState
 from .wrappers import ShouldSkipUpdateFunction as ShouldSkipUpdateFunction
 from .wrappers import SnapshotState as SnapshotState
 from .wrappers import SparseState as SparseState
+from .wrappers import SplitRealAndImaginaryArrays as SplitRealAndImaginaryArrays
+from .wrappers import SplitRealAndImaginaryState as SplitRealAndImaginaryState
 from .wrappers import SwaState as SwaState
 from .wrappers import ZeroNansState as ZeroNansState
 from .wrappers import apply_every as apply_every
@@ -360,6 +362,7 @@ from .wrappers import skip_large_updates as skip_large_updates
 from .wrappers import skip_not_finite as skip_not_finite
 from .wrappers import snapshot as snapshot
 from .wrappers import sparse as sparse
+from .wrappers import split_real_and_imaginary as split_real_and_imaginary
 from .wrappers import swa as swa
 from .wrappers import zero_nans as zero_nans
 

@@ -44,6 +44,9 @@ from .averaging import lookahead as lookahead
 from .averaging import swa as swa
 from .cautious import CautiousState as CautiousState
 from .cautious import cautious as cautious
+from .complex_split import SplitRealAndImaginaryArrays as SplitRealAndImaginaryArrays
+from .complex_split import SplitRealAndImaginaryState as SplitRealAndImaginaryState
+from .complex_split import split_real_and_imaginary as split_real_and_imaginary
 from .conditionality import ConditionallyMaskState as ConditionallyMaskState
 from .conditionality import ConditionallyTransformState as ConditionallyTransformState
 from .conditionality import conditionally_mask as conditionally_mask
