@@ -26,6 +26,7 @@ NOTEBOOK_NAMES = [
     "04_flax_digits.ipynb",
     "05_write_your_own.ipynb",
     "06_sweep.ipynb",
+    "07_modern_optimizers.ipynb",
 ]
 NOTEBOOKS = [pytest.param(NOTEBOOK_DIR / name, id=name.removesuffix(".ipynb")) for name in NOTEBOOK_NAMES]
 INSTALL_URL = "gradxform[demo] @ git+https://github.com/gradxform/gradxform"
