@@ -14,6 +14,7 @@ alone makes of a comparison, the yardstick for reading gradxform's.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -33,7 +34,7 @@ MIN_SAMPLE_SECONDS = 0.05  # each sample runs enough steps for the fastest step 
 
 class Alias(NamedTuple):
     name: str  # gradxform's name
-    optax_name: str | None  # Optax 0.2.8's name for the same optimizer; None if it has none
+    optax_name: str | None  # Optax 0.2.8's name for the same optimizer (in optax, or "contrib.<name>"); None if none
     options: dict  # keyword arguments given to both, besides the learning rate
 
 
@@ -69,6 +70,21 @@ ALIASES: tuple[Alias, ...] = (
     Alias("signum", "signum", {}),
     Alias("sm3", "sm3", {}),
     Alias("yogi", "yogi", {}),
+    # optax.contrib's, and the matrix-aware optimizers Optax lacks (issue 17)
+    Alias("muon", "contrib.muon", {}),
+    Alias("adopt", "contrib.adopt", {}),
+    Alias("ademamix", "contrib.ademamix", {}),
+    Alias("simplified_ademamix", "contrib.simplified_ademamix", {}),
+    Alias("acprop", "contrib.acprop", {}),
+    Alias("madgrad", "contrib.madgrad", {}),
+    Alias("prodigy", "contrib.prodigy", {}),
+    Alias("dadapt_adamw", "contrib.dadapt_adamw", {}),
+    Alias("cocob", "contrib.cocob", {}),
+    Alias("dog", "contrib.dog", {}),
+    Alias("dowg", "contrib.dowg", {}),
+    Alias("schedule_free_adamw", "contrib.schedule_free_adamw", {}),
+    Alias("shampoo", None, {}),
+    Alias("soap", None, {}),
 )
 
 
@@ -173,8 +189,8 @@ def libraries_for(alias: Alias, control: bool) -> tuple[Library, ...]:
     def ours():
         return getattr(gx, alias.name)(LEARNING_RATE, **alias.options)
 
-    def theirs():
-        return getattr(optax, alias.optax_name)(LEARNING_RATE, **alias.options)
+    def theirs():  # "contrib.muon" is optax.contrib.muon
+        return functools.reduce(getattr, alias.optax_name.split("."), optax)(LEARNING_RATE, **alias.options)
 
     libraries = [
         Library("gradxform", ours, gx.apply_updates),

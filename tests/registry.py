@@ -279,9 +279,9 @@ REGISTRY += [
         optax_reference=lambda: optax.radam(1e-3, b2=0.99, nesterov=True),
     ),
     Entry(
-        "radam_liu",
-        lambda: gx.radam(1e-3, b2=0.99, eps=0.0, threshold=4.0),
-        numpy_reference=lambda: reference.make_radam(1e-3, b2=0.99, eps=0.0, threshold=4.0),
+        "radam_liu",  # the paper's eps is 0, refused (0/0 where gradients are 0); 1e-30 is as good
+        lambda: gx.radam(1e-3, b2=0.99, eps=1e-30, threshold=4.0),
+        numpy_reference=lambda: reference.make_radam(1e-3, b2=0.99, eps=1e-30, threshold=4.0),
     ),
     Entry(
         "qhadam",

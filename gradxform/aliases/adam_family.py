@@ -70,7 +70,8 @@ def adam(
         learning_rate: :math:`\alpha_t`, a number or a schedule.
         b1: :math:`\beta_1`, decay of the first moment; in ``[0, 1)``.
         b2: :math:`\beta_2`, decay of the second moment; in ``[0, 1)``.
-        eps: :math:`\epsilon`, added outside the square root; ``>= 0``.
+        eps: :math:`\epsilon`, added outside the square root; ``>= 0``, and ``> 0`` if
+            ``eps_root`` is 0 (else an entry whose gradients are all 0 computes 0/0).
         eps_root: :math:`\epsilon_{root}`, added inside the square root; ``>= 0``.
         mu_dtype: dtype of the first moment's storage; ``None`` keeps the params' dtype.
         nesterov: use Nadam's look-ahead numerator.
@@ -125,7 +126,8 @@ def scale_by_adam(
     Args:
         b1: :math:`\beta_1`, decay of the first moment; in ``[0, 1)``.
         b2: :math:`\beta_2`, decay of the second moment; in ``[0, 1)``.
-        eps: :math:`\epsilon`, added outside the square root; ``>= 0``.
+        eps: :math:`\epsilon`, added outside the square root; ``>= 0``, and ``> 0`` if
+            ``eps_root`` is 0 (else an entry whose gradients are all 0 computes 0/0).
         eps_root: :math:`\epsilon_{root}`, added inside the square root; ``>= 0``.
         mu_dtype: dtype of the first moment's storage; ``None`` keeps the params' dtype.
         nesterov: use Nadam's look-ahead numerator.
@@ -222,7 +224,8 @@ def adamw(
         learning_rate: :math:`\alpha_t`, a number or a schedule.
         b1: :math:`\beta_1`, decay of the first moment; in ``[0, 1)``.
         b2: :math:`\beta_2`, decay of the second moment; in ``[0, 1)``.
-        eps: :math:`\epsilon`, added outside the square root; ``>= 0``.
+        eps: :math:`\epsilon`, added outside the square root; ``>= 0``, and ``> 0`` if
+            ``eps_root`` is 0 (else an entry whose gradients are all 0 computes 0/0).
         eps_root: :math:`\epsilon_{root}`, added inside the square root; ``>= 0``.
         mu_dtype: dtype of the first moment's storage; ``None`` keeps the params' dtype.
         weight_decay: :math:`\lambda`, ``>= 0``.
@@ -349,7 +352,8 @@ def adamax(
         learning_rate: :math:`\alpha_t`, a number or a schedule.
         b1: :math:`\beta_1`, decay of the first moment; in ``[0, 1)``.
         b2: :math:`\beta_2`, decay of the infinity norm; in ``[0, 1)``.
-        eps: :math:`\epsilon`, added to each magnitude; ``>= 0``.
+        eps: :math:`\epsilon`, added to each magnitude; ``> 0`` (0 would make an entry whose
+            gradients are all 0 compute 0/0).
         mu_dtype: dtype of the first moment's storage; ``None`` keeps the params' dtype.
         nu_dtype: dtype of the infinity norm's storage; ``None`` keeps the params' dtype.
 
@@ -369,13 +373,15 @@ def adamax(
         >>> [round(float(x), 4) for x in gx.apply_updates(params, updates)["w"]]
         [0.9, -1.9]
     """
-    return chain(
+    transform = chain(
         ratio(
             debiased_momentum(b1, mu_dtype),                    # m_hat_t = m_t / (1 - b1^t)
             infinity_moment(b2, eps, nu_dtype),                 # nu_t = max(|g| + eps, b2 nu)
         ),
         scale_by_learning_rate(learning_rate),                  # * -alpha_t
     )
+    _check.positive("adamax", eps=eps)  # after the primitives' own checks: refuses eps = 0 (0/0)
+    return transform
 
 
 @alias("b1", "b2", "eps")
@@ -402,12 +408,14 @@ def scale_by_adamax(
         Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Section 7.1,
         Algorithm 2. https://arxiv.org/abs/1412.6980
     """
-    return chain(
+    transform = chain(
         ratio(
             debiased_momentum(b1),                              # m_hat_t = m_t / (1 - b1^t)
             infinity_moment(b2, eps),                           # nu_t = max(|g| + eps, b2 nu)
         ),
     )
+    _check.positive("scale_by_adamax", eps=eps)  # after the primitives' own checks: refuses eps = 0 (0/0)
+    return transform
 
 
 @alias("learning_rate", "b1", "b2", "eps", "weight_decay")
@@ -453,7 +461,7 @@ def adamaxw(
         >>> [round(float(x), 4) for x in gx.apply_updates(params, updates)["w"]]
         [0.85, -1.8]
     """
-    return chain(
+    transform = chain(
         ratio(
             debiased_momentum(b1),                              # m_hat_t = m_t / (1 - b1^t)
             infinity_moment(b2, eps),                           # nu_t = max(|g| + eps, b2 nu)
@@ -461,6 +469,8 @@ def adamaxw(
         _additive.weight_decay(weight_decay, mask),             # + lambda theta
         scale_by_learning_rate(learning_rate),                  # * -alpha_t
     )
+    _check.positive("adamaxw", eps=eps)  # after the primitives' own checks: refuses eps = 0 (0/0)
+    return transform
 
 
 MOMENTUM_DECAY_NEEDS_NESTEROV = (
@@ -536,7 +546,8 @@ def nadam(
         learning_rate: :math:`\alpha_t`, a number or a schedule.
         b1: :math:`\beta_1`, decay of the first moment; in ``[0, 1)``.
         b2: :math:`\beta_2`, decay of the second moment; in ``[0, 1)``.
-        eps: :math:`\epsilon`, added outside the square root; ``>= 0``.
+        eps: :math:`\epsilon`, added outside the square root; ``>= 0``, and ``> 0`` if
+            ``eps_root`` is 0 (else an entry whose gradients are all 0 computes 0/0).
         eps_root: :math:`\epsilon_{root}`, added inside the square root; ``>= 0``.
         mu_dtype: dtype of the first moment's storage; ``None`` keeps the params' dtype.
         nesterov: ``True`` (the default) for the look-ahead numerator; ``False`` is
@@ -612,7 +623,8 @@ def amsgrad(
         learning_rate: :math:`\alpha_t`, a number or a schedule.
         b1: :math:`\beta_1`, decay of the first moment; in ``[0, 1)``.
         b2: :math:`\beta_2`, decay of the second moment; in ``[0, 1)``.
-        eps: :math:`\epsilon`, added outside the square root; ``>= 0``.
+        eps: :math:`\epsilon`, added outside the square root; ``>= 0``, and ``> 0`` if
+            ``eps_root`` is 0 (else an entry whose gradients are all 0 computes 0/0).
         eps_root: :math:`\epsilon_{root}`, added inside the square root; ``>= 0``.
         mu_dtype: dtype of the first moment's storage; ``None`` keeps the params' dtype.
         bias_correction_mu: divide :math:`m_t` by :math:`1-\beta_1^t`.
@@ -683,7 +695,8 @@ def radam(
         learning_rate: :math:`\alpha_t`, a number or a schedule.
         b1: :math:`\beta_1`, decay of the first moment; in ``[0, 1)``.
         b2: :math:`\beta_2`, decay of the second moment; in ``[0, 1)``.
-        eps: :math:`\epsilon`, added outside the square root; ``>= 0``.
+        eps: :math:`\epsilon`, added outside the square root; ``>= 0``, and ``> 0`` if
+            ``eps_root`` is 0 (else an entry whose gradients are all 0 computes 0/0).
         eps_root: :math:`\epsilon_{root}`, added inside the square root; ``>= 0``.
         threshold: the least :math:`\rho_t` at which the rectified adaptive step is taken;
             ``>= 4``, since :math:`r_t` is not real for :math:`2 < \rho_t < 4`.
@@ -801,7 +814,8 @@ def qhadam(
         b2: :math:`\beta_2`, decay of the second moment; in ``[0, 1)``.
         nu1: :math:`\nu_1`, the weight of the momentum against the gradient; in ``[0, 1]``.
         nu2: :math:`\nu_2`, the weight of the mean of squares against the square; in ``[0, 1]``.
-        eps: :math:`\epsilon`, added outside the square root; ``>= 0``.
+        eps: :math:`\epsilon`, added outside the square root; ``> 0`` (0 would make an entry
+            whose gradients are all 0 compute 0/0).
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -820,7 +834,7 @@ def qhadam(
         [0.9, -1.9]
     """
     _check.unit_interval("qhadam", nu1=nu1, nu2=nu2)
-    return chain(
+    transform = chain(
         ratio(
             parallel_sum(
                 (one_minus(nu1), identity()),                   # (1 - nu1) g
@@ -836,3 +850,5 @@ def qhadam(
         ),
         scale_by_learning_rate(learning_rate),                  # * -alpha_t
     )
+    _check.positive("qhadam", eps=eps)  # after the primitives' own checks: refuses eps = 0 (0/0)
+    return transform

@@ -73,6 +73,7 @@ def adagrad(
         Array([ 0.5, -1.5], dtype=float32)
     """
     _check.non_negative("adagrad", initial_accumulator_value=initial_accumulator_value, eps=eps)
+    _check.not_subnormal("adagrad", initial_accumulator_value=initial_accumulator_value, eps=eps)
     _check.not_both_zero(
         "adagrad", "1e-10", initial_accumulator_value=initial_accumulator_value, eps=eps
     )
@@ -140,6 +141,7 @@ def adadelta(
     """
     _check.decay("adadelta", rho=rho)
     _check.positive("adadelta", eps=eps)
+    _check.not_subnormal("adadelta", eps=eps)
     constant = value_of(weight_decay)  # a Python 0 adds no term; an array (traced too) or a
     decays = not (isinstance(constant, (int, float)) and constant == 0)  # schedule does
     return chain(

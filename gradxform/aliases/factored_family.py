@@ -28,7 +28,6 @@ from ..transforms.factored import (
 from ..transforms.moments import scale_by_momentum
 from ..transforms.scaling import scale, scale_by_learning_rate
 
-
 EPS_NONE = (
     "{who}: eps=None (the machine epsilon of the params' dtype, PyTorch's default) bounds the "
     "estimate, so it needs eps_placement='estimate'; with eps_placement='squared_gradient' give "

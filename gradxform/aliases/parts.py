@@ -53,7 +53,11 @@ def debiased_root_mean_square(
     b2: Hyper, eps: Hyper, eps_root: Hyper, dtype: Any = None
 ) -> GradientTransformation:
     r"""Adam's denominator: :math:`\sqrt{\hat v_t + \epsilon_{root}} + \epsilon` with
-    :math:`\hat v_t = v_t / (1-\beta_2^t)`, :math:`v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2`."""
+    :math:`\hat v_t = v_t / (1-\beta_2^t)`, :math:`v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2`.
+
+    ``eps`` and ``eps_root`` may not both be 0: an entry whose gradients have all been 0 would
+    divide 0 by 0."""
+    _check.not_both_zero("debiased_root_mean_square", "1e-16", eps=eps, eps_root=eps_root)
     return sequence(
         mean_of_squares(b2, dtype=dtype),                # v_t = b2 v + (1 - b2) g^2
         bias_correction(b2),                             # v_t / (1 - b2^t)
@@ -69,7 +73,8 @@ def amsgrad_ratio(
 ) -> GradientTransformation:
     r"""AMSGrad's direction: :math:`\hat m_t / (\sqrt{\hat v^{max}_t + \epsilon_{root}} + \epsilon)`,
     the running maximum taken after the bias correction (Optax), before it (PyTorch), or of
-    uncorrected moments (Reddi et al.)."""
+    uncorrected moments (Reddi et al.). ``eps`` and ``eps_root`` may not both be 0."""
+    _check.not_both_zero("amsgrad_ratio", "1e-16", eps=eps, eps_root=eps_root)
     first = [scale_by_momentum(b1, ema=True, dtype=mu_dtype)]            # m_t = b1 m + (1 - b1) g
     if bias_correction_mu:
         first += [bias_correction(b1)]                                    # m_t / (1 - b1^t)

@@ -16,7 +16,9 @@ from . import check as _check
 from . import link as _link
 from . import masks as _masks
 from . import recipe as _recipe
+from . import shapes as _shapes
 from . import step as _step
+from . import tree_access as _tree_access
 from .field_names import FieldNames
 from .hyperparams import Declared, Hyperparams, Table
 from .printing import text
@@ -168,6 +170,14 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     (or inside a chain among them) hides its leaves from every link: they stay fixed and get no
     state, wherever the freeze stands.
 
+    Nothing is broadcast silently: when a step is traced (once under ``jit``; free at run time)
+    the updates must be floating point or complex, and have the params' tree structure and each
+    its parameter's shape (an update of shape ``(1,)`` for a ``(3,)`` parameter is a
+    ``ValueError`` naming the path and both shapes); without params, a step that would change a
+    shape against the state is refused the same way (see :mod:`gradxform.core.shapes`).
+    ``init`` refuses integer params. Python numbers as params or updates (``{"w": 1.0}``) are
+    taken as arrays, as Optax takes them.
+
     Returns:
         A :class:`GradientTransformation` whose state is :class:`ChainState`.
     """
@@ -201,20 +211,37 @@ def _owner(links: list[_link.Link], who: str) -> GradientTransformation:
     state_type = _state_type(table.names, table.places, counted)
 
     def init(params):
-        return state_type(_step.zero(), table.init(), tuple(link.raw.init(params) for link in links))
+        params = _shapes.as_arrays(params)
+        link_states = tuple(link.raw.init(params) for link in links)  # their own checks first
+        if not _tree_access.is_params_placeholder(params):  # then, for stateless links (sgd)
+            _check.inexact_leaves(_called(update, links, who) + ".init", params)
+        return state_type(_step.zero(), table.init(), link_states)
 
     def update(updates, state, params=None, **extra_args):
+        updates, params = _shapes.as_arrays(updates), _shapes.as_arrays(params)
+        caller = _called(update, links, who) + ".update"
+        _shapes.updates_fit_params(caller, updates, params)
         if not isinstance(state, ChainState):
-            state = _fresh_if_stateless(init, updates, state, _name(links, who))
+            state = _fresh_if_stateless(init, updates, state, caller)
         reader = table.reader(state.hyperparams, state.step)
         extra_args.update(step=state.step, hyperparams=reader)
-        new_states = []
+        given, new_states = updates, []
         for link, link_state in zip(links, state):
             updates, link_state = link.raw.update(updates, link_state, params, **extra_args)
             new_states.append(link_state)
+        _shapes.step_kept_shapes(caller, given, updates, state.links, tuple(new_states))
         return updates, state_type(_step.increment(state.step), reader.stored(), tuple(new_states))
 
     return GradientTransformation(init, update)
+
+
+def _called(update, links: list[_link.Link], who: str) -> str:
+    """The name the user knows a chain by: the factory recorded on its ``update`` (``adam``),
+    else its one primitive's, else ``who``."""
+    recorded = _recipe.of(GradientTransformation(None, update))  # type: ignore[arg-type]
+    if isinstance(recorded, _recipe.Recipe):
+        return recorded.name
+    return _name(links, who).removesuffix(".update")
 
 
 def _name(links: list[_link.Link], who: str) -> str:

@@ -34,8 +34,14 @@ NO_STEP = (
 )
 TREE_MISMATCH = (
     "{who}: {left_name} and {right_name} have different tree structures. Did the params change "
-    "shape since init()?\n  {left_name}: {left}\n  {right_name}: {right}"
+    "shape since init()? Paths are keys joined by '/'.\n  only in {left_name}: {left}\n"
+    "  only in {right_name}: {right}"
 )
+SAME_PATHS_OTHER_CONTAINERS = (
+    "(none: the same paths, in other containers, e.g. a list for a tuple; {left_name} is {left} and "
+    "{right_name} is {right})"
+)
+MAX_PATHS_LISTED = 12  # paths shown in a tree mismatch before "... and N more"
 NOT_FLOAT = (
     "{who}: every parameter must have a floating-point or complex dtype, got {dtype} at {path}. "
     "Optimizers update parameters by small real steps; cast it with .astype(jnp.float32) or leave it "
@@ -116,6 +122,7 @@ def _check(who, name, value, ok, expected, hint: str | Callable[[float], str] = 
     value = _unnamed(value)
     if not _is_number_like(value):
         raise TypeError(NOT_A_NUMBER.format(who=who, name=name, got=describe(value)))
+    scalar_hyperparameter(who, name, value)
     x = _concrete(value)
     if x is not None and not ok(x):
         raise ValueError(
@@ -136,6 +143,19 @@ def positive(who: str, **values) -> None:
 def non_negative(who: str, **values) -> None:
     for name, value in values.items():
         _check(who, name, value, lambda x: x >= 0 and math.isfinite(x), "a finite number >= 0")
+
+
+_SMALLEST_NORMAL = float(np.finfo(np.float32).tiny)  # 1.18e-38
+
+
+def not_subnormal(who: str, **values) -> None:
+    """A small constant such as ``eps``: 0, or at least float32's smallest normal number."""
+    for name, value in values.items():
+        _check(
+            who, name, value, lambda x: x == 0 or abs(x) >= _SMALLEST_NORMAL,
+            f"0 or at least {_SMALLEST_NORMAL:.3g} (float32's smallest normal number)",
+            " Smaller numbers are subnormal, and XLA's CPU backend flushes them to 0; try 1e-30.",
+        )
 
 
 def learning_rate(who: str, **values) -> None:
@@ -177,13 +197,43 @@ def same_structure(who: str, **trees) -> None:
     """Raise if the given trees (two, by keyword) do not share one tree structure."""
     (left_name, left), (right_name, right) = trees.items()
     left_def: Any = jax.tree.structure(left)
-    right_def: Any = jax.tree.structure(right)
-    if left_def != right_def:
-        raise ValueError(
-            TREE_MISMATCH.format(
-                who=who, left_name=left_name, right_name=right_name, left=left_def, right=right_def
-            )
-        )
+    if left_def != jax.tree.structure(right):
+        raise ValueError(tree_mismatch(who, left_name, left, right_name, right))
+
+
+def tree_mismatch(who: str, left_name: str, left, right_name: str, right) -> str:
+    """The message for two trees of different structures: the paths found on one side only."""
+    left_paths, right_paths = _paths(left), _paths(right)
+    only_left = [p for p in left_paths if p not in set(right_paths)]
+    only_right = [p for p in right_paths if p not in set(left_paths)]
+    if not only_left and not only_right:
+        both = SAME_PATHS_OTHER_CONTAINERS.format(
+            left_name=left_name, right_name=right_name, left=jax.tree.structure(left),
+            right=jax.tree.structure(right))
+        return TREE_MISMATCH.format(who=who, left_name=left_name, right_name=right_name, left=both,
+                                    right="(none)")
+    return TREE_MISMATCH.format(who=who, left_name=left_name, right_name=right_name,
+                                left=_listing(only_left), right=_listing(only_right))
+
+
+def _paths(tree) -> list[str]:
+    """Each leaf's key path as keys joined by '/' (``'<root>'`` for a lone leaf)."""
+    items = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return [repr("/".join(_key(k) for k in path)) if path else "<root>" for path, _ in items]
+
+
+def _key(entry) -> str:
+    for field in ("key", "idx", "name"):
+        if hasattr(entry, field):
+            return str(getattr(entry, field))
+    return str(entry)
+
+
+def _listing(paths: list[str]) -> str:
+    if not paths:
+        return "(none)"
+    more = len(paths) - MAX_PATHS_LISTED
+    return ", ".join(paths[:MAX_PATHS_LISTED]) + (f", ... and {more} more" if more > 0 else "")
 
 
 def inexact_leaves(who: str, params) -> None:
@@ -216,8 +266,8 @@ def not_both_zero(who: str, example: str, **values) -> None:
     if _concrete(first_value) == 0 and _concrete(second_value) == 0:
         raise ValueError(
             BOTH_ZERO.format(
-                who=who, first=first, second=second, first_value=first_value,
-                second_value=second_value, example=example,
+                who=who, first=first, second=second, first_value=_unnamed(first_value),
+                second_value=_unnamed(second_value), example=example,
             )
         )
 
@@ -463,6 +513,40 @@ UPDATE_SHAPE_MISMATCH = (
     "{param_shape}; each update must be shaped like its parameter."
 )
 
+# MultiSteps's every_k_schedule, evaluated at step 0 when it is built.
+FIRST_K_BELOW_ONE = (
+    "MultiSteps: every_k_schedule must return a whole number of micro-batches >= 1, got "
+    "every_k_schedule(0)={k!r}. With k < 1 the accumulator is never full and no step is ever taken."
+)
+FIRST_K_NOT_A_NUMBER = (
+    "MultiSteps: every_k_schedule must return a scalar number of micro-batches (an int >= 1), got "
+    "every_k_schedule(0) = {got}."
+)
+
+# Updates that do not fit their params (gradxform.core.shapes): found when a step is traced.
+_BROADCAST_HINT = (
+    " Each update must be shaped like its parameter (JAX would broadcast it silently): are the "
+    "gradients those of these params?"
+)
+UPDATE_NOT_PARAM_SHAPED = "{who}: updates{path} has shape {shape}, params{path} has {expected}." + _BROADCAST_HINT
+UPDATE_NOT_STATE_SHAPED = (
+    "{who}: updates{path} has shape {shape}, but the state was made by init() for shape {expected} "
+    "there." + _BROADCAST_HINT
+)
+UPDATE_NOT_BUFFER_SHAPED = "{who}: updates{path} has shape {shape}, the {name} has {expected}." + _BROADCAST_HINT
+STATE_BROADCAST = (
+    "{who}: this step would change the shape of the state at {path} from {before} to {after}: "
+    "the updates are not shaped like the params given to init()." + _BROADCAST_HINT
+)
+UPDATE_NOT_FLOAT = (
+    "{who}: updates{path} has dtype {dtype}; updates must be floating point or complex (an integer "
+    "update would be truncated or overflow). Cast the gradients, e.g. with .astype(jnp.float32)."
+)
+COMPLEX_UPDATE_REAL_PARAM = (
+    "{who}: updates{path} is complex ({dtype}) but params{path} is real ({param_dtype}); adding it "
+    "would drop the imaginary part. Take the real part, or make the parameter complex."
+)
+
 
 # Line searches (gradxform.transforms.linesearch) and L-BFGS (gradxform.transforms.lbfgs).
 NEEDS_LOSS = (
@@ -580,7 +664,7 @@ MIXED_GROUP = (
 
 def scalar_hyperparameter(who: str, name: str, value) -> None:
     """Refuse a concrete array of more than one value given as a hyperparameter."""
-    if isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) > 0:
+    if isinstance(value, (np.ndarray, np.generic, jax.Array)) and np.ndim(value) > 0:
         raise ValueError(NOT_A_SCALAR_HYPERPARAM.format(who=who, name=name, shape=np.shape(value)))
 
 

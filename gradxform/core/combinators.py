@@ -157,14 +157,25 @@ def conditional(
 
 
 def _weighted_sum(weights, values):
-    """``w_0 x_0 + w_1 x_1 + ...`` term by term (Optax's rounding), in the promoted dtype."""
+    """``w_0 x_0 + w_1 x_1 + ...`` term by term (Optax's rounding), in the promoted dtype.
+
+    A term whose weight is 0 is 0, whatever its branch holds: QHAdam's default ``nu2 = 1``
+    gives ``(1 - nu2) g^2`` weight 0, and a gradient of 1e30 squares to inf (0 * inf is NaN)."""
     out = _tree.result_dtype(*values)
     dtype = _tree.compute_dtype(out)
-    terms = [jnp.asarray(w, dtype) * x.astype(dtype) for w, x in zip(weights, values)]
+    terms = [_term(w, x.astype(dtype), dtype) for w, x in zip(weights, values)]
     total = terms[0]
     for term in terms[1:]:
         total = total + term
     return total.astype(out)
+
+
+def _term(weight, x, dtype):
+    """``weight * x``, and 0 where the weight is 0 (a plain 0 known now, or a hyperparameter)."""
+    if _is_plain_number(weight):
+        return jnp.zeros_like(x) if weight == 0 else jnp.asarray(weight, dtype) * x
+    weight = jnp.asarray(weight, dtype)
+    return jnp.where(weight == 0, jnp.zeros_like(x), weight * x)
 
 
 def _is_plain_number(value) -> bool:

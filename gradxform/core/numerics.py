@@ -1,4 +1,4 @@
-r"""Counters that do not overflow and norms whose gradient is finite at zero.
+r"""Counters that do not overflow; square roots and norms whose gradient is finite at zero.
 
 Optax's ``safe_*`` functions, for code that calls them; gradxform's own step counter
 (:mod:`gradxform.core.step`) saturates the same way.
@@ -91,6 +91,36 @@ def safe_root_mean_squares(x: jax.typing.ArrayLike, min_rms: jax.typing.ArrayLik
     clipped = rms <= min_rms
     x = jnp.where(clipped, jnp.ones_like(x), x)
     return jnp.where(clipped, min_rms, jnp.sqrt(jnp.mean(_abs_sq(x))))
+
+
+@jax.custom_jvp
+def safe_sqrt(x: jax.typing.ArrayLike) -> jax.Array:
+    r""":math:`\sqrt{x}`, with the derivative 0 (not infinite) where :math:`x = 0`.
+
+    .. math::  \frac{d}{dx}\sqrt{x} = \begin{cases} 1 / (2\sqrt{x}) & x > 0 \\ 0 & x = 0 \end{cases}
+
+    The value is ``jnp.sqrt(x)``, bit for bit, and so is the compiled computation when nothing is
+    differentiated. An entry of Adam's second moment that is exactly 0 (a parameter whose gradient
+    has always been 0) stays 0 under a small change of a hyperparameter, so its tangent is 0, and
+    the infinite slope of the root made ``0 * inf = nan`` of every meta-gradient: with the slope
+    taken as 0 there, the chain rule gives the derivative of the update, which is 0.
+
+    Args:
+        x: an array of non-negative reals.
+
+    Returns:
+        Its element-wise square root.
+    """
+    return jnp.sqrt(x)
+
+
+@safe_sqrt.defjvp
+def _safe_sqrt_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    root = jnp.sqrt(x)
+    positive = root > 0
+    slope = jnp.where(positive, 0.5 / jnp.where(positive, root, jnp.ones_like(root)), jnp.zeros_like(root))
+    return root, slope * dx
 
 
 def _abs_sq(x: jax.Array) -> jax.Array:

@@ -11,6 +11,7 @@ from typing import Callable, NamedTuple
 
 import jax
 
+from . import check as _check
 from . import recipe as _recipe
 from . import tree as _tree
 from .printing import textbook
@@ -63,17 +64,22 @@ def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
     The sum is taken in the promoted dtype (bfloat16 params + float32 updates add in float32, as
     Optax does) and rounded once to the parameter's dtype. ``None`` is kept as Optax keeps it: a
     ``None`` param stays ``None`` whatever its update (a leaf, a subtree, or ``params=None``
-    itself, which returns ``None``).
+    itself, which returns ``None``). An update must have its parameter's shape: one that JAX
+    would broadcast (shape ``(1,)`` for a ``(3,)`` parameter) is refused (a ``ValueError``).
     """
 
-    def add(p, u):
+    def add(path, p, u):
         if p is None:
             return None
+        if jax.numpy.shape(u) != jax.numpy.shape(p):
+            raise ValueError(_check.UPDATE_NOT_PARAM_SHAPED.format(
+                who="apply_updates", path=jax.tree_util.keystr(path), shape=jax.numpy.shape(u),
+                expected=jax.numpy.shape(p)))
         dtype = jax.numpy.asarray(p).dtype
         p, u = _tree.promoted(p, u)
         return (p + u).astype(dtype)
 
-    return jax.tree.map(add, params, updates, is_leaf=lambda x: x is None)
+    return jax.tree_util.tree_map_with_path(add, params, updates, is_leaf=lambda x: x is None)
 
 
 def is_transform(obj) -> bool:

@@ -15,10 +15,12 @@ tree (each primitive contributes its own term; see :func:`formula`).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
-from typing import Any, Callable
+import threading
+from typing import Any, Callable, Iterator
 
 from .hyperparams import hyperparameter
 from .named import Named
@@ -84,7 +86,8 @@ def factory(build: Callable) -> Callable:
 
     @functools.wraps(build)
     def make(*args, **kwargs):
-        transform = build(*args, **kwargs)
+        with _called(build.__name__):
+            transform = build(*args, **kwargs)
         bound = signature.bind(*args, **kwargs)
         # A composition returned as it is (an alias's chain) keeps its recipe as the body.
         inner = getattr(transform.update, _ATTRIBUTE, None)
@@ -92,6 +95,51 @@ def factory(build: Callable) -> Callable:
         return attach(transform, Recipe(build.__name__, shown, body=inner))
 
     return make
+
+
+_building = threading.local()  # .names: the factories being built, outermost first
+
+
+@contextlib.contextmanager
+def _called(name: str) -> Iterator[None]:
+    """Name the factory the user called in the errors raised while it is built.
+
+    An alias hands its arguments to primitives, which check them: ``radam(b2=1.5)`` is refused by
+    ``variance_is_tractable``. A ``ValueError`` or ``TypeError`` raised while the outermost
+    factory runs, whose message starts with another function's name (``"variance_is_tractable:
+    "``, as every message of :mod:`gradxform.core.check` does), is raised again led by the
+    outermost name, the part of its recipe that refused the value kept after it: ``"radam:
+    variance_is_tractable: b2 must be in [0, 1), ..."``. The argument is named as the user wrote
+    it, because an alias passes its own arguments under their names (:func:`alias`).
+    """
+    names = getattr(_building, "names", None)
+    if names is None:
+        names = _building.names = []
+    names.append(name)
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        if len(names) > 1:
+            raise
+        renamed = _renamed(error, name)
+        if renamed is None:
+            raise
+        raise renamed from None
+    finally:
+        names.pop()
+
+
+def _renamed(error: Exception, outer: str) -> Exception | None:
+    """``error`` again with ``outer`` before its leading name; ``None`` to keep it as it is."""
+    if type(error) not in (ValueError, TypeError) or len(error.args) != 1:
+        return None
+    message = error.args[0]
+    if not isinstance(message, str):
+        return None
+    who, colon, _ = message.partition(": ")
+    if not colon or who.split(".")[0] == outer or not who.replace(".", "_").isidentifier():
+        return None
+    return type(error)(f"{outer}: {message}")
 
 
 def part(build: Callable) -> Callable:

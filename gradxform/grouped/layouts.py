@@ -361,9 +361,8 @@ def _place(x, sharding):
 def _same_layout(layout: Layout, tree, name):
     treedef = jax.tree.structure(tree)
     if treedef != layout.treedef:
-        raise ValueError(_check.TREE_MISMATCH.format(
-            who="flatten", left_name=name, right_name="the params given to init()",
-            left=treedef, right=layout.treedef))
+        params = jax.tree.unflatten(layout.treedef, [0] * layout.treedef.num_leaves)
+        raise ValueError(_check.tree_mismatch("flatten", name, tree, "the params given to init()", params))
 
 
 # --- Buffers --------------------------------------------------------------------------------

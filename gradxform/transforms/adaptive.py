@@ -89,6 +89,7 @@ def scale_by_rms(
     who = "scale_by_stddev" if centered else "scale_by_rms"
     _check.decay(who, decay=decay)
     _check.non_negative(who, eps=eps, initial_scale=initial_scale)
+    _check.not_both_zero(who, "1e-8", initial_scale=initial_scale, eps=eps)
     decay, eps = _hyper.shared(decay=decay, eps=eps)
 
     def debiased():
@@ -272,6 +273,7 @@ def scale_by_adadelta_units(rho: Hyper = 0.9, eps: Hyper = 1e-6) -> GradientTran
     """
     _check.decay("scale_by_adadelta_units", rho=rho)
     _check.positive("scale_by_adadelta_units", eps=eps)
+    _check.not_subnormal("scale_by_adadelta_units", eps=eps)
     hyper = _hyper.declare("scale_by_adadelta_units", rho=rho, eps=eps)
 
     def init(params):
@@ -326,6 +328,7 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
     """
     _check.decay("scale_by_adadelta", rho=rho)
     _check.positive("scale_by_adadelta", eps=eps)
+    _check.not_subnormal("scale_by_adadelta", eps=eps)
     rho, eps = _hyper.shared(rho=rho, eps=eps)
     return sequence(
         ratio(identity(), [mean_of_squares(rho), _root(eps, eps_in_sqrt=True)]),

@@ -8,6 +8,7 @@ bound is a hyperparameter kept in the state (:func:`gradxform.hyperparams`,
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -214,15 +215,50 @@ def global_norm(updates: PyTree) -> jax.Array:
 
     Leaves of different precisions add in the dtype standard promotion gives them (float32 and
     float64 sums add in float64), also under strict promotion. An empty tree has norm 0.
+
+    Overflow-safe: where the sum of squares overflows (a float32 entry of 1e20 squares to inf)
+    though every entry is finite, the norm is taken again with every entry divided by the
+    largest magnitude :math:`M`, :math:`M \big(\sum |x / M|^2\big)^{1/2}`, so that 1e30
+    gradients have norm about 1e30, not inf (with which clipping would return zeros). That
+    second pass runs only then (a :func:`jax.lax.cond`), so every other norm is Optax's, bit
+    for bit. A norm that is inf because an entry is inf stays inf; NaN stays NaN.
     """
-    sums = [jnp.sum(_tree.abs_sq(x)) for x in jax.tree.leaves(updates)]
-    if not sums:
+    leaves = jax.tree.leaves(updates)
+    if not leaves:
         return jnp.zeros([], jnp.float32)
+    total = _sum_of_squares(leaves)
+    return jax.lax.cond(jnp.isinf(total), lambda xs: _rescaled_norm(xs).astype(total.dtype),
+                        lambda xs: jnp.sqrt(total), leaves)
+
+
+def _sum_of_squares(leaves: list) -> jax.Array:
+    """The sum of ``|x|^2`` over every entry, leaf by leaf in tree order, as Optax adds it."""
+    sums = [jnp.sum(_tree.abs_sq(x)) for x in leaves]
     total = sums[0]
     with jax.numpy_dtype_promotion("standard"):
         for s in sums[1:]:
             total = total + s
-    return jnp.sqrt(total)
+    return total
+
+
+def _rescaled_norm(leaves: list) -> jax.Array:
+    """The norm as ``2**e * norm(x / 2**e)``, ``2**e`` about the largest magnitude: no square
+    overflows. The scaling is by powers of two in two halves, so that no factor is subnormal
+    (XLA's CPU backend flushes those to 0) and the scaled entries are exact.
+
+    If an entry is inf, the norm is inf (``x / inf`` would be NaN there)."""
+    with jax.numpy_dtype_promotion("standard"):
+        largest = functools.reduce(jnp.maximum, [jnp.max(jnp.abs(x), initial=0) for x in leaves])
+    _, exponent = jnp.frexp(largest)  # largest = f * 2**exponent, f in [0.5, 1)
+    first, second = exponent // 2, exponent - exponent // 2
+
+    def by_power_of_two(x, sign):
+        real = jnp.abs(x).dtype
+        halves = [jnp.ldexp(jnp.ones([], real), sign * e).astype(x.dtype) for e in (first, second)]
+        return x * halves[0] * halves[1]
+
+    root = jnp.sqrt(_sum_of_squares([by_power_of_two(x, -1) for x in leaves]))
+    return jnp.where(jnp.isinf(largest), largest, by_power_of_two(root.astype(largest.dtype), 1))
 
 
 def _within(norm, max_norm) -> jax.Array:

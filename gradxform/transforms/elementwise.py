@@ -9,6 +9,7 @@ from ..core import hyperparams as _hyper
 from ..core import recipe as _recipe
 from ..core import tree as _tree
 from ..core.chain import primitive
+from ..core.numerics import safe_sqrt
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Hyper
 
@@ -43,6 +44,7 @@ def sqrt_plus_eps(eps: Hyper | None = 1e-8, eps_root: Hyper | None = 0.0) -> Gra
     """
     terms = {name: v for name, v in (("eps", eps), ("eps_root", eps_root)) if v is not None}
     _check.non_negative("sqrt_plus_eps", **terms)
+    _check.not_subnormal("sqrt_plus_eps", **terms)
     hyper = _hyper.declare("sqrt_plus_eps", **terms)
 
     def init(params):
@@ -55,7 +57,7 @@ def sqrt_plus_eps(eps: Hyper | None = 1e-8, eps_root: Hyper | None = 0.0) -> Gra
 
         def root(v):
             dtype = _tree.compute_dtype(v.dtype)
-            out = jnp.sqrt(v.astype(dtype) + jnp.asarray(inside, dtype)) + jnp.asarray(outside, dtype)
+            out = safe_sqrt(v.astype(dtype) + jnp.asarray(inside, dtype)) + jnp.asarray(outside, dtype)
             return out.astype(v.dtype)
 
         return jax.tree.map(root, updates), EmptyState()

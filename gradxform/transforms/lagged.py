@@ -19,6 +19,7 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
+from ..core.numerics import safe_sqrt
 from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Hyper, PyTree
@@ -99,7 +100,7 @@ def sqrt_at_least(eps: Hyper = 1e-6) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         floor = hyper.read(extra_args)("eps")
-        return jax.tree.map(lambda v: jnp.maximum(jnp.sqrt(v), floor.astype(v.dtype)), updates), state
+        return jax.tree.map(lambda v: jnp.maximum(safe_sqrt(v), floor.astype(v.dtype)), updates), state
 
     return primitive(init, update, hyper)
 

@@ -336,6 +336,7 @@ def infinity_moment(
     """
     _check.decay("infinity_moment", decay=decay)
     _check.non_negative("infinity_moment", eps=eps)
+    _check.not_subnormal("infinity_moment", eps=eps)
     hyper = _hyper.declare("infinity_moment", decay=decay, eps=eps)
 
     def weighted_max(g, u, beta, eps_t):

@@ -22,6 +22,7 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import primitive
 from ..core.named import value_of
+from ..core.numerics import safe_sqrt
 from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Hyper, Schedule
@@ -245,7 +246,7 @@ def scale_by_rectification(decay: Hyper = 0.999) -> GradientTransformation:
                          {(\rho_\infty - 4)(\rho_\infty - 2)\,\rho_t}}, \qquad u_t = r_t\,g_t
 
     with :math:`\rho_t, \rho_\infty` as in :func:`variance_is_tractable`. :math:`r_t` is real
-    only where :math:`\rho_t \ge 4` (NaN in between 2 and 4), so RAdam applies it inside
+    only where :math:`\rho_t \ge 4` (taken as 0 in between 2 and 4), so RAdam applies it inside
     ``conditional(variance_is_tractable(decay, threshold), scale_by_rectification(decay),
     identity())``. Computed in float32 (float64 under x64), cast to each update's dtype.
 
@@ -274,7 +275,9 @@ def scale_by_rectification(decay: Hyper = 0.999) -> GradientTransformation:
         rho_inf = h("decay", _sma_limit)
         rho_inf_factors = h("decay", lambda b: (_sma_limit(b) - 4.0) * (_sma_limit(b) - 2.0))
         rho = _sma_length(h("decay"), rho_inf, _step.read(extra_args, "scale_by_rectification"))
-        r = jnp.sqrt((rho - 4.0) * (rho - 2.0) * rho_inf / (rho_inf_factors * rho))
+        # Not real for 2 < rho_t < 4, where RAdam takes the other branch: 0 there instead of nan,
+        # so that the branch not taken adds 0 (not nan) to RAdam's gradients.
+        r = safe_sqrt(jnp.maximum((rho - 4.0) * (rho - 2.0) * rho_inf / (rho_inf_factors * rho), 0.0))
         out = jax.tree.map(lambda g: r.astype(g.dtype) * g, updates)
         return out, EmptyState()
 

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from ..core import check as _check
 from ..core import recipe as _recipe
+from ..core import shapes as _shapes
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import whole
@@ -90,6 +91,7 @@ class MultiSteps:
     ):
         self._opt = whole(opt, "MultiSteps")
         if callable(every_k_schedule):
+            _first_k_at_least_one(every_k_schedule)
             self._every_k = every_k_schedule
         else:
             _check.int_at_least(
@@ -126,7 +128,8 @@ class MultiSteps:
 
     def update(self, updates, state: MultiStepsState, params=None, **extra_args):
         """Accumulate ``updates``; every ``k``-th call return the wrapped optimizer's update, else zeros."""
-        _check.same_structure("MultiSteps", updates=updates, state=state.acc_grads)
+        updates = _shapes.as_arrays(updates)
+        _shapes.buffer_fits("MultiSteps", updates, state.acc_grads, "accumulator (shaped like the params)")
         k = jnp.asarray(self._every_k(state.gradient_step), jnp.int32)
         n = state.mini_step
 
@@ -167,6 +170,16 @@ class MultiSteps:
 
     def gradient_transformation(self) -> GradientTransformation:
         return GradientTransformation(self.init, self.update)
+
+
+def _first_k_at_least_one(every_k_schedule: Callable[[jax.Array], Any]) -> None:
+    """Evaluate the schedule at step 0, when ``MultiSteps`` is built: a ``k`` below 1 there
+    would never take a step (the accumulator is never full), silently."""
+    k = jnp.asarray(every_k_schedule(_step.zero()))
+    if k.shape != () or not jnp.issubdtype(k.dtype, jnp.number) or jnp.issubdtype(k.dtype, jnp.complexfloating):
+        raise TypeError(_check.FIRST_K_NOT_A_NUMBER.format(got=_check.describe(k)))
+    if not isinstance(k, jax.core.Tracer) and not float(k) >= 1:
+        raise ValueError(_check.FIRST_K_BELOW_ONE.format(k=k.item()))
 
 
 def accumulator_dtype(param_dtype: Any, requested: Any = None) -> Any:

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import recipe as _recipe
+from ..core import shapes as _shapes
 from ..core import step as _step
 from ..core import tables as _tables
 from ..core import tree as _tree
@@ -204,6 +205,7 @@ def ema_params(inner: Branch, decay: ScalarOrSchedule = 0.999) -> GradientTransf
         if params is None:
             raise ValueError(_check.PARAMS_NEEDED.format(who="ema_params", why="to average them"))
         _check.same_structure("ema_params", params=params, state=state.ema)
+        _shapes.updates_fit_params("ema_params", updates, params)
         updates, inner_state = transform.update(updates, state.inner_state, params, **extra_args)
         new_params = apply_updates(params, updates)
         reader = table.reader(state.hyperparams, state.step)
@@ -263,6 +265,7 @@ def swa(inner: Branch, start_step: int = 0, period: int = 1) -> GradientTransfor
         if params is None:
             raise ValueError(_check.PARAMS_NEEDED.format(who="swa", why="to average them"))
         _check.same_structure("swa", params=params, state=state.mean)
+        _shapes.updates_fit_params("swa", updates, params)
         updates, inner_state = transform.update(updates, state.inner_state, params, **extra_args)
         new_params = apply_updates(params, updates)
         t = _step.increment(state.step)

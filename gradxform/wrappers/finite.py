@@ -22,7 +22,7 @@ from .conditionality import zeros_like_output
 @textbook
 class ApplyIfFiniteState(NamedTuple):
     notfinite_count: jax.Array  # int32: non-finite updates skipped in a row; 0 after an applied one
-    last_finite: jax.Array  # bool: whether the latest update was all finite
+    last_finite: jax.Array  # bool: whether the latest step was all finite (given update, result, state)
     total_notfinite: jax.Array  # int32: non-finite updates seen since init (saturating)
     inner_state: PyTree  # the inner transformation's state; untouched by skipped updates
 
@@ -33,16 +33,21 @@ class ApplyIfFiniteState(NamedTuple):
 
 @_recipe.factory
 def apply_if_finite(inner: Branch, max_consecutive_errors: int) -> GradientTransformation:
-    r"""Skip any update that holds a NaN or an Inf: return zeros and leave ``inner``'s state as it was.
+    r"""Skip any step that holds a NaN or an Inf: return zeros and leave ``inner``'s state as it was.
 
-    A skipped update never reaches ``inner``: it is not computed (a :func:`jax.lax.cond`), so a
-    NaN gradient cannot enter its moments. After ``max_consecutive_errors`` skips in a row, the
-    next non-finite update is applied anyway, as Optax does, on the view that a run stuck on
-    non-finite gradients should fail visibly rather than stall silently; then the count of
-    consecutive skips starts again from 0, so a further non-finite update is skipped again.
+    A step is skipped if the update it is given is not finite, or if the update ``inner``
+    returns or the state it would keep is not finite (a finite gradient of 1e30, squared into
+    Adam's second moment, overflows it to inf; kept, that inf would zero this entry's updates
+    for good). A non-finite update never reaches ``inner``: it is not computed (a
+    :func:`jax.lax.cond`), so a NaN gradient cannot enter its moments. (Optax looks at the
+    given update alone, so it keeps a state poisoned by a finite gradient.) After
+    ``max_consecutive_errors`` skips in a row, the next non-finite update is applied anyway,
+    as Optax does, on the view that a run stuck on non-finite gradients should fail visibly
+    rather than stall silently; then the count of consecutive skips starts again from 0, so a
+    further non-finite update is skipped again.
     (Optax keeps counting instead, so it applies every non-finite update after the first
     ``max_consecutive_errors`` until a finite one arrives.) ``total_notfinite`` counts every
-    non-finite update, skipped or applied.
+    non-finite step, skipped or applied, and ``last_finite`` says whether the latest was finite.
 
     Args:
         inner: a transformation, or a list of them applied in sequence.
@@ -76,19 +81,27 @@ def apply_if_finite(inner: Branch, max_consecutive_errors: int) -> GradientTrans
         )
 
     def update(updates, state, params=None, **extra_args):
-        finite = all_finite(updates)
         skipped_in_a_row = _step.increment(state.notfinite_count)
         apply_anyway = skipped_in_a_row > max_consecutive_errors
-        accept = jnp.logical_or(finite, apply_anyway)
 
-        def apply(_):
-            return transform.update(updates, state.inner_state, params, **extra_args)
+        def step(_):
+            out, inner_state = transform.update(updates, state.inner_state, params, **extra_args)
+            return out, inner_state, jnp.logical_and(all_finite(out), all_finite(_inexact(inner_state)))
 
         def skip(_):
-            return zeros_like_output(apply), state.inner_state
+            return zeros_like_output(lambda _: step(_)[:2]), state.inner_state, jnp.array(False)
 
-        updates, inner_state = lax.cond(accept, apply, skip, None)
-        return updates, ApplyIfFiniteState(
+        # A non-finite gradient is not computed on; a finite one whose update or new state is not
+        # finite (a 1e30 gradient squared to inf in a second moment) is computed, then dropped.
+        given_finite = all_finite(updates)
+        out, inner_state, result_finite = lax.cond(
+            jnp.logical_or(given_finite, apply_anyway), step, skip, None)
+        finite = jnp.logical_and(given_finite, result_finite)
+        accept = jnp.logical_or(finite, apply_anyway)
+        out, inner_state = lax.cond(
+            accept, lambda _: (out, inner_state),
+            lambda _: (jax.tree.map(jnp.zeros_like, out), state.inner_state), None)
+        return out, ApplyIfFiniteState(
             notfinite_count=jnp.where(accept, _step.zero(), skipped_in_a_row),
             last_finite=finite,
             total_notfinite=jnp.where(
@@ -98,6 +111,11 @@ def apply_if_finite(inner: Branch, max_consecutive_errors: int) -> GradientTrans
         )
 
     return GradientTransformation(init, update)
+
+
+def _inexact(tree: PyTree) -> list:
+    """The floating-point and complex leaves of ``tree`` (a state's counters are integers)."""
+    return [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
 
 
 def all_finite(tree: PyTree) -> jax.Array:

@@ -168,19 +168,19 @@ def test_integer_root_param_is_named_root():
         gx.scale_by_momentum(0.9).init(jnp.zeros(3, jnp.int32))
 
 
-def test_updates_with_another_structure_than_the_state_show_both_structures():
+def test_updates_with_another_structure_than_the_state_list_the_paths_on_each_side():
     opt = gx.adam(1e-3)
     state = opt.init(PARAMS)
     updates = {"w": jnp.ones((2, 2)), "extra": jnp.ones(()), "b": jnp.ones(())}
     with pytest.raises(ValueError) as info:
-        opt.update(updates, state, PARAMS)
+        opt.update(updates, state)
     message = str(info.value)
     assert message.startswith(
         "scale_by_momentum: updates and state have different tree structures. "
         "Did the params change shape since init()?"
     )
-    assert f"updates: {jax.tree.structure(updates)}" in message
-    assert f"state: {jax.tree.structure(PARAMS)}" in message
+    assert "only in updates: 'extra'" in message
+    assert "only in state: (none)" in message
 
 
 def test_stateful_primitives_check_the_structure_of_their_state():

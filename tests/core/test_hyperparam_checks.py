@@ -67,12 +67,12 @@ def test_traced_values_at_construction_still_pass():
     (lambda step: jnp.inf, ValueError, r"returns inf at step 0"),
 ], ids=["none", "str", "shape", "complex", "bool", "nan", "inf"])
 def test_a_schedule_with_a_wrong_value_at_step_zero_is_refused_when_built(schedule, error, message):
-    with pytest.raises(error, match=r"^scale_by_learning_rate: the schedule given as learning_rate .*" + message):
+    with pytest.raises(error, match=r"^adam: scale_by_learning_rate: the schedule given as learning_rate .*" + message):
         gx.adam(schedule)
 
 
 def test_a_schedule_of_a_shared_hyperparameter_names_it():
-    with pytest.raises(ValueError, match=r"^scale_by_momentum: the schedule given as b1 returns nan at step 0"):
+    with pytest.raises(ValueError, match=r"^adam: scale_by_momentum: the schedule given as b1 returns nan at step 0"):
         gx.adam(1e-3, b1=lambda step: jnp.nan)
 
 
