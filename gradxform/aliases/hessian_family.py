@@ -95,6 +95,7 @@ def sophia(
         [-0.1  0.1]
     """
     _check.flag("sophia", verbose=verbose)
+    _check.int_at_least("sophia", 1 if verbose else 0, print_win_rate_every_n_steps=print_win_rate_every_n_steps)
     report = []
     if verbose and clip_threshold is not None:
         report = [report_clip_rate(value_of(clip_threshold), print_win_rate_every_n_steps)]  # win rate

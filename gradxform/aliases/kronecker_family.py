@@ -53,6 +53,8 @@ def _graft_step(grafting: str, graft_decay, graft_eps) -> GradientTransformation
 def _shampoo_direction(who, beta, eps, precondition_frequency, max_precond_dim, grafting, graft_decay,
                        graft_eps) -> GradientTransformation:
     _check.choice(who, "grafting", grafting, GRAFTINGS)
+    _check.decay(who, graft_decay=graft_decay)   # checked whichever graft is chosen: a typo is a typo
+    _check.non_negative(who, graft_eps=graft_eps)
     preconditioned = scale_by_kronecker_roots(beta, eps, precondition_frequency,
                                               max_precond_dim)      # P_L G P_R, roots every f steps
     if grafting != "none":

@@ -75,8 +75,10 @@ def scale_by_cocob(alpha: Hyper = 100.0, eps: float = 1e-8) -> GradientTransform
 
     def init(params):
         _real_leaves(who, params)
-        zeros = _tree.zeros_like(params)
-        return ScaleByCocobState(copy_of_params(params), zeros, _tree.full_like(params, eps), zeros, zeros)
+        def zeros():  # a buffer of its own for each field: a donated step may not see one twice
+            return _tree.zeros_like(params)
+
+        return ScaleByCocobState(copy_of_params(params), zeros(), _tree.full_like(params, eps), zeros(), zeros())
 
     def update(updates, state, params=None, **extra_args):
         needs_params(who, params, "(the bet is a point, reached from the current params)")
@@ -170,8 +172,10 @@ def mechanize(
     def init(params):
         _check.inexact_leaves(who, params)
         dtype = scalar_dtype(params)
-        zeros = jnp.zeros([num_betas], dtype)
-        return MechanizeState(wrapped.raw.init(params), zeros, zeros, zeros,
+        def zeros():  # a buffer of its own for each field: a donated step may not see one twice
+            return jnp.zeros([num_betas], dtype)
+
+        return MechanizeState(wrapped.raw.init(params), zeros(), zeros(), zeros(),
                               jnp.full([num_betas], s_init, dtype), copy_of_params(params))
 
     def update(updates, state, params=None, **extra_args):

@@ -148,7 +148,7 @@ def dual_averaging_step(momentum: Hyper = 0.9) -> GradientTransformation:
 
     def init(params):
         _check.inexact_leaves(who, params)
-        return DualAveragingStepState(x0=jax.tree.map(jnp.asarray, params))
+        return DualAveragingStepState(x0=jax.tree.map(lambda x: jnp.array(x, copy=True), params))  # own buffers
 
     def update(updates, state, params=None, **extra_args):
         if params is None:

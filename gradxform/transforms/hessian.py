@@ -72,7 +72,9 @@ def hutchinson_estimator_diag_hessian(random_seed: Optional[jax.Array] = None) -
     def init(params):
         # The default key is made here, not when built: Sophia's default estimator is built at
         # import, which must not start JAX's backend.
-        return HutchinsonState(key=jax.random.PRNGKey(0) if key is None else key)
+        # A given key is copied: a donated step deletes the state's buffer, and the next init
+        # of the same estimator must not hand it out again.
+        return HutchinsonState(key=jax.random.PRNGKey(0) if key is None else jax.random.clone(key))
 
     def update(updates, state, params=None, **extra_args):
         if params is None:

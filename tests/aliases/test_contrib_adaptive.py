@@ -163,14 +163,17 @@ def test_madgrad_needs_the_params():
 @pytest.mark.parametrize("call, message", [
     (lambda: gx.ademamix(1e-3, b3=1.0), r"b3 must be in \[0, 1\), got b3=1.0"),
     (lambda: gx.ademamix(1e-3, b1=-0.1), r"b1 must be in \[0, 1\), got b1=-0.1"),
-    (lambda: gx.simplified_ademamix(1e-3, eps=-1.0), r"simplified_ademamix: eps must be .* >= 0, got eps=-1.0"),
+    (lambda: gx.simplified_ademamix(1e-3, eps=-1.0), r"simplified_ademamix: (\w+: )?eps must be .* >= 0, got eps=-1.0"),
     (lambda: gx.acprop(1e-3, b2=1.5), r"b2 must be in \[0, 1\), got b2=1.5"),
-    (lambda: gx.acprop(1e-3, weight_decay=-1.0), r"acprop: weight_decay must be .* >= 0, got weight_decay=-1.0"),
+    (lambda: gx.acprop(1e-3, weight_decay=-1.0),
+     r"acprop: (\w+: )?weight_decay must be .* >= 0, got weight_decay=-1.0"),
     (lambda: gx.madgrad(0.1, momentum=1.5), r"momentum must be in \[0, 1\], got momentum=1.5"),
     (lambda: gx.madgrad(0.1, eps=-1e-6), r"madgrad: eps must be a finite number >= 0, got eps=-1e-06"),
     (lambda: gx.momo(beta=1.0), r"beta must be in \[0, 1\), got beta=1.0"),
-    (lambda: gx.momo(lower_bound=float("nan")), r"momo: lower_bound must be a finite number, got lower_bound=nan"),
-    (lambda: gx.momo_adam(weight_decay=-0.1), r"momo_adam: weight_decay must be .* >= 0, got weight_decay=-0.1"),
+    (lambda: gx.momo(lower_bound=float("nan")),
+     r"momo: (\w+: )?lower_bound must be a finite number, got lower_bound=nan"),
+    (lambda: gx.momo_adam(weight_decay=-0.1),
+     r"momo_adam: (\w+: )?weight_decay must be .* >= 0, got weight_decay=-0.1"),
 ])
 def test_bad_values_are_rejected_naming_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
@@ -180,7 +183,7 @@ def test_bad_values_are_rejected_naming_the_argument(call, message):
 @pytest.mark.parametrize("call, message", [
     (lambda: gx.madgrad(0.1, eps=lambda t: 1e-6), r"madgrad: eps must be a number"),
     (lambda: gx.momo(adapt_lower_bound=1), r"momo: adapt_lower_bound must be True or False, got int 1"),
-    (lambda: gx.momo(lower_bound=lambda t: 0.0), r"momo: lower_bound must be a number .*, got function"),
+    (lambda: gx.momo(lower_bound=lambda t: 0.0), r"momo: (\w+: )?lower_bound must be a number .*, got function"),
 ])
 def test_bad_kinds_are_rejected_naming_the_argument(call, message):
     with pytest.raises(TypeError, match=message):

@@ -133,10 +133,10 @@ def test_sophia_needs_the_objective_and_the_params():
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda: gx.sophia(0.1, update_interval=0), ValueError, r"sophia: update_interval must be"),
-    (lambda: gx.sophia(0.1, eps=0.0), ValueError, r"sophia: eps must be .*> 0, got eps=0.0"),
-    (lambda: gx.sophia(0.1, b2=1.0), ValueError, r"sophia: b2 must be in \[0, 1\), got b2=1.0"),
-    (lambda: gx.sophia(0.1, verbose=True), ValueError, r"sophia: every must be"),
+    (lambda: gx.sophia(0.1, update_interval=0), ValueError, r"sophia: (\w+: )?update_interval must be"),
+    (lambda: gx.sophia(0.1, eps=0.0), ValueError, r"sophia: (\w+: )?eps must be .*> 0, got eps=0.0"),
+    (lambda: gx.sophia(0.1, b2=1.0), ValueError, r"sophia: (\w+: )?b2 must be in \[0, 1\), got b2=1.0"),
+    (lambda: gx.sophia(0.1, verbose=True), ValueError, r"sophia: print_win_rate_every_n_steps must be an int >= 1"),
     (lambda: gx.sophia(0.1, verbose="yes"), TypeError, r"sophia: verbose must be True or False"),
     (lambda: gx.hutchinson_estimator_diag_hessian(3), TypeError,
      r"hutchinson_estimator_diag_hessian: random_seed must be a JAX PRNG key"),

@@ -112,7 +112,7 @@ def test_cocob_refuses_complex_params_naming_the_leaf():
     (lambda: gx.cocob(alpha=-1.0), ValueError, "cocob: alpha must be a finite number > 0, got alpha=-1.0"),
     (lambda: gx.scale_by_cocob(eps=0.0), ValueError, "scale_by_cocob: eps must be a finite number > 0, got eps=0.0"),
     (lambda: gx.scale_by_cocob(eps=lambda s: 1e-8), TypeError, "scale_by_cocob: eps must be a number"),
-    (lambda: gx.cocob(weight_decay=-1.0), ValueError, "cocob: weight_decay must be a finite number >= 0"),
+    (lambda: gx.cocob(weight_decay=-1.0), ValueError, "cocob: weight_decay: weight_decay must be a finite number >= 0"),
     (lambda: gx.mechanize(gx.sgd(1.0), weight_decay=-1.0), ValueError,
      "mechanize: weight_decay must be a finite number >= 0, got weight_decay=-1.0"),
     (lambda: gx.mechanize(gx.sgd(1.0), eps=0.0), ValueError, "mechanize: eps must be a finite number > 0, got eps=0.0"),
