@@ -21,6 +21,7 @@ from ..core.chain import primitive
 from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Hyper, PyTree
+from .moment_variants import belief_mean
 
 
 @textbook
@@ -97,13 +98,6 @@ def lagged_belief_moment(decay: Hyper = 0.999, eps: Hyper = 1e-16) -> GradientTr
     _check.non_negative("lagged_belief_moment", eps=eps)
     hyper = _hyper.declare("lagged_belief_moment", decay=decay, eps=eps)
 
-    def accumulate(x, s, weight, beta, eps_t):
-        squared = _tree.abs_sq(x)
-        out = _tree.result_dtype(squared, s)
-        dtype = _tree.compute_dtype(out)
-        mean = _tree.blend(squared.astype(dtype), s.astype(dtype), weight, beta)
-        return (mean + jnp.asarray(eps_t).astype(dtype)).astype(out)
-
     def init(params):
         _check.inexact_leaves("lagged_belief_moment", params)
         return LaggedBeliefMomentState(nu=_tree.zeros_like(params))
@@ -112,7 +106,7 @@ def lagged_belief_moment(decay: Hyper = 0.999, eps: Hyper = 1e-16) -> GradientTr
         _check.same_structure("lagged_belief_moment", updates=updates, state=state.nu)
         h = hyper.read(extra_args)
         weight, beta, eps_t = h("decay", lambda b: 1 - b), h("decay"), h("eps")
-        nu = jax.tree.map(lambda x, s: accumulate(x, s, weight, beta, eps_t), updates, state.nu)
+        nu = jax.tree.map(lambda x, s: belief_mean(x, s, weight, beta, eps_t), updates, state.nu)
         return state.nu, LaggedBeliefMomentState(_tree.cast_like(nu, state.nu))
 
     return primitive(init, update, hyper)

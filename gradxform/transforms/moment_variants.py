@@ -96,6 +96,16 @@ class BeliefMomentState(NamedTuple):
     nu: PyTree  # running mean of squared updates plus eps per step; params' tree, `dtype` or params'
 
 
+def belief_mean(x, s, weight, beta, eps_t):
+    """AdaBelief's :math:`s_t = \beta s_{t-1} + w |x|^2 + \\epsilon` for one leaf, in the dtype
+    ``|x|^2`` and ``s`` promote to (computed in at least float32)."""
+    squared = _tree.abs_sq(x)
+    out = _tree.result_dtype(squared, s)
+    dtype = _tree.compute_dtype(out)
+    mean = _tree.blend(squared.astype(dtype), s.astype(dtype), weight, beta)
+    return (mean + jnp.asarray(eps_t).astype(dtype)).astype(out)
+
+
 @_recipe.factory
 def belief_moment(
     decay: Hyper = 0.999, eps: Hyper = 1e-16, dtype: Any = None
@@ -128,13 +138,6 @@ def belief_moment(
     _check.non_negative("belief_moment", eps=eps)
     hyper = _hyper.declare("belief_moment", decay=decay, eps=eps)
 
-    def accumulate(x, s, weight, beta, eps_t):
-        squared = _tree.abs_sq(x)
-        out = _tree.result_dtype(squared, s)
-        dtype = _tree.compute_dtype(out)
-        mean = _tree.blend(squared.astype(dtype), s.astype(dtype), weight, beta)
-        return (mean + jnp.asarray(eps_t).astype(dtype)).astype(out)
-
     def init(params):
         _check.inexact_leaves("belief_moment", params)
         return BeliefMomentState(nu=_tree.zeros_like(params, dtype))
@@ -143,7 +146,7 @@ def belief_moment(
         _check.same_structure("belief_moment", updates=updates, state=state.nu)
         h = hyper.read(extra_args)
         weight, beta, eps_t = h("decay", lambda b: 1 - b), h("decay"), h("eps")
-        nu = jax.tree.map(lambda x, s: accumulate(x, s, weight, beta, eps_t), updates, state.nu)
+        nu = jax.tree.map(lambda x, s: belief_mean(x, s, weight, beta, eps_t), updates, state.nu)
         return nu, BeliefMomentState(_tree.cast_like(nu, state.nu))
 
     return primitive(init, update, hyper)
