@@ -99,6 +99,18 @@ def test_flax_nnx_optimizer_trains_an_mlp_with_gradxform_adam():
     assert float(gx.hyperparams(opt_state)["learning_rate"]) == pytest.approx(1e-2)
 
 
+def test_a_mask_built_on_nnx_state_fits_what_nnx_optimizer_passes():
+    """The README's mask on nnx.state(model, nnx.Param) (paths ending in /value) decays the
+    kernels and not the biases, although nnx.Optimizer hands the optimizer plain arrays."""
+    model = _NnxMLP(nnx.Rngs(0))
+    mask = gx.path_mask(nnx.state(model, nnx.Param), exclude=["*bias"])
+    optimizer = nnx.Optimizer(model, gx.adamw(1e-2, weight_decay=0.1, mask=mask), wrt=nnx.Param)
+    kernel, bias = np.asarray(model.hidden.kernel[...]), np.asarray(model.hidden.bias[...])
+    optimizer.update(model, jax.tree.map(jnp.zeros_like, nnx.state(model, nnx.Param)))
+    np.testing.assert_allclose(model.hidden.kernel[...], kernel * (1 - 1e-2 * 0.1), rtol=1e-6)
+    np.testing.assert_array_equal(model.hidden.bias[...], bias)
+
+
 # ---------------------------------------------------------------------------------------------
 # Haiku, and Optax mixed in both directions: a plain training loop over a params dict
 # ---------------------------------------------------------------------------------------------

@@ -79,6 +79,7 @@ def resolve(who: str, mask: Any, tree: PyTree, name: str = "mask") -> PyTree:
         mask = path_mask(who, tree, include=mask)
     elif is_function(mask):
         mask = mask(tree)
+    mask = _plain_where_tree_is_plain(mask, tree)
     check_prefix(who, name, mask, tree)
 
     def as_bool(path, m):
@@ -249,6 +250,24 @@ def _key_name(key) -> str:
 
 def _is_variable_value(key) -> bool:
     return isinstance(key, jax.tree_util.GetAttrKey) and key.name == "value"
+
+
+def _is_variable(x) -> bool:
+    """A Flax NNX ``Variable`` (``nnx.Param``...): a box around one value, flattened as ``.value``."""
+    return type(x).__module__.startswith("flax.") and callable(getattr(x, "get_value", None))
+
+
+def _plain_where_tree_is_plain(mask: PyTree, tree: PyTree) -> PyTree:
+    """``mask`` with its NNX ``Variable`` boxes opened, if ``tree`` has none.
+
+    A mask built on ``nnx.state(model, nnx.Param)`` keeps the boxes (paths ending in ``/value``),
+    while ``nnx.Optimizer`` hands the optimizer the plain arrays: the same mask, unboxed, fits.
+    """
+    if any(_is_variable(x) for x in jax.tree.leaves(tree, is_leaf=_is_variable)):
+        return mask
+    if not any(_is_variable(x) for x in jax.tree.leaves(mask, is_leaf=_is_variable)):
+        return mask
+    return jax.tree.map(lambda x: x.get_value() if _is_variable(x) else x, mask, is_leaf=_is_variable)
 
 
 def _is_masked_node(x) -> bool:
