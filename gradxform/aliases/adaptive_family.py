@@ -219,7 +219,7 @@ def rmsprop(
 
     Example:
         >>> import jax.numpy as jnp, gradxform as gx
-        >>> opt = gx.rmsprop(0.1, decay=0.75, eps=0.0)
+        >>> opt = gx.rmsprop(0.1, decay=0.75, eps=1e-30)  # eps=0 is refused: 0/0 on zero gradients
         >>> params = {"w": jnp.array([1.0, -2.0])}
         >>> state = opt.init(params)
         >>> updates, state = opt.update({"w": jnp.array([0.5, -4.0])}, state)
