@@ -207,7 +207,9 @@ PRIMITIVES = {
 
 
 def _names_once(links) -> bool:
-    names = [argument for name, u in links for argument in PRIMITIVES[name](u)]
+    """No argument name in two links, drawn or left at its default (scale_by_adadelta's eps
+    and scale_by_rms's would be one hyperparameter with two values)."""
+    names = [argument for name, _ in links for argument in inspect.signature(getattr(gx, name)).parameters]
     return len(names) == len(set(names))
 
 

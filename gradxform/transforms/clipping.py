@@ -220,20 +220,25 @@ def global_norm(updates: PyTree) -> jax.Array:
     though every entry is finite, the norm is taken again with every entry divided by the
     largest magnitude :math:`M`, :math:`M \big(\sum |x / M|^2\big)^{1/2}`, so that 1e30
     gradients have norm about 1e30, not inf (with which clipping would return zeros). That
-    second pass runs only then (a :func:`jax.lax.cond`), so every other norm is Optax's, bit
-    for bit. A norm that is inf because an entry is inf stays inf; NaN stays NaN.
+    second pass runs only then (a :func:`jax.lax.cond` per leaf), so every other norm is
+    Optax's, bit for bit. A norm that is inf because an entry is inf stays inf; NaN stays NaN.
     """
     leaves = jax.tree.leaves(updates)
     if not leaves:
         return jnp.zeros([], jnp.float32)
-    total = _sum_of_squares(leaves)
-    return jax.lax.cond(jnp.isinf(total), lambda xs: _rescaled_norm(xs).astype(total.dtype),
-                        lambda xs: jnp.sqrt(total), leaves)
+    total = sum_of_squares(leaves)
+    overflowed = jnp.isinf(total)
+    return jnp.where(overflowed, _rescaled_norm(leaves, overflowed).astype(total.dtype), jnp.sqrt(total))
 
 
-def _sum_of_squares(leaves: list) -> jax.Array:
-    """The sum of ``|x|^2`` over every entry, leaf by leaf in tree order, as Optax adds it."""
-    sums = [jnp.sum(_tree.abs_sq(x)) for x in leaves]
+def sum_of_squares(leaves: list) -> jax.Array:
+    """The sum of ``|x|^2`` over every entry of ``leaves``, leaf by leaf in order, as Optax adds it
+    (its square root is Optax's ``optax.tree.norm``, which can overflow)."""
+    return _added([jnp.sum(_tree.abs_sq(x)) for x in leaves])
+
+
+def _added(sums: list) -> jax.Array:
+    """``sums[0] + sums[1] + ...`` in order, in the dtype standard promotion gives them."""
     total = sums[0]
     with jax.numpy_dtype_promotion("standard"):
         for s in sums[1:]:
@@ -241,24 +246,37 @@ def _sum_of_squares(leaves: list) -> jax.Array:
     return total
 
 
-def _rescaled_norm(leaves: list) -> jax.Array:
+def _only_if(needed, fn, x, *scalars):
+    """``fn(x, *scalars)`` (a scalar) where ``needed``, else 0, computed only then: one
+    :func:`jax.lax.cond` per leaf, so that each cond reads one leaf (``gx.flatten`` can still
+    split the norm into buffers)."""
+    out = jax.eval_shape(fn, x, *scalars)
+    return jax.lax.cond(needed, fn, lambda *_: jnp.zeros(out.shape, out.dtype), x, *scalars)
+
+
+def _rescaled_norm(leaves: list, needed) -> jax.Array:
     """The norm as ``2**e * norm(x / 2**e)``, ``2**e`` about the largest magnitude: no square
     overflows. The scaling is by powers of two in two halves, so that no factor is subnormal
-    (XLA's CPU backend flushes those to 0) and the scaled entries are exact.
+    (XLA's CPU backend flushes those to 0) and the scaled entries are exact. Its passes over the
+    leaves run only where ``needed``.
 
     If an entry is inf, the norm is inf (``x / inf`` would be NaN there)."""
     with jax.numpy_dtype_promotion("standard"):
-        largest = functools.reduce(jnp.maximum, [jnp.max(jnp.abs(x), initial=0) for x in leaves])
+        largest = functools.reduce(
+            jnp.maximum, [_only_if(needed, lambda x: jnp.max(jnp.abs(x), initial=0), x) for x in leaves])
     _, exponent = jnp.frexp(largest)  # largest = f * 2**exponent, f in [0.5, 1)
     first, second = exponent // 2, exponent - exponent // 2
 
-    def by_power_of_two(x, sign):
+    def by_power_of_two(x, sign, first, second):
         real = jnp.abs(x).dtype
         halves = [jnp.ldexp(jnp.ones([], real), sign * e).astype(x.dtype) for e in (first, second)]
         return x * halves[0] * halves[1]
 
-    root = jnp.sqrt(_sum_of_squares([by_power_of_two(x, -1) for x in leaves]))
-    return jnp.where(jnp.isinf(largest), largest, by_power_of_two(root.astype(largest.dtype), 1))
+    def scaled_sum(x, first, second):
+        return jnp.sum(_tree.abs_sq(by_power_of_two(x, -1, first, second)))
+
+    root = jnp.sqrt(_added([_only_if(needed, scaled_sum, x, first, second) for x in leaves]))
+    return jnp.where(jnp.isinf(largest), largest, by_power_of_two(root.astype(largest.dtype), 1, first, second))
 
 
 def _within(norm, max_norm) -> jax.Array:

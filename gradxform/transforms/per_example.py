@@ -12,7 +12,7 @@ from jax.typing import ArrayLike
 
 from ..core import check as _check
 from ..core.types import PyTree
-from .clipping import global_norm
+from .clipping import sum_of_squares
 
 NO_BATCH_AXIS = (
     "{who}: every leaf of grads must have the batch on axis 0, all of the same size (per-example "
@@ -93,7 +93,9 @@ def per_example_layer_norm_clip(
 
 
 def _clip_and_sum(grads: PyTree, bound) -> tuple[PyTree, jax.Array]:
-    norms = jax.vmap(global_norm)(grads)  # one global norm per example
+    # One global norm per example, Optax's: under vmap, global_norm's overflow-safe second pass
+    # would run for every example whenever one overflows.
+    norms = jax.vmap(lambda g: jnp.sqrt(sum_of_squares(jax.tree.leaves(g))))(grads)
     # A zero gradient gives bound / 0 = inf and min(inf, 1) = 1; 0 / 0 (bound 0) is NaN -> 1,
     # as Optax does.
     multipliers = jnp.nan_to_num(jnp.minimum(bound / norms, 1.0), nan=1.0)

@@ -260,9 +260,10 @@ def test_adaptive_grad_clip_rejects_updates_shaped_unlike_their_params():
     clipper = gx.adaptive_grad_clip(0.01)
     params = {"m": jnp.ones((4, 3))}
     with pytest.raises(ValueError, match=re.escape(
-            "adaptive_grad_clip: the update at ['m'] has shape (3, 4) but the parameter has shape (4, 3)")):
+            "adaptive_grad_clip.update: updates['m'] has shape (3, 4), params['m'] has (4, 3).")):
         clipper.update({"m": jnp.ones((3, 4))}, clipper.init(params), params)
-    with pytest.raises(ValueError, match="adaptive_grad_clip: updates and params have different tree structures"):
+    with pytest.raises(ValueError,
+                       match="adaptive_grad_clip.update: updates and params have different tree structures"):
         clipper.update({"n": jnp.ones((4, 3))}, clipper.init(params), params)
 
 
