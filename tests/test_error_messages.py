@@ -144,6 +144,41 @@ def test_an_alias_inside_a_wrapper_is_named_not_the_wrapper():
         gx.masked(gx.adam(1e-3, b1=2.0), {"w": True, "b": False})
 
 
+# --- Errors raised inside init and update: led by what the user called -------------------------
+
+MATRIX = {"w": jnp.ones((3, 3))}
+
+
+@pytest.mark.parametrize("name, part", [("lars", "scale_by_trust_ratio"), ("adamw", "weight_decay"),
+                                        ("sophia", "hutchinson_estimator_diag_hessian")])
+def test_a_part_s_refusal_during_update_is_led_by_the_alias(name, part):
+    opt = getattr(gx, name)(0.1)
+    with pytest.raises(ValueError, match=rf"^{name}\.update: {part}: update\(\) needs params"):
+        opt.update(MATRIX, opt.init(MATRIX))
+
+
+def test_a_part_s_refusal_during_init_is_led_by_the_alias():
+    with pytest.raises(TypeError, match=r"^adam\.init: scale_by_momentum: every parameter must have a "
+                                        r"floating-point or complex dtype, got int32 at \['w'\]"):
+        gx.adam(0.1).init({"w": jnp.ones(3, jnp.int32)})
+
+
+def test_an_alias_inside_a_chain_is_named_after_the_chain():
+    opt = gx.chain(gx.clip(1.0), gx.adamw(0.1))
+    with pytest.raises(ValueError, match=r"^chain\.update: adamw\.update: weight_decay: update\(\) needs params"):
+        opt.update(MATRIX, opt.init(MATRIX))
+
+
+@pytest.mark.parametrize("name", ["shampoo", "swats", "sm3", "adam"])
+def test_an_update_of_another_shape_than_the_state_s_is_named_even_where_jax_fails_first(name):
+    # Without params the shapes are checked against the state; shampoo's and swats's steps
+    # fail inside JAX before that check, with a message about tree_map or dot_general.
+    opt = getattr(gx, name)(0.1)
+    with pytest.raises(ValueError, match=rf"^{name}\.update: updates\['w'\] has shape \(3,\), but the "
+                                         r"state was made by init\(\) for shape \(3, 3\) there"):
+        opt.update({"w": jnp.ones(3)}, opt.init(MATRIX))
+
+
 # --- Tree mismatches: paths on each side, one format ------------------------------------------
 
 OTHER_TREE = {"w": jnp.ones((2, 3)), "c": jnp.ones(3)}

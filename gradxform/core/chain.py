@@ -7,8 +7,9 @@ is taken apart, so a recipe has one counter and stores each hyperparameter once.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Any
+from typing import Any, Iterator
 
 import jax
 
@@ -34,7 +35,12 @@ class ChainState(tuple):
     ``state[0].index``). Beside them:
 
     Attributes:
-        step: int32 scalar, the updates applied so far; saturates at ``2**31 - 1``.
+        step: int32 scalar, the updates applied so far; saturates at ``2**31 - 1``. Kept only
+            where a link reads it (a schedule, a bias correction, noise, a transformation from
+            outside gradxform that takes extra arguments); ``None`` elsewhere (``sgd``,
+            ``rmsprop``, ``adagrad`` with numbers for hyperparameters), as Optax keeps a
+            ``count`` only where a transformation reads one. Each array in a state is one more
+            buffer for every jitted call to pass (``benchmarks/fixed_cost.py``).
         hyperparams: the :class:`Hyperparams` of every link, one row per name.
         links: the link states as a tuple (``state.links[i]`` is ``state[i]``).
         count: Optax's name for ``step``, an alias (read-only; ``_replace(count=...)`` and
@@ -44,32 +50,37 @@ class ChainState(tuple):
             only in the states of transformations that read one: see
             :mod:`gradxform.core.field_names`.
 
-    To JAX it is a node of three children: ``.step``, ``.hyperparams`` (the rows' one array)
-    and ``.links``, so paths read ``.links[0].mu['w']`` and ``jax.tree`` functions (``is_leaf``
-    included), Flax NNX and ``optax.tree_map_params`` walk it as a NamedTuple; to Flax's
-    serializers it is one. The rows' names belong to its type (one subclass per recipe, made
-    once), so that the state holds arrays alone and crosses a jit boundary with one cheap call.
+    To JAX it is a NamedTuple of its stored fields (``.step`` where kept, ``.hyperparams``, the
+    rows' one array, and ``.links``), so paths read ``.links[0].mu['w']`` and ``jax.tree``
+    functions (``is_leaf`` included), Flax NNX, Flax's serializers and ``optax.tree_map_params``
+    walk it as one, and a jit call flattens it without calling Python. The rows' names belong to
+    its type (one subclass per recipe, made once), so that the state holds arrays alone.
     """
 
-    _fields = ("step", "hyperparams", "links")
+    _fields: tuple[str, ...] = ("step", "hyperparams", "links")
     names: tuple[str, ...] = ()  # the hyperparameters' names, row by row
     places: tuple[tuple[str, ...], ...] = ()  # where each row was declared
 
-    def __new__(cls, step: Any, hyperparams: Any, links: Any) -> "ChainState":
-        table = hyperparams.table if isinstance(hyperparams, Hyperparams) else hyperparams
-        return tuple.__new__(cls, (step, table, tuple(links)))
+    def __new__(cls, *values: Any, **named: Any) -> "ChainState":
+        # Positional values are the stored fields in order (how JAX rebuilds a state); by name,
+        # ``step`` may be left out where none is kept and ``hyperparams`` may be a Hyperparams.
+        if named:
+            values = _in_field_order(cls, values, named)
+        elif len(values) > 1 and isinstance(values[-2], Hyperparams):
+            values = values[:-2] + (values[-2].table, values[-1])
+        return tuple.__new__(cls, values)
 
     @property
     def step(self) -> Any:
-        return tuple.__getitem__(self, 0)
+        return tuple.__getitem__(self, 0) if tuple.__len__(self) == 3 else None
 
     @property
     def hyperparams(self) -> Hyperparams:
-        return Hyperparams.of(self.names, tuple.__getitem__(self, 1), self.places)
+        return Hyperparams.of(self.names, tuple.__getitem__(self, -2), self.places)
 
     @property
     def links(self) -> tuple:
-        return tuple.__getitem__(self, 2)
+        return tuple.__getitem__(self, -1)
 
     # --- a sequence of link states, as optax.chain's state is ---
 
@@ -85,13 +96,14 @@ class ChainState(tuple):
     def __getattr__(self, name: str) -> Any:
         # A primitive used on its own is the one link of its chain: its fields read through
         # (``gx.scale_by_momentum(0.9).init(params).mu``), as its own state's would.
-        links = tuple.__getitem__(self, 2)
+        links = tuple.__getitem__(self, -1)
         if len(links) == 1 and not name.startswith("_"):
             return getattr(links[0], name)
         raise AttributeError(f"'ChainState' object has no attribute {name!r}")
 
-    def _asdict(self) -> dict:
-        return {"step": self.step, "hyperparams": self.hyperparams, "links": self.links}
+    def _asdict(self) -> dict:  # the stored fields: ``step`` only where it is kept
+        every = {"step": self.step, "hyperparams": self.hyperparams, "links": self.links}
+        return {name: every[name] for name in self._fields}
 
     @property
     def count(self) -> Any:  # replaces tuple.count, as a field named count does in Optax's states
@@ -115,40 +127,33 @@ class ChainState(tuple):
     __hash__ = None  # type: ignore[assignment]
 
 
-_KEYS = tuple(jax.tree_util.GetAttrKey(name) for name in ChainState._fields)
-_ALL = slice(None)
-
-
-def _flatten_with_keys(state: ChainState) -> tuple[list, type]:
-    return list(zip(_KEYS, tuple.__getitem__(state, _ALL))), type(state)
-
-
-def _flatten(state: ChainState) -> tuple[tuple, type]:  # what a jit call uses: no keys
-    return tuple.__getitem__(state, _ALL), type(state)
-
-
-def _register(cls: type[ChainState]) -> type[ChainState]:
-    # tuple.__new__(cls, children) rebuilds a state without a Python frame
-    jax.tree_util.register_pytree_with_keys(cls, _flatten_with_keys, tuple.__new__, _flatten)
-    return cls
-
-
-_register(ChainState)
+def _in_field_order(cls: type[ChainState], values: tuple, named: dict[str, Any]) -> tuple:
+    """``values`` then ``named`` as the stored fields of ``cls``, in order, or a clear error."""
+    fields = tuple(cls._fields)
+    if "step" not in fields and "step" in named and named["step"] is None:
+        del named["step"]  # the step a chain that keeps none reports
+    expected = fields[len(values):]
+    if set(named) != set(expected):
+        kept = "" if "step" in fields else " (it keeps no step: no link reads one)"
+        raise TypeError(f"ChainState: its fields are {fields}{kept}; got {len(values)} "
+                        f"positional and {sorted(named)} by name")
+    if isinstance(named.get("hyperparams"), Hyperparams):
+        named["hyperparams"] = named["hyperparams"].table
+    return values + tuple(named[name] for name in expected)
 
 
 # The fields of a chain one of whose links reads the step: ``count`` answers as Optax's name.
 _COUNTED = FieldNames(ChainState._fields, {"count": "step"})
+# The fields of a chain none of whose links reads the step: it keeps none.
+_UNCOUNTED = ("hyperparams", "links")
 
 
 @functools.lru_cache(maxsize=None)
 def _state_type(names: tuple[str, ...], places: tuple[tuple[str, ...], ...],
                 counted: bool = False) -> type[ChainState]:
-    if not names and not counted:
-        return ChainState
-    attributes = {"names": names, "places": places, "__module__": __name__}
-    if counted:
-        attributes["_fields"] = _COUNTED
-    return _register(type("ChainState", (ChainState,), attributes))
+    attributes = {"names": names, "places": places, "__module__": __name__,
+                  "_fields": _COUNTED if counted else _UNCOUNTED}
+    return type("ChainState", (ChainState,), attributes)
 
 
 def _rebuilt(names, places, fields, counted=False) -> ChainState:
@@ -161,7 +166,9 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
 
     The state's ``step`` is the number of updates applied so far. Every link receives it as the
     extra argument ``step`` (0 on the first update), so bias correction, schedules and noise
-    annealing all read the same counter. The primitives and combinators among the links are
+    annealing all read the same counter. A chain none of whose links reads it (SGD, RMSprop,
+    Adagrad with numbers for hyperparameters) keeps none: ``state.step`` is ``None`` there, and
+    a jitted step passes one buffer less. The primitives and combinators among the links are
     taken apart: their hyperparameters are stored once, by name, in the state's
     ``hyperparams``, which :func:`gradxform.hyperparams` and :func:`gradxform.set_hyperparams`
     read and write. A link that is itself a chain or a wrapper keeps its own. Extra arguments
@@ -176,7 +183,8 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     ``ValueError`` naming the path and both shapes); without params, a step that would change a
     shape against the state is refused the same way (see :mod:`gradxform.core.shapes`).
     ``init`` refuses integer params. Python numbers as params or updates (``{"w": 1.0}``) are
-    taken as arrays, as Optax takes them.
+    taken as arrays, as Optax takes them. An error raised by a link names the optimizer first
+    (``"lars.update: scale_by_trust_ratio: update() needs params ..."``).
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`ChainState`.
@@ -212,10 +220,11 @@ def _owner(links: list[_link.Link], who: str) -> GradientTransformation:
 
     def init(params):
         params = _shapes.as_arrays(params)
-        link_states = tuple(link.raw.init(params) for link in links)  # their own checks first
+        with _named_in_errors(_called(update, links, who) + ".init"):
+            link_states = tuple(link.raw.init(params) for link in links)  # their own checks first
         if not _tree_access.is_params_placeholder(params):  # then, for stateless links (sgd)
             _check.inexact_leaves(_called(update, links, who) + ".init", params)
-        return state_type(_step.zero(), table.init(), link_states)
+        return _made(state_type, counted, _step.zero(), table.init().table, link_states)
 
     def update(updates, state, params=None, **extra_args):
         updates, params = _shapes.as_arrays(updates), _shapes.as_arrays(params)
@@ -223,16 +232,57 @@ def _owner(links: list[_link.Link], who: str) -> GradientTransformation:
         _shapes.updates_fit_params(caller, updates, params)
         if not isinstance(state, ChainState):
             state = _fresh_if_stateless(init, updates, state, caller)
-        reader = table.reader(state.hyperparams, state.step)
-        extra_args.update(step=state.step, hyperparams=reader)
+        step = state.step if counted else None  # no link reads it: none is kept
+        reader = table.reader(state.hyperparams, step)
+        extra_args.pop("step", None)  # an outer chain's, if a wrapper passed it on
+        extra_args.update(hyperparams=reader, **({"step": step} if counted else {}))
         given, new_states = updates, []
-        for link, link_state in zip(links, state):
-            updates, link_state = link.raw.update(updates, link_state, params, **extra_args)
-            new_states.append(link_state)
+        with _named_in_errors(caller, given, state.links):
+            for link, link_state in zip(links, state):
+                updates, link_state = link.raw.update(updates, link_state, params, **extra_args)
+                new_states.append(link_state)
         _shapes.step_kept_shapes(caller, given, updates, state.links, tuple(new_states))
-        return updates, state_type(_step.increment(state.step), reader.stored(), tuple(new_states))
+        new_state = _made(state_type, counted, _step.increment(step) if counted else None,
+                          reader.stored().table, tuple(new_states))
+        return updates, new_state
 
     return GradientTransformation(init, update)
+
+
+def named_in_errors(update: Any, who: str, method: str) -> contextlib.AbstractContextManager:
+    """For a wrapper: lead the errors raised inside it by the name recorded on its ``update``
+    (the alias that returned it: ``muon`` for the partition ``muon`` is), else ``who``, and
+    ``method`` (``"init"`` or ``"update"``)."""
+    recorded = _recipe.of(GradientTransformation(None, update))  # type: ignore[arg-type]
+    name = recorded.name if isinstance(recorded, _recipe.Recipe) else who
+    return _named_in_errors(f"{name}.{method}")
+
+
+@contextlib.contextmanager
+def _named_in_errors(caller: str, updates: Any = None, link_states: Any = None) -> Iterator[None]:
+    """Lead the errors raised by the links with the function the user called.
+
+    A link's own refusal (``"scale_by_trust_ratio: update() needs params ..."``) is raised again
+    as ``"lars.update: scale_by_trust_ratio: ..."``. An error from JAX inside a link (shapes
+    that cannot combine) is explained, where an update's shape differs from the state's arrays
+    at its path, by the error that names it (JAX's error as its cause); else it is kept.
+    """
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        renamed = _recipe.led_by(error, caller)
+        if renamed is not None:
+            raise renamed from None
+        misfit = None if updates is None else _shapes.misfit_update(caller, updates, link_states)
+        if misfit is not None:
+            raise misfit from error
+        raise
+
+
+def _made(state_type: type[ChainState], counted: bool, step: Any, table: Any,
+          links: tuple) -> ChainState:
+    """A state of ``state_type``: the step where it is ``counted``, the rows, the link states."""
+    return state_type(step, table, links) if counted else state_type(table, links)
 
 
 def _called(update, links: list[_link.Link], who: str) -> str:

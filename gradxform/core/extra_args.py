@@ -9,8 +9,7 @@ for Optax checks for it or calls :func:`with_extra_args_support`, so both exist 
 from __future__ import annotations
 
 from . import check as _check
-from .protocol import GradientTransformation, is_transform
-from .protocol import _takes_var_keywords as takes_var_keywords
+from .protocol import GradientTransformation, is_transform, takes_extra_args
 from .types import TransformUpdateExtraArgsFn
 
 
@@ -20,7 +19,7 @@ class _TakesExtraArgs(type):
 
     def __instancecheck__(cls, instance: object) -> bool:
         return type.__instancecheck__(cls, instance) or (
-            isinstance(instance, GradientTransformation) and takes_var_keywords(instance.update))
+            isinstance(instance, GradientTransformation) and takes_extra_args(instance.update))
 
 
 class GradientTransformationExtraArgs(GradientTransformation, metaclass=_TakesExtraArgs):
@@ -56,7 +55,7 @@ def with_extra_args_support(tx: GradientTransformation) -> GradientTransformatio
             who="with_extra_args_support", got=_check.describe(tx)))
     if isinstance(tx, GradientTransformationExtraArgs):
         return tx
-    if takes_var_keywords(tx.update):
+    if takes_extra_args(tx.update):
         return GradientTransformationExtraArgs(tx.init, tx.update)
 
     def update(updates, state, params=None, **extra_args):

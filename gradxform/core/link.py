@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Sequence, Union
 
 from . import check as _check
 from .hyperparams import Declared
-from .protocol import GradientTransformation, accepting_extra_args, is_transform
+from .protocol import GradientTransformation, accepting_extra_args, is_transform, takes_extra_args
 
 _ATTRIBUTE = "__gradxform_link__"
 
@@ -58,13 +58,23 @@ def branch(branch: Branch, who: str) -> Link:
     """A combinator's branch, taken apart: a transformation's raw form, or a list run in sequence.
 
     A transformation without a link (a chain, a wrapper, an Optax transformation) is a link
-    that owns what it owns and ignores the extra arguments it does not take.
+    that owns what it owns and ignores the extra arguments it does not take. One from outside
+    gradxform that takes extra arguments may read ``step``, so it is said to read it.
     """
     if is_transform(branch):
-        return of(branch) or Link(accepting_extra_args(branch), (), False)
+        return of(branch) or Link(accepting_extra_args(branch), (), _may_read_step(branch))
     if isinstance(branch, (list, tuple)):
         return sequence(branch, who)
     raise TypeError(_check.NOT_A_TRANSFORM.format(who=who, got=_check.describe(branch)))
+
+
+def _may_read_step(transform: Any) -> bool:
+    """Whether ``transform`` (one without a link) may read the extra argument ``step``: not a
+    chain or wrapper of gradxform's (each counts its own steps), nor one whose ``update`` takes
+    no extra arguments."""
+    update = transform.update
+    made_here = getattr(update, "__module__", "").startswith("gradxform.")
+    return not made_here and takes_extra_args(update)
 
 
 def sequence(transforms: Sequence[Any], who: str) -> Link:

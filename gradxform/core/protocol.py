@@ -41,6 +41,14 @@ class EmptyState(NamedTuple):
     """The state of a stateless transformation."""
 
 
+# JAX rebuilds a NamedTuple node by calling its class, one Python call per node and per jitted
+# step; every empty state is the same value, so its node is taken apart and rebuilt by two
+# dictionary lookups instead (benchmarks/fixed_cost.py measures what each node costs).
+_EMPTY = EmptyState()
+jax.tree_util.register_pytree_node(EmptyState, {_EMPTY: ((), None)}.__getitem__,  # type: ignore[misc]
+                                   {None: _EMPTY}.get)
+
+
 def identity() -> GradientTransformation:
     """Leave updates unchanged: :math:`u_t = g_t`. Stateless."""
 
@@ -95,7 +103,7 @@ def accepting_extra_args(transform) -> GradientTransformation:
     """
     # By signature, not by class: a gradxform.GradientTransformation built by hand around a plain
     # ``update(updates, state, params=None)`` must not receive ``step`` either.
-    if _takes_var_keywords(transform.update):
+    if takes_extra_args(transform.update):
         if isinstance(transform, GradientTransformation):
             return transform
         return GradientTransformation(transform.init, transform.update)
@@ -106,7 +114,8 @@ def accepting_extra_args(transform) -> GradientTransformation:
     return GradientTransformation(transform.init, update)
 
 
-def _takes_var_keywords(fn) -> bool:
+def takes_extra_args(fn) -> bool:
+    """Whether the function ``fn`` takes ``**extra_args``."""
     try:
         parameters = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):

@@ -121,7 +121,7 @@ def _called(name: str) -> Iterator[None]:
     except (ValueError, TypeError) as error:
         if len(names) > 1:
             raise
-        renamed = _renamed(error, name)
+        renamed = led_by(error, name)
         if renamed is None:
             raise
         raise renamed from None
@@ -129,16 +129,22 @@ def _called(name: str) -> Iterator[None]:
         names.pop()
 
 
-def _renamed(error: Exception, outer: str) -> Exception | None:
-    """``error`` again with ``outer`` before its leading name; ``None`` to keep it as it is."""
+def led_by(error: Exception, outer: str) -> Exception | None:
+    """``error`` again with ``outer`` (``"lars"``, ``"lars.update"``) before the name that leads
+    its message (``"scale_by_trust_ratio: ..."``), or in place of an unnamed inner chain's
+    ``"chain.init"`` / ``"chain.update"``; ``None`` to keep it as it is: an error of another
+    type, one whose message names no function, or one that already starts with ``outer``'s
+    function."""
     if type(error) not in (ValueError, TypeError) or len(error.args) != 1:
         return None
     message = error.args[0]
     if not isinstance(message, str):
         return None
-    who, colon, _ = message.partition(": ")
-    if not colon or who.split(".")[0] == outer or not who.replace(".", "_").isidentifier():
+    who, colon, rest = message.partition(": ")
+    if not colon or who.split(".")[0] == outer.split(".")[0] or not who.replace(".", "_").isidentifier():
         return None
+    if who in ("chain.init", "chain.update") and outer != "chain":
+        return type(error)(f"{outer}: {rest}")
     return type(error)(f"{outer}: {message}")
 
 

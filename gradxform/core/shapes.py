@@ -76,6 +76,31 @@ def step_kept_shapes(who: str, updates: PyTree, out: PyTree, state: PyTree, new_
                     after=jnp.shape(after)))
 
 
+def misfit_update(who: str, updates: PyTree, state: PyTree) -> ValueError | None:
+    """Where a failed step's ``updates`` do not fit ``state``: the error to raise for the first
+    update whose shape differs from an array of the state at the same path (a moment kept per
+    parameter), or ``None``. Read after a step failed, to explain an error JAX raised."""
+    structure: Any = jax.tree.structure(updates)
+    if structure.num_nodes == 1:  # a bare array: any array of the state would match its path
+        return None
+    shaped_like: list = []
+
+    def is_shaped_like(node: Any) -> bool:
+        if jax.tree.structure(node) != structure:
+            return False
+        shaped_like.append(node)
+        return True
+
+    jax.tree.leaves(state, is_leaf=is_shaped_like)
+    for kept in shaped_like:
+        for (path, update), array in zip(jax.tree_util.tree_leaves_with_path(updates),
+                                         jax.tree.leaves(kept)):
+            if _broadcast(jnp.shape(update), jnp.shape(array)):
+                return ValueError(_check.UPDATE_NOT_STATE_SHAPED.format(
+                    who=who, path=_keys(path), shape=jnp.shape(update), expected=jnp.shape(array)))
+    return None
+
+
 def buffer_fits(who: str, updates: PyTree, buffer: PyTree, name: str) -> None:
     """Raise unless ``updates`` has the structure and shapes of ``buffer``, a params-shaped tree of
     a wrapper's state (``MultiSteps``'s accumulator), named ``name`` in the message."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator
 
 import jax
+import jax.numpy as jnp
 
 from .chain import ChainState
 from .hyperparams import Hyperparams
@@ -64,3 +65,11 @@ def with_tables(state: PyTree, new: list[Hyperparams]) -> PyTree:
         return unflatten([rebuild(child) for _, child in items])
 
     return rebuild(state)
+
+
+def reset_but_hyperparams(reset: Any, state: PyTree, fresh: PyTree) -> PyTree:
+    """``fresh`` where the boolean ``reset`` holds, else ``state``; the hyperparameters are
+    always ``state``'s own, so a value set with :func:`gradxform.set_hyperparams` stays set
+    across a restart (``lookahead(reset_state=True)``, ``sam``)."""
+    chosen = jax.tree.map(lambda s, i: jnp.where(reset, i, s), state, fresh)
+    return with_tables(chosen, [table for _, table in tables(state)])

@@ -123,7 +123,7 @@ def lookahead(
         alpha, one_minus_alpha = h("slow_step_size"), h("slow_step_size", lambda a: 1 - a)
         updates = _lookahead_updates(updates, sync_next, params, alpha, one_minus_alpha)
         if reset_state:
-            fast_state = _reset_but_hyperparams(sync_next, fast_state, fast.init(params.fast))
+            fast_state = _tables.reset_but_hyperparams(sync_next, fast_state, fast.init(params.fast))
         steps_since_sync = _step.increment(state.steps_since_sync) % sync_period
         return updates, LookaheadState(
             fast_state, steps_since_sync, _step.increment(state.step), reader.stored()
@@ -310,12 +310,6 @@ def averaged_params(tree: PyTree) -> PyTree:
         )
     (average,) = found
     return average.ema if isinstance(average, EmaParamsState) else average.mean
-
-
-def _reset_but_hyperparams(reset, state: PyTree, fresh: PyTree) -> PyTree:
-    """``fresh`` where ``reset``, else ``state``; hyperparameters are always ``state``'s own."""
-    chosen = jax.tree.map(lambda s, i: jnp.where(reset, i, s), state, fresh)
-    return _tables.with_tables(chosen, [table for _, table in _tables.tables(state)])
 
 
 def _copy(params: PyTree) -> PyTree:

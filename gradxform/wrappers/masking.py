@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from ..core import check as _check
 from ..core import masks as _masks
 from ..core import recipe as _recipe
-from ..core.chain import whole
+from ..core.chain import named_in_errors, whole
 from ..core.link import Branch
 from ..core.masks import MaskedNode as MaskedNode
 from ..core.masks import path_string as path_string
@@ -159,9 +159,10 @@ def partition(
         if is_params_placeholder(params):  # tree_map_params looking for params-shaped trees
             return PartitionState({label: MaskedState(t.init(params)) for label, t in groups.items()})
         masks = group_masks(params)
-        return PartitionState(
-            {label: masked(t, masks[label]).init(params) for label, t in groups.items()}
-        )
+        with named_in_errors(update, "partition", "init"):
+            return PartitionState(
+                {label: masked(t, masks[label]).init(params) for label, t in groups.items()}
+            )
 
     def update(updates, state, params=None, **extra_args):
         masks = group_masks(updates)

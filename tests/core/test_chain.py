@@ -41,20 +41,50 @@ def test_it_indexes_its_links_as_optax_chain_does_and_reads_like_a_named_tuple()
     assert isinstance(momentum, gx.ScaleByMomentumState) and state[0] is momentum
     assert state[-1] == gx.EmptyState() and last == gx.EmptyState()
     assert state.links == (momentum, last)
-    assert int(state.step) == 2
+    assert state.step is None  # no link of SGD's reads the step: none is kept, as in Optax
     assert state.hyperparams.names == ("momentum", "learning_rate")
-    assert state._fields == ("step", "hyperparams", "links")
-    assert set(state._asdict()) == {"step", "hyperparams", "links"}
+    assert state._fields == ("hyperparams", "links")
+    assert set(state._asdict()) == {"hyperparams", "links"}
     assert repr(state).startswith(
-        "ChainState(\n  step=2,\n  hyperparams=Hyperparams(momentum=0.9, learning_rate=0.1),\n"
+        "ChainState(\n  hyperparams=Hyperparams(momentum=0.9, learning_rate=0.1),\n"
         "  links=(\n    ScaleByMomentumState(\n      mu={")
     small = gx.sgd(0.1, momentum=0.9).init({"w": jnp.zeros(2)})
     assert repr(small) == (
-        "ChainState(\n  step=0,\n  hyperparams=Hyperparams(momentum=0.9, learning_rate=0.1),\n"
+        "ChainState(\n  hyperparams=Hyperparams(momentum=0.9, learning_rate=0.1),\n"
         "  links=(ScaleByMomentumState(mu={'w': Array([0., 0.], dtype=float64)}), EmptyState()))")
-    restarted = state._replace(step=jnp.zeros([], jnp.int32))
+    zeroed = state._replace(links=(gx.ScaleByMomentumState(jax.tree.map(jnp.zeros_like, PARAMS)), last))
+    assert float(jnp.sum(zeroed[0].mu["scale"])) == 0.0 and zeroed.hyperparams == state.hyperparams
+    with pytest.raises(TypeError, match="it keeps no step: no link reads one"):
+        state._replace(step=jnp.zeros([], jnp.int32))
+    adam = _stepped(gx.adam(0.1))
+    assert int(adam.step) == 2 and adam._fields == ("step", "hyperparams", "links")
+    restarted = adam._replace(step=jnp.zeros([], jnp.int32))
     assert int(restarted.step) == 0
-    np.testing.assert_array_equal(restarted[0].mu["dense"]["kernel"], momentum.mu["dense"]["kernel"])
+    np.testing.assert_array_equal(restarted[0].numerator[0].mu["scale"], adam[0].numerator[0].mu["scale"])
+
+
+def test_a_chain_keeps_a_step_only_where_a_link_reads_one():
+    keeps = {
+        "sgd": gx.sgd(0.1), "rmsprop": gx.rmsprop(0.1), "adagrad": gx.adagrad(0.1),
+        "adam (bias correction)": gx.adam(0.1),
+        "sgd with a schedule": gx.sgd(gx.linear_schedule(0.1, 0.0, 10)),
+        "noisy_sgd (annealed noise)": gx.noisy_sgd(0.1),
+        "an Optax link that takes extra arguments": gx.chain(optax.sgd(0.1)),
+        "an Optax link that takes none": gx.chain(optax.scale(0.1)),
+        "a gradxform chain as a link (counts its own)": gx.chain(gx.adam(0.1), gx.sgd(1.0)),
+    }
+    kept = {name: opt.init(PARAMS).step is not None for name, opt in keeps.items()}
+    assert kept == {
+        "sgd": False, "rmsprop": False, "adagrad": False, "adam (bias correction)": True,
+        "sgd with a schedule": True, "noisy_sgd (annealed noise)": True,
+        "an Optax link that takes extra arguments": True, "an Optax link that takes none": False,
+        "a gradxform chain as a link (counts its own)": False,
+    }
+    nested = gx.chain(gx.adam(0.1), gx.sgd(1.0))
+    state = nested.init(PARAMS)
+    for _ in range(3):
+        _, state = jax.jit(nested.update)(PARAMS, state, PARAMS)
+    assert int(state[0].step) == 3 and state[1].step is None and state.step is None
 
 
 def test_optax_tree_map_params_maps_over_it():
@@ -63,7 +93,8 @@ def test_optax_tree_map_params_maps_over_it():
     mapped = optax.tree_map_params(opt, lambda p: "P", state, transform_non_params=lambda _: "other")
     adam = mapped[1]
     assert adam[0].numerator[0].mu == {"dense": {"kernel": "P", "bias": "P"}, "scale": "P"}
-    assert mapped.step == "other" and adam.hyperparams.table == "other"
+    assert adam.step == "other" and adam.hyperparams.table == "other"
+    assert mapped.step is None  # the outer chain's links read no step: it keeps none
 
 
 def test_it_survives_pickle_deepcopy_and_flax_serialization_with_its_structure():

@@ -175,8 +175,8 @@ def test_updates_with_another_structure_than_the_state_list_the_paths_on_each_si
     with pytest.raises(ValueError) as info:
         opt.update(updates, state)
     message = str(info.value)
-    assert message.startswith(
-        "scale_by_momentum: updates and state have different tree structures. "
+    assert message.startswith(  # the alias the user called, then the part that refused
+        "adam.update: scale_by_momentum: updates and state have different tree structures. "
         "Did the params change shape since init()?"
     )
     assert "only in updates: 'extra'" in message

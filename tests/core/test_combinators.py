@@ -114,12 +114,12 @@ def test_chain_computes_links_in_order():
 
 
 def test_chain_state_holds_step_and_one_state_per_link():
-    chained = gx.chain(gx.scale_by_momentum(0.5), gx.identity())
+    chained = gx.chain(gx.scale_by_momentum(0.5), gx.bias_correction(0.5), gx.identity())
     state = chained.init(PARAMS)
     assert isinstance(state, gx.ChainState)
     assert state.step.dtype == jnp.int32 and int(state.step) == 0
     assert isinstance(state[0], gx.ScaleByMomentumState)
-    assert state[1] == gx.EmptyState()
+    assert state[1] == state[2] == gx.EmptyState()
     for t in range(3):
         _, state = chained.update(_grads(t), state, PARAMS)
         assert int(state.step) == t + 1

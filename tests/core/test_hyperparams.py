@@ -217,7 +217,8 @@ def test_a_primitive_on_its_own_owns_its_rows_and_an_update_hands_them_back():
     primitive = gx.scale_by_learning_rate(0.1)  # not in a chain: the one link of its own
     state = primitive.init(params)
     assert isinstance(state, gx.ChainState) and state.links == (gx.EmptyState(),)
-    assert len(jax.tree.leaves(state)) == 2  # the step, and [given, set value, set?] in one buffer
+    # [given, set value, set?] in one buffer; no step, as the learning rate is not scheduled
+    assert len(jax.tree.leaves(state)) == 1 and state.step is None
     _, new = primitive.update(grads, state, params)
     assert new.hyperparams.table is state.hyperparams.table
     pinned = gx.set_hyperparams(state, learning_rate=0.5)
