@@ -138,6 +138,7 @@ from .transforms.linesearch import value_and_grad_from_state as value_and_grad_f
 from .transforms.low_rank import GaLoreDimensionNumbers as GaLoreDimensionNumbers
 from .transforms.low_rank import ScaleByGaloreState as ScaleByGaloreState
 from .transforms.low_rank import scale_by_galore as scale_by_galore
+from .transforms.matrix_views import MuonDimensionNumbers as MuonDimensionNumbers
 from .transforms.model_step import MomoStepState as MomoStepState
 from .transforms.model_step import WarmStartedMomentumState as WarmStartedMomentumState
 from .transforms.model_step import momo_step as momo_step
@@ -323,6 +324,7 @@ from .wrappers import MultiSteps as MultiSteps
 from .wrappers import MultiStepsState as MultiStepsState
 from .wrappers import NamedChainState as NamedChainState
 from .wrappers import PartitionState as PartitionState
+from .wrappers import SAMState as SAMState
 from .wrappers import ScheduleFreeState as ScheduleFreeState
 from .wrappers import ShouldSkipUpdateFunction as ShouldSkipUpdateFunction
 from .wrappers import SnapshotState as SnapshotState
@@ -355,6 +357,7 @@ from .wrappers import one_pass as one_pass
 from .wrappers import partition as partition
 from .wrappers import path_mask as path_mask
 from .wrappers import periodic_update as periodic_update
+from .wrappers import sam as sam
 from .wrappers import schedule_free as schedule_free
 from .wrappers import schedule_free_eval_params as schedule_free_eval_params
 from .wrappers import selective_transform as selective_transform

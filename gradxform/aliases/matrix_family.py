@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import jax
+
 from ..core import check as _check
 from ..core.chain import chain
 from ..core.protocol import GradientTransformation
 from ..core.recipe import alias
 from ..core.types import ScalarOrSchedule
 from ..transforms import additive as _additive
+from ..transforms import matrix_views as _views
 from ..transforms.additive import Mask
+from ..transforms.matrix_views import DimensionNumbers
 from ..transforms.moments import scale_by_momentum
 from ..transforms.orthogonalization import (
     EPS_MODES,
@@ -34,6 +38,17 @@ from .parts import debiased_momentum, nesterov_debiased_momentum
 def _muon_labels(params):
     """Muon's shape rule: matrices to the orthogonalized path, every other leaf to AdamW."""
     return labels_by_ndim(params, {2: "muon"}, default="adam")
+
+
+def _labels_by_dimension_numbers(spec: DimensionNumbers):
+    """Muon's rule given dimension numbers: a leaf that has some is orthogonalized, the others
+    (``None``) go to AdamW."""
+    def labels(params):
+        leaves, structure = jax.tree.flatten(params)
+        dims = _views.per_leaf("muon", spec, params)
+        return structure.unflatten(["adam" if d is None else "muon" for d in dims])
+
+    return labels
 
 
 def _momentum(beta, mu_dtype, nesterov: bool, debias: bool = True) -> GradientTransformation:
@@ -60,6 +75,7 @@ def scale_by_muon(
     debias: bool = True,
     eps_mode: str = "add",
     ns_dtype: Any = None,
+    weight_dimension_numbers: DimensionNumbers = None,
 ) -> GradientTransformation:
     r"""Muon's direction: the debiased momentum of each matrix, orthogonalized.
 
@@ -71,11 +87,11 @@ def scale_by_muon(
 
     A chain of Nadam's (or Adam's) debiased numerator and
     :func:`orthogonalize_by_newton_schulz`, counted by its own :func:`gradxform.chain`. Every
-    leaf must be a matrix (``init`` raises otherwise); :func:`muon` routes the others to AdamW.
-    Optax's ``weight_dimension_numbers`` (batched reshapes of higher-rank leaves) is not offered.
+    leaf must be a matrix (``init`` raises otherwise) unless ``weight_dimension_numbers`` makes
+    it a stack of matrices; :func:`muon` routes the others to AdamW.
 
     Args:
-        ns_coeffs, ns_steps, eps, preconditioning, adaptive: as in
+        ns_coeffs, ns_steps, eps, preconditioning, adaptive, weight_dimension_numbers: as in
             :func:`orthogonalize_by_newton_schulz`.
         beta: :math:`\beta`, the momentum's decay; in ``[0, 1)``.
         mu_dtype: dtype of the momentum's storage; ``None`` keeps the params' dtype.
@@ -93,9 +109,9 @@ def scale_by_muon(
     return chain(
         _momentum(beta, mu_dtype, nesterov, debias),             # m_hat_t
         orthogonalize_by_newton_schulz(ns_coeffs, ns_steps, eps, preconditioning=preconditioning,
-                                       adaptive=adaptive, eps_mode=eps_mode,
-                                       ns_dtype=ns_dtype),       # NS_K(m_hat_t) ~ U V^T
-    )
+                                       adaptive=adaptive, eps_mode=eps_mode, ns_dtype=ns_dtype,
+                                       weight_dimension_numbers=weight_dimension_numbers),
+    )                                                            # NS_K(m_hat_t) ~ U V^T
 
 
 @alias("learning_rate", "beta", "eps", "weight_decay", "adam_b1", "adam_b2", "adam_eps_root",
@@ -123,6 +139,7 @@ def muon(
     debias: bool = True,
     eps_mode: str = "add",
     ns_dtype: Any = None,
+    muon_weight_dimension_numbers: DimensionNumbers = None,
 ) -> GradientTransformation:
     r"""Muon: MomentUm Orthogonalized by Newton-Schulz, with AdamW for the leaves that are not matrices.
 
@@ -139,9 +156,13 @@ def muon(
     higher ranks) takes AdamW's step with ``adam_*`` arguments, the same ``eps``, ``mu_dtype``
     and ``nesterov``. A :func:`partition` by :func:`labels_by_ndim` (rank 2: ``"muon"``, else
     ``"adam"``) of chain(:func:`scale_by_muon`'s two terms, :func:`scale_by_shape`,
-    :func:`weight_decay`, :func:`scale_by_learning_rate`) and :func:`adamw`. Optax's
-    ``muon_weight_dimension_numbers`` (batched reshapes of higher-rank leaves) is not offered:
-    leaves of rank other than 2 always go to AdamW.
+    :func:`weight_decay`, :func:`scale_by_learning_rate`) and :func:`adamw`. Given
+    ``muon_weight_dimension_numbers`` (Optax's argument), the rule is those instead: a leaf with
+    :class:`MuonDimensionNumbers` is a stack of matrices, orthogonalized one by one (a conv
+    kernel ``(h, w, c_in, c_out)`` with ``MuonDimensionNumbers((0, 1, 2), 3)``; attention heads
+    ``(d, heads, d_head)`` with ``MuonDimensionNumbers(0, (1, 2))`` as one matrix, or ``(0, 2)``
+    as one per head), :math:`n_{in}` and :math:`n_{out}` the products of its reduction and output
+    axes; a leaf given ``None`` takes AdamW's step.
 
     PyTorch's ``torch.optim.Muon`` side by side, each of its conventions one argument here:
 
@@ -187,6 +208,9 @@ def muon(
             (Optax), ``"max"`` by :math:`\max(\lVert G \rVert, \epsilon)` (PyTorch).
         ns_dtype: the dtype Newton-Schulz iterates in (PyTorch: ``jnp.bfloat16``); ``None``
             keeps the momentum's.
+        muon_weight_dimension_numbers: a :class:`MuonDimensionNumbers` for every leaf, a tree of
+            them (``None``: AdamW's leaf), or a function of the params returning such a tree;
+            ``None`` (default): the rank rule above.
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`PartitionState`.
@@ -212,14 +236,16 @@ def muon(
     _check.choice("muon", "eps_mode", eps_mode, EPS_MODES)
     if ns_dtype is not None:
         _check.float_dtype("muon", ns_dtype=ns_dtype)
+    dims = muon_weight_dimension_numbers
     return partition(
         {
             "muon": chain(
                 _momentum(beta, mu_dtype, nesterov, debias),                    # m_hat_t
                 orthogonalize_by_newton_schulz(ns_coeffs, ns_steps, eps, preconditioning=preconditioning,
-                                               adaptive=adaptive, eps_mode=eps_mode,
-                                               ns_dtype=ns_dtype),              # NS_K(m_hat_t)
-                scale_by_shape(consistent_rms, fan_in_axis=fan_in_axis),        # * s(n_in, n_out)
+                                               adaptive=adaptive, eps_mode=eps_mode, ns_dtype=ns_dtype,
+                                               weight_dimension_numbers=dims),  # NS_K(m_hat_t)
+                scale_by_shape(consistent_rms, fan_in_axis=fan_in_axis,
+                               weight_dimension_numbers=dims),                  # * s(n_in, n_out)
                 _additive.weight_decay(weight_decay, weight_decay_mask),        # + lambda W
                 scale_by_learning_rate(learning_rate),                          # * -alpha_t
             ),
@@ -229,5 +255,5 @@ def muon(
                 nesterov=nesterov,
             ),                                                                  # AdamW elsewhere
         },
-        _muon_labels,
+        _muon_labels if dims is None else _labels_by_dimension_numbers(dims),
     )

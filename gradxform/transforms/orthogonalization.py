@@ -1,9 +1,12 @@
 """Matrix-aware primitives of Muon: Newton-Schulz orthogonalization and the scale by matrix shape.
 
-Both act on each leaf as a matrix and declare what they do with a leaf that is not one: they
-take 2-D leaves only, and ``init`` rejects any other leaf with an error naming its path and shape
-(send vectors, scalars and conv kernels elsewhere with :func:`gradxform.partition` and
-:func:`gradxform.labels_by_ndim`, as :func:`gradxform.muon` does).
+Both act on each leaf as a matrix and declare what they do with a leaf that is not one: by
+default they take 2-D leaves only, and ``init`` rejects any other leaf with an error naming its
+path and shape (send vectors, scalars and conv kernels elsewhere with :func:`gradxform.partition`
+and :func:`gradxform.labels_by_ndim`, as :func:`gradxform.muon` does). Given
+``weight_dimension_numbers`` (:mod:`gradxform.transforms.matrix_views`), a leaf of any rank is a
+stack of matrices: its reduction axes are the rows, its output axes the columns, and every other
+axis indexes one matrix.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.types import Hyper, PyTree
+from . import matrix_views as _views
+from .matrix_views import DimensionNumbers
 
 Coefficients = Union[Sequence[float], Sequence[Sequence[float]], str]
 
@@ -54,10 +59,14 @@ TOO_FEW_STEPS = (
 )
 
 
-def check_matrices(who: str, tree: PyTree) -> None:
-    """Raise :data:`NOT_A_MATRIX` for the first leaf of ``tree`` that is not 2-D."""
-    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-        if np.ndim(leaf) != 2:
+def check_matrices(who: str, tree: PyTree, spec: DimensionNumbers = None) -> None:
+    """Raise for the first leaf of ``tree`` that is not matrices: not 2-D where ``spec`` gives it
+    no dimension numbers (:data:`NOT_A_MATRIX`), or whose dimension numbers do not fit it."""
+    dims = [None] * len(jax.tree.leaves(tree)) if spec is None else _views.per_leaf(who, spec, tree)
+    for (path, leaf), leaf_dims in zip(jax.tree_util.tree_leaves_with_path(tree), dims):
+        if leaf_dims is not None:
+            _views.axes(who, jax.tree_util.keystr(path), np.shape(leaf), leaf_dims)
+        elif np.ndim(leaf) != 2:
             raise ValueError(NOT_A_MATRIX.format(
                 who=who, shape=tuple(np.shape(leaf)), path=jax.tree_util.keystr(path) or "the root"))
 
@@ -132,6 +141,7 @@ def orthogonalize_by_newton_schulz(
     adaptive: bool = False,
     eps_mode: str = "add",
     ns_dtype: Any = None,
+    weight_dimension_numbers: DimensionNumbers = None,
 ) -> GradientTransformation:
     r"""Replace each matrix update by an approximately orthogonal matrix with the same singular vectors.
 
@@ -152,8 +162,10 @@ def orthogonalize_by_newton_schulz(
     \epsilon}`. With ``adaptive=True`` the result is scaled by the dual norm
     :math:`\langle G, X_K \rangle = \sum_{ij} \bar G_{ij} (X_K)_{ij}` (Bernstein & Newhouse).
 
-    Every leaf must be a matrix: ``init`` raises on a leaf of another rank (there is no reshape
-    rule), naming its path and shape.
+    Every leaf must be a matrix: ``init`` raises on a leaf of another rank, naming its path and
+    shape, unless ``weight_dimension_numbers`` says how to see it as a stack of matrices (each
+    orthogonalized on its own; ``adaptive``'s dual norm is then taken over the whole leaf, as in
+    Optax).
 
     Args:
         ns_coeffs: :math:`(a, b, c)`, used at every step; or one triple per step; or a preset
@@ -169,6 +181,9 @@ def orthogonalize_by_newton_schulz(
         ns_dtype: the dtype the iteration runs in (PyTorch's ``Muon`` iterates in
             ``jnp.bfloat16``); the result is cast back to the update's dtype. ``None`` iterates
             in the update's own dtype.
+        weight_dimension_numbers: a :class:`MuonDimensionNumbers` for every leaf, a tree of them
+            (``None`` where a leaf is a plain matrix) or a function of the updates returning one
+            (Optax's argument); ``None``: every leaf is a matrix. Keyword only.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
@@ -194,24 +209,45 @@ def orthogonalize_by_newton_schulz(
     hyper = _hyper.declare(who, eps=eps)
 
     def init(params):
-        check_matrices(who, params)
+        check_matrices(who, params, weight_dimension_numbers)
         return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
         h = hyper.read(extra_args)
 
-        def orthogonalize(g):
+        def iterate(x):
+            return newton_schulz(x, table, preconditioning, h("eps"), eps_mode)
+
+        def orthogonalize(g, dims):
             work = g if work_dtype is None else g.astype(work_dtype)
-            x = newton_schulz(work, table, preconditioning, h("eps"), eps_mode).astype(g.dtype)
+            if _is_one_matrix(g, dims):
+                x = iterate(work)
+            else:  # a stack of matrices, each orthogonalized
+                stacked, restore = _views.as_matrices(work, dims)
+                x = restore(jax.vmap(iterate)(stacked))
+            x = x.astype(g.dtype)
             return jnp.sum(g.conj() * x) * x if adaptive else x
 
-        return jax.tree.map(orthogonalize, updates), EmptyState()
+        leaves, structure = jax.tree.flatten(updates)
+        dims = _dims(who, weight_dimension_numbers, updates)
+        return structure.unflatten([orthogonalize(g, d) for g, d in zip(leaves, dims)]), EmptyState()
 
     return primitive(init, update, hyper)
 
 
+def _dims(who: str, spec: DimensionNumbers, tree: PyTree) -> list:
+    """Each leaf's dimension numbers (``None``: a plain matrix)."""
+    return [None] * len(jax.tree.leaves(tree)) if spec is None else _views.per_leaf(who, spec, tree)
+
+
+def _is_one_matrix(x: jax.Array, dims: Any) -> bool:
+    """Whether ``dims`` sees ``x`` as itself: a matrix whose rows are axis 0."""
+    return dims is None or (x.ndim == 2 and _views.axes("", "", x.shape, dims) == ((), (0,), (1,)))
+
+
 @_recipe.factory
-def scale_by_shape(consistent_rms: Any = None, *, fan_in_axis: int = 0) -> GradientTransformation:
+def scale_by_shape(consistent_rms: Any = None, *, fan_in_axis: int = 0,
+                   weight_dimension_numbers: DimensionNumbers = None) -> GradientTransformation:
     r"""Scale each matrix update by a factor of its shape :math:`(n_{in}, n_{out})`.
 
     .. math::
@@ -226,11 +262,15 @@ def scale_by_shape(consistent_rms: Any = None, *, fan_in_axis: int = 0) -> Gradi
     learning rate by :math:`\sqrt{\max(1, A/B)}` for a shape :math:`(A, B)`). The second
     form gives an orthogonal update the root-mean-square :math:`\rho` whatever its shape, as
     AdamW's (Liu et al. recommend :math:`\rho = 0.2`). Every leaf must be a matrix: ``init``
-    raises on a leaf of another rank.
+    raises on a leaf of another rank, unless ``weight_dimension_numbers`` gives it dimension
+    numbers: :math:`n_{in}` is then the product of its reduction axes' lengths, :math:`n_{out}`
+    of its output axes' (as in Optax).
 
     Args:
         consistent_rms: :math:`\rho`, ``>= 0``; ``None`` for the width scaling.
         fan_in_axis: the input axis, ``0`` (Optax's convention) or ``1`` (PyTorch's); keyword only.
+        weight_dimension_numbers: as in :func:`orthogonalize_by_newton_schulz`; keyword only, and
+            not with ``fan_in_axis=1`` (``MuonDimensionNumbers(1, 0)`` says the same).
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its own,
@@ -245,22 +285,28 @@ def scale_by_shape(consistent_rms: Any = None, *, fan_in_axis: int = 0) -> Gradi
     if consistent_rms is not None:
         _check.non_negative(who, consistent_rms=consistent_rms)
     _check.choice(who, "fan_in_axis", fan_in_axis, (0, 1))
+    if fan_in_axis == 1 and weight_dimension_numbers is not None:
+        raise ValueError(f"{who}: give fan_in_axis=1 or weight_dimension_numbers, not both "
+                         "(MuonDimensionNumbers(reduction_axis=1, output_axis=0) is fan_in_axis=1).")
+    whole = _views.MuonDimensionNumbers(fan_in_axis, 1 - fan_in_axis)
     hyper = _hyper.declare(who, **({} if consistent_rms is None else {"rms": consistent_rms}))
 
     def init(params):
-        check_matrices(who, params)
+        check_matrices(who, params, weight_dimension_numbers)
         return EmptyState()
 
     def update(updates, state, params=None, **extra_args):
         h = hyper.read(extra_args)
 
-        def scaled(g):
-            fan_in, fan_out = g.shape if fan_in_axis == 0 else g.shape[::-1]
+        def scaled(g, dims):
+            fan_in, fan_out = _views.fans(g.shape, whole if dims is None else dims)
             if consistent_rms is None:
                 width = fan_out / fan_in if fan_in else 1  # an empty matrix: any factor
                 return _tree.times(g, jnp.sqrt(jnp.maximum(1, width)))
             return _tree.times(g, jnp.sqrt(jnp.maximum(fan_in, fan_out)) * h("rms"))
 
-        return jax.tree.map(scaled, updates), EmptyState()
+        leaves, structure = jax.tree.flatten(updates)
+        dims = _dims(who, weight_dimension_numbers, updates)
+        return structure.unflatten([scaled(g, d) for g, d in zip(leaves, dims)]), EmptyState()
 
     return primitive(init, update, hyper)

@@ -11,6 +11,7 @@
 * parameter averages -- :func:`lookahead`, :func:`ema_params`, :func:`swa`, read with
   :func:`averaged_params`; schedule-free learning -- :func:`schedule_free`, read with
   :func:`schedule_free_eval_params`;
+* sharpness-aware minimization -- :func:`sam`;
 * named chains -- :func:`named_chain`;
 * monitoring -- :func:`snapshot`, :func:`monitor`, :func:`measure_with_ema`;
 * frozen parameters left out of the optimizer -- :func:`selective_transform`;
@@ -83,6 +84,8 @@ from .schedule_free import schedule_free as schedule_free
 from .schedule_free import schedule_free_eval_params as schedule_free_eval_params
 from .selective import selective_transform as selective_transform
 from .shape_labels import labels_by_ndim as labels_by_ndim
+from .sharpness_aware import SAMState as SAMState
+from .sharpness_aware import sam as sam
 from .skipping import ShouldSkipUpdateFunction as ShouldSkipUpdateFunction
 from .skipping import skip_large_updates as skip_large_updates
 from .sparse import SparseState as SparseState
