@@ -236,8 +236,19 @@ def test_apply_if_finite_still_applies_a_poisoning_step_after_max_consecutive_er
         (lambda: gx.rmsprop(0.1, eps=0.0), "rmsprop: initial_scale and eps must not both be 0"),
         (lambda: gx.adamax(0.1, eps=0.0), "adamax: eps must be a finite number > 0"),
         (lambda: gx.qhadam(0.1, eps=0.0), "qhadam: eps must be a finite number > 0"),
+        (lambda: gx.adafactor(0.1, eps=0.0), "adafactor: eps must be a finite number > 0"),
+        (lambda: gx.adafactor(0.1, eps=0.0, eps_placement="estimate"), "adafactor: eps must be a finite number > 0"),
+        (lambda: gx.prodigy(eps=0.0), "prodigy: eps must be a finite number > 0"),
+        (lambda: gx.dadapt_adamw(eps=0.0), "dadapt_adamw: eps must be a finite number > 0"),
+        (lambda: gx.schedule_free_adamw(0.1, eps=0.0), "schedule_free_adamw: eps must be a finite number > 0"),
+        (lambda: gx.swats(0.1, eps=0.0), "swats: eps must be a finite number > 0"),
+        (lambda: gx.madgrad(0.1, eps=0.0), "madgrad: eps must be a finite number > 0"),
+        (lambda: gx.novograd(0.1, eps=0.0), "novograd: eps and eps_root must not both be 0"),
+        (lambda: gx.simplified_ademamix(0.1, eps=0.0), "simplified_ademamix: eps and eps_root must not both be 0"),
     ],
-    ids=["adam", "adamw", "nadam", "amsgrad", "radam", "lamb", "rmsprop", "adamax", "qhadam"],
+    ids=["adam", "adamw", "nadam", "amsgrad", "radam", "lamb", "rmsprop", "adamax", "qhadam", "adafactor",
+         "adafactor_estimate", "prodigy", "dadapt_adamw", "schedule_free_adamw", "swats", "madgrad", "novograd",
+         "simplified_ademamix"],
 )
 def test_eps_zero_is_refused_where_zero_gradients_would_divide_0_by_0(make, message):
     with pytest.raises(ValueError, match=_named_by(message)):
@@ -253,8 +264,9 @@ def _named_by(message: str) -> str:
 @pytest.mark.parametrize(
     "make",
     [lambda: gx.adam(0.1, eps=0.0, eps_root=1e-16), lambda: gx.nadam(0.1, eps=0.0, eps_root=1e-16),
-     lambda: gx.amsgrad(0.1, eps=0.0, eps_root=1e-16), lambda: gx.rmsprop(0.1, eps=0.0, initial_scale=1.0)],
-    ids=["adam", "nadam", "amsgrad", "rmsprop"],
+     lambda: gx.amsgrad(0.1, eps=0.0, eps_root=1e-16), lambda: gx.rmsprop(0.1, eps=0.0, initial_scale=1.0),
+     lambda: gx.novograd(0.1, eps=0.0, eps_root=1e-16), lambda: gx.simplified_ademamix(0.1, eps=0.0, eps_root=1e-16)],
+    ids=["adam", "nadam", "amsgrad", "rmsprop", "novograd", "simplified_ademamix"],
 )
 def test_eps_zero_with_the_documented_alternative_gives_finite_zero_updates(make):
     opt = make()
@@ -312,3 +324,22 @@ def test_the_subnormal_rule_also_guards_set_hyperparams():
     state = opt.init(PARAMS)
     with pytest.raises(ValueError, match=r"eps must be 0 or at least"):
         gx.set_hyperparams(state, eps=1e-45)
+
+
+# --- All-zero gradients: the first steps of a frozen layer, a masked batch -------------------------
+
+
+@pytest.mark.parametrize(
+    "make", [gx.prodigy, gx.dadapt_adamw, lambda: gx.sam(gx.sgd(0.1), [gx.normalize(), gx.sgd(0.1)])],
+    ids=["prodigy", "dadapt_adamw", "sam_normalized"])
+def test_steps_of_all_zero_gradients_leave_the_state_finite_and_a_later_gradient_moves_the_params(make):
+    # Optax's prodigy, dadapt_adamw and contrib.normalize divide 0 by 0 here: NaN for good.
+    opt = make()
+    params = {"w": jnp.ones((3, 2)), "b": jnp.ones(2)}
+    state = opt.init(params)
+    for _ in range(3):
+        updates, state = opt.update(jax.tree.map(jnp.zeros_like, params), state, params)
+        assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves((updates, state)))
+    grads = {"w": jnp.full((3, 2), 0.5), "b": jnp.full(2, -0.5)}
+    updates, state = opt.update(grads, state, params)
+    assert all(np.isfinite(np.asarray(x)).all() and np.any(np.asarray(x) != 0) for x in jax.tree.leaves(updates))

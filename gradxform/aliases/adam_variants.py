@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ..core import check as _check
 from ..core import recipe as _recipe
 from ..core.chain import chain, sequence
 from ..core.combinators import parallel_sum, ratio
@@ -378,6 +379,7 @@ def novograd_direction(
 ) -> GradientTransformation:
     r"""NovoGrad's direction, per leaf: :math:`m_t = \beta_1 m_{t-1}
     + g_t / (\sqrt{\nu_t + \epsilon_{root}} + \epsilon) + \lambda \theta`."""
+    _check.not_both_zero("novograd", "1e-16", eps=eps, eps_root=eps_root)
     return sequence(
         ratio(identity(),                                   # g_t / ...
               [layerwise_mean_of_squares(b2),               # nu_t = b2 nu + (1 - b2) |g_t|^2 per leaf

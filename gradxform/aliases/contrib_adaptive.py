@@ -140,6 +140,7 @@ def ademamix(
 
 def _simplified_ademamix_ratio(b1, b2, alpha, eps, eps_root) -> GradientTransformation:
     """Simplified AdEMAMix's direction: (heavy-ball momentum + alpha g) / Adam's denominator."""
+    _check.not_both_zero("simplified_ademamix", "1e-16", eps=eps, eps_root=eps_root)
     return ratio(
         parallel_sum(
             (1.0, scale_by_momentum(b1)),                  # m_t = b1 m_(t-1) + g_t
@@ -362,7 +363,7 @@ def _madgrad_steps(learning_rate, momentum, eps) -> list:
 
 def _check_madgrad_args(who: str, eps: Any) -> None:
     _check.fixed(who, eps=eps)
-    _check.non_negative(who, eps=eps)
+    _check.positive(who, eps=eps)  # 0: an entry whose gradients were all 0 gives 0/0
 
 
 @alias("learning_rate", "momentum")

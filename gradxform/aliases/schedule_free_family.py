@@ -133,7 +133,8 @@ def schedule_free_adamw(
         warmup_steps: length of the linear warmup, an int ``>= 1``; ``None`` for none.
         b1: :math:`\beta_1`, the interpolation weight of the average :math:`x`; in ``(0, 1]``.
         b2: :math:`\beta_2`, decay of the second moment; in ``[0, 1)``.
-        eps: :math:`\epsilon`, added outside the square root; ``>= 0``.
+        eps: :math:`\epsilon`, added outside the square root; ``> 0`` (0 would divide 0 by 0
+            for an entry whose gradients were all 0).
         weight_decay: :math:`\lambda`, ``>= 0``.
         weight_lr_power: :math:`p`, the power of the learning rate in the averaging weights.
         state_dtype: dtype of :math:`z`; ``None`` keeps the params'.
@@ -145,6 +146,7 @@ def schedule_free_adamw(
         Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky, "The Road Less Scheduled",
         NeurIPS 2024, Algorithm 1. https://arxiv.org/abs/2405.15682
     """
+    _check.positive("schedule_free_adamw", eps=eps)  # 0: an entry whose gradients were all 0 gives 0/0
     learning_rate = _with_warmup("schedule_free_adamw", learning_rate, warmup_steps)
     named_b2, named_eps = hyperparameter("b2", b2), hyperparameter("eps", eps)
     return schedule_free(

@@ -5,6 +5,7 @@ with a trailing comment; its hyperparameters are declared once, in its decorator
 """
 from __future__ import annotations
 
+from ..core import check as _check
 from ..core.chain import chain
 from ..core.combinators import ratio
 from ..core.named import one_minus
@@ -64,7 +65,8 @@ def swats(
             phase uses :math:`\Lambda` instead.
         b1: :math:`\beta_1`, decay of Adam's first moment and of the SGD momentum; in ``[0, 1)``.
         b2: :math:`\beta_2`, decay of Adam's second moment and of :math:`\lambda`; in ``[0, 1)``.
-        eps: :math:`\epsilon`, Adam's and the switch criterion's; ``>= 0``.
+        eps: :math:`\epsilon`, Adam's and the switch criterion's; ``> 0`` (0 would divide 0 by
+            0 for an entry whose gradients were all 0).
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ChainState`.
@@ -83,6 +85,7 @@ def swats(
         >>> bool(switch.switched), round(float(switch.learning_rate), 3)
         (True, 0.2)
     """
+    _check.positive("swats", eps=eps)  # 0: an entry whose gradients were all 0 gives 0/0
     return chain(
         switch_to_sgd(
             [ratio(debiased_momentum(b1),              # m_hat_k = m_k / (1 - b1^k)

@@ -209,8 +209,10 @@ def scale_by_prodigy(
         u_t = -\lambda\,\hat\eta_t\,\theta_t - \hat\eta_t\,\frac{m_t}{\sqrt{v_t} + d_{t+1}\,\epsilon}
 
     with :math:`d_1 = d_0` (the denominator takes the new estimate, as Optax's does; the paper's
-    Algorithm 4 the current one). The moments are :func:`scale_by_momentum` (``ema=True``) and
-    :func:`mean_of_squares` of :math:`d_t g_t`, run as this transformation's parts; the rest is
+    Algorithm 4 the current one). While :math:`\|s_t\|_1 = 0` (every gradient so far was 0) the
+    estimate stays :math:`d_t`, where Optax's 0/0 makes it and every later update NaN. The
+    moments are :func:`scale_by_momentum` (``ema=True``) and :func:`mean_of_squares` of
+    :math:`d_t g_t`, run as this transformation's parts; the rest is
     the estimate of :math:`d`, which every term above reads (hence one transformation, not a
     chain). ``safeguard_warmup`` replaces :math:`\hat\eta_t` by :math:`d_t` in :math:`s_t`. The
     output is the whole update, sign included. Numbers as ``optax.contrib.prodigy``'s.
@@ -222,7 +224,7 @@ def scale_by_prodigy(
         b2: :math:`\beta_2`, decay of the second moment; in ``[0, 1)``.
         beta3: :math:`\beta_3`, decay of :math:`s` and :math:`r`; in ``[0, 1]``; ``None``:
             :math:`\sqrt{\beta_2}`.
-        eps: :math:`\epsilon`, scaled by :math:`d_{t+1}` in the denominator; ``>= 0``.
+        eps: :math:`\epsilon`, scaled by :math:`d_{t+1}` in the denominator; ``> 0``.
         estim_lr0: :math:`d_0`, the initial (under)estimate; a number ``> 0``.
         estim_lr_coef: :math:`c`, a factor of each new estimate; ``> 0``.
         weight_decay: :math:`\lambda`, decoupled (AdamW) weight decay; ``>= 0``.
@@ -241,7 +243,8 @@ def scale_by_prodigy(
     _check.decay(who, b1=b1, b2=b2)
     beta3 = _default_beta3(b2) if beta3 is None else beta3
     _check.unit_interval(who, beta3=beta3)
-    _check.non_negative(who, eps=eps, weight_decay=weight_decay)
+    _check.positive(who, eps=eps)  # 0: an entry whose gradients were all 0 gives 0/0
+    _check.non_negative(who, weight_decay=weight_decay)
     _check.fixed(who, estim_lr0=estim_lr0)
     _check.positive(who, estim_lr0=estim_lr0, estim_lr_coef=estim_lr_coef)
     _check.flag(who, safeguard_warmup=safeguard_warmup)
@@ -271,7 +274,7 @@ def scale_by_prodigy(
         grad_sum = leafwise(lambda k, s, x: k(beta3_t) * s + k(weight) * x / estim_lr0, state.grad_sum, dg)
         progress = real_vdot(updates, jax.tree.map(jnp.subtract, state.params0, params)).astype(dtype)
         numerator = beta3_t * state.numerator_weighted + (d / estim_lr0) * dlr * progress
-        estimate = h("estim_lr_coef").astype(dtype) * numerator / l1_norm(grad_sum).astype(dtype)
+        estimate = _estimate(h("estim_lr_coef").astype(dtype) * numerator, l1_norm(grad_sum).astype(dtype))
         d_next = jnp.maximum(d, estimate)  # already in the denominator's eps term (as Optax)
         out = leafwise(lambda k, m, v, p: -k(wd) * k(dlr) * p - k(dlr) * m / (jnp.sqrt(v) + k(d_next) * k(eps_t)),
                        mu, nu, params)
@@ -313,7 +316,9 @@ def scale_by_dadapt_adamw(
         d_{t+1} = \max\Big(d_t,\ \frac{r_t}{(1-\gamma)\,\|s_t\|_1}\Big), \qquad
         u_t = -\lambda\,\hat\eta_t\,\theta_t - \frac{m_t}{\sqrt{v_t} + \epsilon}
 
-    with :math:`d_1 = d_0`. The moments are :func:`scale_by_momentum` (``ema=True``) of
+    with :math:`d_1 = d_0`; while :math:`\|s_t\|_1 = 0` (every gradient so far was 0) the
+    estimate stays :math:`d_t`, where Optax's 0/0 makes it NaN. The moments are
+    :func:`scale_by_momentum` (``ema=True``) of
     :math:`\hat\eta_t g_t` and :func:`mean_of_squares` of :math:`g_t`, run as this
     transformation's parts; the estimate reads the second moment's previous value, and every
     term reads :math:`d_t` (hence one transformation, not a chain). The output is the whole
@@ -326,7 +331,7 @@ def scale_by_dadapt_adamw(
         b1: :math:`\beta_1`, decay of the momentum; in ``[0, 1)``.
         b2: :math:`\beta_2`, decay of the second moment (and :math:`\gamma = \sqrt{\beta_2}`);
             in ``[0, 1)``.
-        eps: :math:`\epsilon`; ``>= 0``.
+        eps: :math:`\epsilon`; ``> 0``.
         estim_lr0: :math:`d_0`, the initial (under)estimate; a number ``> 0``.
         weight_decay: :math:`\lambda`, decoupled (AdamW) weight decay; ``>= 0``.
 
@@ -341,7 +346,8 @@ def scale_by_dadapt_adamw(
     who = "scale_by_dadapt_adamw"
     _check.learning_rate(who, learning_rate=learning_rate)
     _check.decay(who, b1=b1, b2=b2)
-    _check.non_negative(who, eps=eps, weight_decay=weight_decay)
+    _check.positive(who, eps=eps)  # 0: an entry whose gradients were all 0 gives 0/0
+    _check.non_negative(who, weight_decay=weight_decay)
     _check.fixed(who, estim_lr0=estim_lr0)
     _check.positive(who, estim_lr0=estim_lr0)
     b1, b2 = _named("b1", b1), _named("b2", b2)  # one row each, shared with the moments
@@ -372,12 +378,19 @@ def scale_by_dadapt_adamw(
         nu, nu_state = second.raw.update(updates, state.nu, params, **extra_args)
         grad_sum = leafwise(lambda k, s, g: k(gamma) * s + k(one_minus_gamma) * k(dlr) * g, state.grad_sum, updates)
         numerator = gamma * state.numerator_weighted + one_minus_gamma * dlr * progress
-        estimate = numerator / (one_minus_gamma * l1_norm(grad_sum).astype(dtype))
+        estimate = _estimate(numerator, one_minus_gamma * l1_norm(grad_sum).astype(dtype))
         out = leafwise(lambda k, m, v, p: -k(wd) * k(dlr) * p - m / (jnp.sqrt(v) + k(eps_t)), mu, nu, params)
         return out, ScaleByDadaptAdamwState(mu_state, nu_state, grad_sum,
                                             jnp.maximum(state.estim_lr, estimate), numerator)
 
     return primitive(init, update, hyper, reads_step=True, parts={"mu": momentum, "nu": second})
+
+
+def _estimate(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
+    """The distance estimate ``numerator / denominator``, or 0 (so that the estimate in force
+    stays) while the denominator is 0: every gradient so far was 0, and Optax's 0/0 would make
+    the estimate and every later update NaN."""
+    return jnp.where(denominator > 0, numerator / jnp.where(denominator > 0, denominator, 1), 0)
 
 
 def _named(name: str, value: Any) -> Any:

@@ -158,7 +158,8 @@ def scale_by_factored_rms(
             that its decay restarts at :math:`\hat\beta = 0`.
         min_dim_size_to_factor: factor a leaf only if its two largest axes have at least this
             many entries; an int ``>= 0``.
-        epsilon: :math:`\epsilon_1`, added to every squared gradient; ``>= 0``. With
+        epsilon: :math:`\epsilon_1`, added to every squared gradient; ``> 0`` (0 would make an
+            entry whose gradients were all 0 compute 0/0). With
             ``eps_placement="estimate"``, ``None`` is the machine epsilon of each leaf's dtype
             (PyTorch's default).
         decay_rate_fn: ``(step - step_offset, decay_rate) -> decay``; the default is
@@ -187,7 +188,7 @@ def scale_by_factored_rms(
     _check.choice(who, "factored_axes", factored_axes, FACTORED_AXES)
     _check.choice(who, "eps_placement", eps_placement, EPS_PLACEMENTS)
     if epsilon is not None or eps_placement == "squared_gradient":
-        _check.non_negative(who, epsilon=epsilon)
+        _check.positive(who, epsilon=epsilon)  # 0: a leaf whose gradients were all 0 gives 0/0
     _check.is_callable(who, decay_rate_fn=decay_rate_fn)
     declared = {} if epsilon is None else {"epsilon": epsilon}
     hyper = _hyper.declare(who, decay_rate=decay_rate, **declared)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from ..core import check as _check
 from ..core import hyperparams as _hyper
@@ -63,9 +64,10 @@ def normalize() -> GradientTransformation:
 
     .. math::  u_t = g_t / \|g_t\|
 
-    with :math:`\|g_t\|` the L2 norm over every leaf. No :math:`\epsilon`: a zero update gives
-    NaN, as in Optax; :func:`normalize_by_update_norm` adds one and scales the result. SAM uses it
-    to step to the worst point of its neighbourhood.
+    with :math:`\|g_t\|` the L2 norm over every leaf. No :math:`\epsilon`: a zero update stays
+    zero (Optax's is 0/0, NaN in every entry, which would poison SAM's state); otherwise the same
+    numbers as Optax. :func:`normalize_by_update_norm` adds an :math:`\epsilon` and scales the
+    result. SAM uses it to step to the worst point of its neighbourhood.
 
     Returns:
         A :class:`GradientTransformation` whose state is :class:`EmptyState` (in a chain; on its
@@ -81,6 +83,7 @@ def normalize() -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         norm = global_norm(updates)
+        norm = jnp.where(norm > 0, norm, 1)  # a zero update stays zero (Optax's is 0/0 = NaN)
         return jax.tree.map(lambda g: g / norm.astype(g.dtype), updates), EmptyState()
 
     return primitive(init, update)

@@ -126,8 +126,8 @@ def test_acprop_denominator_has_not_seen_the_gradient():
 
 
 def test_madgrad_first_step_moves_toward_x0_minus_the_scaled_sign():
-    # s_1 = lambda g, G_1 = lambda g^2: z = x0 - lambda^(2/3) sign(g) |g|^(1/3) (eps = 0)
-    opt = gx.madgrad(0.125, momentum=0.0, eps=0.0)
+    # s_1 = lambda g, G_1 = lambda g^2: z = x0 - lambda^(2/3) sign(g) |g|^(1/3) (eps ~ 0)
+    opt = gx.madgrad(0.125, momentum=0.0, eps=1e-30)
     x = jnp.array([1.0])
     updates, _ = opt.update(jnp.array([8.0]), opt.init(x), x)
     np.testing.assert_allclose(updates, [-(0.125 ** (2 / 3)) * 2.0], rtol=1e-12)
@@ -168,7 +168,7 @@ def test_madgrad_needs_the_params():
     (lambda: gx.acprop(1e-3, weight_decay=-1.0),
      r"acprop: (\w+: )?weight_decay must be .* >= 0, got weight_decay=-1.0"),
     (lambda: gx.madgrad(0.1, momentum=1.5), r"momentum must be in \[0, 1\], got momentum=1.5"),
-    (lambda: gx.madgrad(0.1, eps=-1e-6), r"madgrad: eps must be a finite number >= 0, got eps=-1e-06"),
+    (lambda: gx.madgrad(0.1, eps=-1e-6), r"madgrad: eps must be a finite number > 0, got eps=-1e-06"),
     (lambda: gx.momo(beta=1.0), r"beta must be in \[0, 1\), got beta=1.0"),
     (lambda: gx.momo(lower_bound=float("nan")),
      r"momo: (\w+: )?lower_bound must be a finite number, got lower_bound=nan"),

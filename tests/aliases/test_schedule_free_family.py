@@ -118,7 +118,7 @@ def test_defaults_are_optax_contribs():
          r"schedule_free_sgd: learning_rate must be a finite number >= 0, got learning_rate=-1.0"),
         (lambda: gx.schedule_free_sgd(b1=0.0), ValueError, r"schedule_free: b1 must be in \(0, 1\]"),
         (lambda: gx.schedule_free_adamw(b2=1.0), ValueError, r"b2 must be in \[0, 1\)"),
-        (lambda: gx.schedule_free_adamw(eps=-1.0), ValueError, r"eps must be a finite number >= 0"),
+        (lambda: gx.schedule_free_adamw(eps=-1.0), ValueError, r"eps must be a finite number > 0"),
         (lambda: gx.schedule_free_sgd(weight_decay=-1.0), ValueError,
          r"weight_decay must be a finite number >= 0"),
         (lambda: gx.schedule_free_sgd(state_dtype="int8"), TypeError,

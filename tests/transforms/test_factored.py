@@ -145,7 +145,7 @@ def test_factored_rms_of_complex_updates_keeps_their_dtype_and_phase():
     ({"step_offset": -1}, ValueError, "step_offset must be an int >= 0, got step_offset=-1"),
     ({"step_offset": 1.5}, TypeError, "step_offset must be an int, got float 1.5"),
     ({"min_dim_size_to_factor": 2.0}, TypeError, "min_dim_size_to_factor must be an int, got float 2.0"),
-    ({"epsilon": -1e-30}, ValueError, "epsilon must be a finite number >= 0, got epsilon=-1e-30"),
+    ({"epsilon": -1e-30}, ValueError, "epsilon must be a finite number > 0, got epsilon=-1e-30"),
     ({"decay_rate_fn": 0.8}, TypeError, "decay_rate_fn must be a function, got float 0.8"),
 ])
 def test_factored_rms_rejects_bad_arguments_naming_them(kwargs, error, match):

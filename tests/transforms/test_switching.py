@@ -99,9 +99,12 @@ def test_never_switches_on_the_first_step():
     assert bool(_switch_state(state).switched)
 
 
-def test_eps_zero_never_switches():
-    *_, state = _run(gx.swats(1e-3, b2=0.5, eps=0.0), rosenbrock(), 20)[-1]
-    assert not bool(_switch_state(state).switched)
+def test_eps_zero_is_refused_and_a_tiny_eps_switches_later_than_the_default():
+    # eps is Adam's too: 0 would divide 0 by 0 for an entry whose gradients were all 0.
+    with pytest.raises(ValueError, match=r"^swats: eps must be a finite number > 0, got eps=0\.0"):
+        gx.swats(1e-3, eps=0.0)
+    *_, state = _run(gx.swats(1e-3, b2=0.5, eps=1e-30), rosenbrock(), 20)[-1]
+    assert not bool(_switch_state(state).switched)  # |lambda_k - gamma_k| < 1e-30: not in 20 steps
 
 
 def test_a_zero_gradient_leaves_the_estimate_unchanged_and_finite():
