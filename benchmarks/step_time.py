@@ -18,7 +18,7 @@ import functools
 import statistics
 import sys
 import time
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import common
 import jax
@@ -36,6 +36,13 @@ class Alias(NamedTuple):
     name: str  # gradxform's name
     optax_name: str | None  # Optax 0.2.8's name for the same optimizer (in optax, or "contrib.<name>"); None if none
     options: dict  # keyword arguments given to both, besides the learning rate
+    # A wrapper of other optimizers: (gradxform's, Optax's) builders, each () -> an optimizer
+    builders: tuple[Callable[[], Any], Callable[[], Any]] | None = None
+
+
+def _sam(lib, contrib):
+    """SAM as the paper runs it: SGD, and one ascent by the normalized gradient (rho 0.05)."""
+    return contrib.sam(lib.sgd(LEARNING_RATE), lib.chain(contrib.normalize(), lib.sgd(0.05)))
 
 
 ALIASES: tuple[Alias, ...] = (
@@ -83,6 +90,10 @@ ALIASES: tuple[Alias, ...] = (
     Alias("dog", "contrib.dog", {}),
     Alias("dowg", "contrib.dowg", {}),
     Alias("schedule_free_adamw", "contrib.schedule_free_adamw", {}),
+    Alias("galore", "contrib.galore", {}),
+    Alias("sam", "contrib.sam", {}, (lambda: _sam(gx, gx), lambda: _sam(optax, optax.contrib))),
+    Alias("mechanize", "contrib.mechanize", {},
+          (lambda: gx.mechanize(gx.adamw(LEARNING_RATE)), lambda: optax.contrib.mechanize(optax.adamw(LEARNING_RATE)))),
     Alias("shampoo", None, {}),
     Alias("soap", None, {}),
 )
@@ -187,9 +198,13 @@ def libraries_for(alias: Alias, control: bool) -> tuple[Library, ...]:
     """gradxform's and Optax's optimizer of this name; with ``control``, Optax's a second time."""
 
     def ours():
+        if alias.builders:
+            return alias.builders[0]()
         return getattr(gx, alias.name)(LEARNING_RATE, **alias.options)
 
     def theirs():  # "contrib.muon" is optax.contrib.muon
+        if alias.builders:
+            return alias.builders[1]()
         return functools.reduce(getattr, alias.optax_name.split("."), optax)(LEARNING_RATE, **alias.options)
 
     libraries = [
