@@ -57,13 +57,10 @@ def main(argv=None) -> int:
     by_name = {a.name: a for a in step_time.ALIASES}
     rows = []
     for name in common.comma_list(args.aliases):
-        alias = by_name[name]
-        ours = kernels_and_buffers(
-            lambda: getattr(gx, alias.name)(step_time.LEARNING_RATE, **alias.options), gx.apply_updates, shapes)
+        gx_library, optax_library = step_time.libraries_for(by_name[name], control=False)
+        ours = kernels_and_buffers(gx_library.make, gx.apply_updates, shapes)
         with jax.numpy_dtype_promotion("standard"):  # Optax mixes int and float
-            theirs = kernels_and_buffers(
-                lambda: getattr(optax, alias.optax_name)(step_time.LEARNING_RATE, **alias.options),
-                optax.apply_updates, shapes)
+            theirs = kernels_and_buffers(optax_library.make, optax.apply_updates, shapes)
         rows.append([name, str(ours[0]), str(theirs[0]), str(ours[1]), str(theirs[1])])
     print(f"{args.workload}: {common.describe(shapes)}; JAX {jax.__version__}, Optax {optax.__version__}")
     print(common.render(["alias", "kernels gx", "kernels optax", "state arrays gx", "state arrays optax"], rows))

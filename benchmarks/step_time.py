@@ -123,7 +123,9 @@ class Library(NamedTuple):
 def compile_step(library: Library, params, grads):
     """Build the optimizer and its donated, jitted step; return (compiled step, state, seconds)."""
     optimizer = library.make()
-    state = jax.block_until_ready(optimizer.init(params))
+    # A copy: a state may hold the params' own buffers (optax.contrib.madgrad's initial point),
+    # which the donated step would delete.
+    state = copy(optimizer.init(params))
 
     def step(params, state, grads):
         updates, state = optimizer.update(grads, state, params)
