@@ -78,6 +78,15 @@ class Probe:
         return opt.update(grads, state, params, **kwargs)
 
 
+def _traceable(extra_args):
+    """The registry's ``value=`` (the loss) is computed in NumPy, in float64, for its references;
+    the probes step under jit, vmap and grad, so they pass a loss computed in JAX instead."""
+    if getattr(extra_args, "__name__", "") != "loss_value":
+        return extra_args
+    return lambda params, grads: {
+        "value": 1.0 + 0.5 * sum(jnp.sum(jnp.abs(x) ** 2) for x in jax.tree.leaves(params))}
+
+
 def _optax_module(name):
     return optax if hasattr(optax, name) else optax.contrib
 
@@ -109,7 +118,7 @@ def _factories(names):
         if node.name in found or not hasattr(gx, node.name) or names and node.name not in names:
             continue
         positional, keywords = _arguments(getattr(gx, node.name), node)
-        found[node.name] = (positional, keywords, entry.needs_extra_args, entry.optax_reference)
+        found[node.name] = (positional, keywords, _traceable(entry.needs_extra_args), entry.optax_reference)
     return found
 
 

@@ -227,3 +227,16 @@ def test_flatten_reports_other_trees_by_path():
     message = str(info.value)
     assert message.startswith("flatten: updates and the params given to init() have different")
     assert "only in updates: 'c'" in message and "only in the params given to init(): 'b'" in message
+
+
+@pytest.mark.parametrize("make, leads", [
+    (lambda: gx.asgd(0.1), r"^asgd\.update: swa: "),
+    (lambda: gx.schedule_free_adamw(0.1), r"^schedule_free_adamw\.update: updates\['w'\] has shape"),
+    (lambda: gx.schedule_free(gx.sgd(0.1), 0.1), r"^schedule_free\.update: sgd\.update: "),
+    (lambda: gx.muon(0.1), r"^muon\.update: partition: updates\['w'\] has shape \(1,\)"),
+])
+def test_an_alias_that_is_a_wrapper_leads_the_errors_raised_inside_it(make, leads):
+    opt = make()
+    params = {"w": jnp.ones(3), "b": jnp.ones(3)}
+    with pytest.raises(ValueError, match=leads):
+        opt.update({"w": jnp.ones(1), "b": jnp.ones(3)}, opt.init(params), params)

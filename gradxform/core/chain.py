@@ -249,13 +249,25 @@ def _owner(links: list[_link.Link], who: str) -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
-def named_in_errors(update: Any, who: str, method: str) -> contextlib.AbstractContextManager:
-    """For a wrapper: lead the errors raised inside it by the name recorded on its ``update``
-    (the alias that returned it: ``muon`` for the partition ``muon`` is), else ``who``, and
-    ``method`` (``"init"`` or ``"update"``)."""
+def with_errors_named(transform: GradientTransformation, who: str) -> GradientTransformation:
+    """A wrapper's ``transform`` whose errors lead with the name recorded on it (the alias that
+    returned it: ``muon`` for the partition ``muon`` is, ``asgd`` for its ``swa``), else
+    ``who``, and the method: ``"muon.init: orthogonalize_by_newton_schulz: ..."``."""
+
+    def init(params):
+        with _named_in_errors(_recorded_name(update, who) + ".init"):
+            return transform.init(params)
+
+    def update(updates, state, params=None, **extra_args):
+        with _named_in_errors(_recorded_name(update, who) + ".update"):
+            return transform.update(updates, state, params, **extra_args)
+
+    return GradientTransformation(init, update)
+
+
+def _recorded_name(update: Any, who: str) -> str:
     recorded = _recipe.of(GradientTransformation(None, update))  # type: ignore[arg-type]
-    name = recorded.name if isinstance(recorded, _recipe.Recipe) else who
-    return _named_in_errors(f"{name}.{method}")
+    return recorded.name if isinstance(recorded, _recipe.Recipe) else who
 
 
 @contextlib.contextmanager

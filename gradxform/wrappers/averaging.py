@@ -17,7 +17,7 @@ from ..core import shapes as _shapes
 from ..core import step as _step
 from ..core import tables as _tables
 from ..core import tree as _tree
-from ..core.chain import whole
+from ..core.chain import whole, with_errors_named
 from ..core.link import Branch
 from ..core.printing import textbook
 from ..core.protocol import GradientTransformation, apply_updates
@@ -280,7 +280,7 @@ def swa(inner: Branch, start_step: int = 0, period: int = 1) -> GradientTransfor
         n_averaged = jnp.where(due, _step.increment(n), n)
         return updates, SwaState(inner_state, t, n_averaged, mean)
 
-    return GradientTransformation(init, update)
+    return with_errors_named(GradientTransformation(init, update), "swa")
 
 
 def averaged_params(tree: PyTree) -> PyTree:

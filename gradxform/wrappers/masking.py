@@ -17,7 +17,8 @@ import jax.numpy as jnp
 from ..core import check as _check
 from ..core import masks as _masks
 from ..core import recipe as _recipe
-from ..core.chain import named_in_errors, whole
+from ..core import shapes as _shapes
+from ..core.chain import whole, with_errors_named
 from ..core.link import Branch
 from ..core.masks import MaskedNode as MaskedNode
 from ..core.masks import path_string as path_string
@@ -159,12 +160,12 @@ def partition(
         if is_params_placeholder(params):  # tree_map_params looking for params-shaped trees
             return PartitionState({label: MaskedState(t.init(params)) for label, t in groups.items()})
         masks = group_masks(params)
-        with named_in_errors(update, "partition", "init"):
-            return PartitionState(
-                {label: masked(t, masks[label]).init(params) for label, t in groups.items()}
-            )
+        return PartitionState(
+            {label: masked(t, masks[label]).init(params) for label, t in groups.items()}
+        )
 
     def update(updates, state, params=None, **extra_args):
+        _shapes.updates_fit_params("partition", updates, params)  # before the labels meet them
         masks = group_masks(updates)
         inner_states = {}
         for label, t in groups.items():
@@ -174,7 +175,7 @@ def partition(
             )
         return updates, PartitionState(inner_states)
 
-    return GradientTransformation(init, update)
+    return with_errors_named(GradientTransformation(init, update), "partition")
 
 
 @_recipe.factory

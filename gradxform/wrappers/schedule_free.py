@@ -18,7 +18,7 @@ from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import recipe as _recipe
 from ..core import step as _step
-from ..core.chain import whole
+from ..core.chain import whole, with_errors_named
 from ..core.field_names import answers_to
 from ..core.link import Branch
 from ..core.named import Named
@@ -160,7 +160,7 @@ def schedule_free(
             weight_sum, max_lr, _step.increment(state.step), z, inner_state, reader.stored()
         )
 
-    return GradientTransformation(init, update)
+    return with_errors_named(GradientTransformation(init, update), "schedule_free")
 
 
 def _own(value: Any) -> Any:
