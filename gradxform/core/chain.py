@@ -336,8 +336,11 @@ def primitive(init, update, hyper: Declared | None = None, *, reads_step: bool =
 
 
 def transformation(link: _link.Link) -> GradientTransformation:
-    """The transformation users get for ``link``: its raw form, owned by itself if it must be."""
-    return _link.attach(own(link) if link.needs_owner else link.raw, link)
+    """The transformation users get for ``link``: owned by itself if it must be, else its raw
+    form with its errors led by its name (``sparse.update: adam.update: ...``). Composed into a
+    chain, ``link.raw`` runs."""
+    standalone = own(link) if link.needs_owner else with_errors_named(link.raw, "transformation")
+    return _link.attach(standalone, link)
 
 
 @_recipe.factory

@@ -189,7 +189,11 @@ def is_callable(who: str, **values) -> None:
 
 
 def choice(who: str, name: str, value, choices) -> None:
-    if value not in choices:
+    try:
+        known = bool(value in choices)
+    except (TypeError, ValueError):  # an array or another value that does not compare to one
+        known = False
+    if not known:
         raise ValueError(CHOICE.format(who=who, name=name, choices=list(choices), value=value))
 
 
