@@ -234,9 +234,18 @@ def test_flatten_reports_other_trees_by_path():
     (lambda: gx.schedule_free_adamw(0.1), r"^schedule_free_adamw\.update: updates\['w'\] has shape"),
     (lambda: gx.schedule_free(gx.sgd(0.1), 0.1), r"^schedule_free\.update: sgd\.update: "),
     (lambda: gx.muon(0.1), r"^muon\.update: partition: updates\['w'\] has shape \(1,\)"),
+    (lambda: gx.sparse(gx.adam(0.1)), r"^sparse\.update: adam\.update: updates\['w'\] has shape \(1,\)"),
+    (lambda: gx.split_real_and_imaginary(gx.adam(0.1)),
+     r"^split_real_and_imaginary\.update: adam\.update: updates\['w'\] has shape \(1,\)"),
 ])
 def test_an_alias_that_is_a_wrapper_leads_the_errors_raised_inside_it(make, leads):
     opt = make()
     params = {"w": jnp.ones(3), "b": jnp.ones(3)}
     with pytest.raises(ValueError, match=leads):
         opt.update({"w": jnp.ones(1), "b": jnp.ones(3)}, opt.init(params), params)
+
+
+def test_a_choice_given_an_array_is_refused_naming_the_argument():
+    refused = r"^muon: scale_by_shape: fan_in_axis must be one of \[0, 1\], got fan_in_axis=Array"
+    with pytest.raises(ValueError, match=refused):
+        gx.muon(0.1, fan_in_axis=jnp.array([0, 1]))
