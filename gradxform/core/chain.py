@@ -24,6 +24,7 @@ from .field_names import FieldNames
 from .hyperparams import Declared, Hyperparams, Table
 from .printing import text
 from .protocol import GradientTransformation, accepting_extra_args, is_transform
+from .state_class import fast_node
 
 
 class ChainState(tuple):
@@ -50,11 +51,12 @@ class ChainState(tuple):
             only in the states of transformations that read one: see
             :mod:`gradxform.core.field_names`.
 
-    To JAX it is a NamedTuple of its stored fields (``.step`` where kept, ``.hyperparams``, the
-    rows' one array, and ``.links``), so paths read ``.links[0].mu['w']`` and ``jax.tree``
-    functions (``is_leaf`` included), Flax NNX, Flax's serializers and ``optax.tree_map_params``
-    walk it as one, and a jit call flattens it without calling Python. The rows' names belong to
-    its type (one subclass per recipe, made once), so that the state holds arrays alone.
+    To JAX it is a node keyed as a NamedTuple's, by its stored fields (``.step`` where kept,
+    ``.hyperparams``, the rows' one array, and ``.links``), so paths read ``.links[0].mu['w']``
+    and ``jax.tree`` functions (``is_leaf`` included), Flax NNX, Flax's serializers and
+    ``optax.tree_map_params`` walk it as one; a jit call takes it apart and rebuilds it without
+    calling Python (:func:`gradxform.core.state_class.fast_node`). The rows' names belong to its
+    type (one subclass per recipe, made once), so that the state holds arrays alone.
     """
 
     _fields: tuple[str, ...] = ("step", "hyperparams", "links")
@@ -153,7 +155,7 @@ def _state_type(names: tuple[str, ...], places: tuple[tuple[str, ...], ...],
                 counted: bool = False) -> type[ChainState]:
     attributes = {"names": names, "places": places, "__module__": __name__,
                   "_fields": _COUNTED if counted else _UNCOUNTED}
-    return type("ChainState", (ChainState,), attributes)
+    return fast_node(type("ChainState", (ChainState,), attributes))
 
 
 def _rebuilt(names, places, fields, counted=False) -> ChainState:

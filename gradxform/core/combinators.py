@@ -30,23 +30,23 @@ from . import tree as _tree
 from . import wires as _wires
 from .chain import primitive
 from .link import Branch
-from .printing import textbook
 from .protocol import GradientTransformation
+from .state_class import state_class
 from .types import Hyper, PyTree
 
 
-@textbook
+@state_class
 class RatioState(NamedTuple):
     numerator: PyTree  # the numerator branch's state
     denominator: PyTree  # the denominator branch's state
 
 
-@textbook
+@state_class
 class ParallelSumState(NamedTuple):
     branches: tuple  # one state per branch, in order
 
 
-@textbook
+@state_class
 class ConditionalState(NamedTuple):
     if_true: PyTree  # the state of the branch taken where the predicate holds
     if_false: PyTree  # the state of the other branch

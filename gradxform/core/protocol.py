@@ -41,9 +41,9 @@ class EmptyState(NamedTuple):
     """The state of a stateless transformation."""
 
 
-# JAX rebuilds a NamedTuple node by calling its class, one Python call per node and per jitted
-# step; every empty state is the same value, so its node is taken apart and rebuilt by two
-# dictionary lookups instead (benchmarks/fixed_cost.py measures what each node costs).
+# Not a state_class: every empty state is the same value, so its node is taken apart and rebuilt
+# by two dictionary lookups, cheaper still than a state_class's node (benchmarks/fixed_cost.py
+# measures what each node costs).
 _EMPTY = EmptyState()
 jax.tree_util.register_pytree_node(EmptyState, {_EMPTY: ((), None)}.__getitem__,  # type: ignore[misc]
                                    {None: _EMPTY}.get)

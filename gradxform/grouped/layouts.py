@@ -65,8 +65,8 @@ from ..core import check as _check
 from ..core import recipe as _recipe
 from ..core.chain import whole
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import PyTree
 from . import leafwise as _leafwise
 
@@ -107,7 +107,7 @@ class Layout:
         return [g.name for g in self.groups]
 
 
-@textbook
+@state_class
 class FlattenState(NamedTuple):
     """The state of :func:`flatten`."""
 

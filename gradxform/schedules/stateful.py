@@ -19,7 +19,7 @@ import jax
 
 from ..core import check as _check
 from ..core import step as _step
-from ..core.printing import textbook
+from ..core.state_class import state_class
 from ..core.types import Schedule
 
 
@@ -43,7 +43,7 @@ class StatefulSchedule(Protocol):
         """The value in force in ``state``."""
 
 
-@textbook
+@state_class
 class WrappedScheduleState(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # int32: updates so far (0 before the first); saturates at 2**31 - 1
 

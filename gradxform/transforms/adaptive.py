@@ -19,8 +19,8 @@ from ..core import tree as _tree
 from ..core.chain import primitive, sequence
 from ..core.combinators import parallel_sum, ratio
 from ..core.named import Named
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation, identity
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 from . import moments as _moments
 from .elementwise import sqrt_plus_eps, square
@@ -152,7 +152,7 @@ def scale_by_stddev(
     )
 
 
-@textbook
+@state_class
 class SumOfSquaresState(NamedTuple):
     sum_of_squares: PyTree  # initial value plus every squared update; params' tree, in `dtype`
 
@@ -240,7 +240,7 @@ def scale_by_rss(
     return ratio(identity(), [sum_of_squares(initial_accumulator_value, nu_dtype), root])
 
 
-@textbook
+@state_class
 class ScaleByAdadeltaUnitsState(NamedTuple):
     e_x: PyTree  # running mean of squared outputs, Zeiler's E[dx^2]; params' tree and dtype
 

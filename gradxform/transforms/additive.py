@@ -17,8 +17,8 @@ from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.named import value_of
-from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, Mask
 
 PARAMS_REQUIRED = (
@@ -83,7 +83,7 @@ def weight_decay(rate: Hyper, mask: Optional[Mask] = None) -> GradientTransforma
     return primitive(init, update, hyper)
 
 
-@textbook
+@state_class
 class AddNoiseState(NamedTuple):
     # uint32 key data (jax.random.key_data), not a typed key, so that the state serializes with
     # any checkpointer (Flax's to_bytes cannot write typed keys); split once per update.

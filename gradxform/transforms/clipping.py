@@ -20,8 +20,8 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
-from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Axes, PyTree, ScalarOrSchedule
 
 
@@ -135,7 +135,7 @@ def clip_by_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
     return primitive(init, update, hyper)
 
 
-@textbook
+@state_class
 class ClipByGlobalNormState(NamedTuple):
     norm: jax.Array  # float32 scalar: the last update's global norm before clipping; 0 before any
     clipped_steps: jax.Array  # int32 scalar: updates rescaled so far (norm >= max_norm); saturates

@@ -19,8 +19,8 @@ from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 from .distance_estimates import added, copy_of_params, needs_params, real_vdot, scalar_dtype
 
@@ -30,7 +30,7 @@ REAL_ONLY = (
 )
 
 
-@textbook
+@state_class
 class ScaleByCocobState(NamedTuple):
     init_particles: PyTree  # theta_1, the params at init
     cumulative_gradients: PyTree  # -sum of the gradients so far; params' tree and dtype
@@ -100,7 +100,7 @@ def scale_by_cocob(alpha: Hyper = 100.0, eps: float = 1e-8) -> GradientTransform
     return primitive(init, update, hyper)
 
 
-@textbook
+@state_class
 class MechanizeState(NamedTuple):
     base_optimizer_state: PyTree  # the wrapped optimizer's state
     r: jax.Array  # (num_betas,) the reward of each bettor; the params' widest real dtype

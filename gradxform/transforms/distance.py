@@ -15,8 +15,8 @@ from ..core import hyperparams as _hyper
 from ..core import recipe as _recipe
 from ..core import tree as _tree
 from ..core.chain import primitive
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 
 COMPLEX_INTO_REAL = (
@@ -25,7 +25,7 @@ COMPLEX_INTO_REAL = (
 )
 
 
-@textbook
+@state_class
 class ScaleByDistanceOverGradientsState(NamedTuple):
     max_dist: PyTree  # per leaf, a scalar: the largest distance from the initial params so far (its real dtype)
     grad_sum_of_squares: PyTree  # per leaf, a scalar: sum of |g|^2 over past updates (float32, float64 under x64)

@@ -21,8 +21,8 @@ from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.named import Named, value_of
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 from .moments import mean_of_squares, scale_by_momentum
 
@@ -37,7 +37,7 @@ NOT_AN_INIT_STEP = (
 )
 
 
-@textbook
+@state_class
 class ScaleByDogState(NamedTuple):
     max_dist: jax.Array  # scalar: the largest distance from the initial params so far (widest real dtype)
     sum_sq_norm_grads: jax.Array  # scalar: sum of ||g||^2 over past updates (widest real dtype)
@@ -107,7 +107,7 @@ def scale_by_dog(init_step: tuple[str, float], eps: Hyper = 1e-8) -> GradientTra
     return primitive(init, update, hyper, reads_step=kind == "learning_rate")
 
 
-@textbook
+@state_class
 class ScaleByDowgState(NamedTuple):
     estim_sq_dist: jax.Array  # scalar: the largest squared distance from the initial params so far
     weighted_sq_norm_grads: jax.Array  # scalar: sum of r_bar_k^2 ||g_k||^2 over past updates
@@ -173,7 +173,7 @@ def scale_by_dowg(
     return primitive(init, update, hyper)
 
 
-@textbook
+@state_class
 class ScaleByProdigyState(NamedTuple):
     mu: Any  # the momentum's state (ScaleByMomentumState): EMA of d_k g_k
     nu: Any  # the mean of squares' state (MeanOfSquaresState): EMA of (d_k g_k)^2
@@ -283,7 +283,7 @@ def scale_by_prodigy(
     return primitive(init, update, hyper, reads_step=True, parts={"mu": momentum, "nu": second})
 
 
-@textbook
+@state_class
 class ScaleByDadaptAdamwState(NamedTuple):
     mu: Any  # the momentum's state (ScaleByMomentumState): EMA of eta_hat_k g_k
     nu: Any  # the mean of squares' state (MeanOfSquaresState): EMA of g_k^2

@@ -18,8 +18,8 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
-from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 
 
@@ -110,7 +110,7 @@ def cbrt_plus_eps(eps: Hyper = 1e-6) -> GradientTransformation:
     return primitive(init, update, hyper)
 
 
-@textbook
+@state_class
 class DualAveragingStepState(NamedTuple):
     x0: PyTree  # the params at init, the anchor of the dual average; params' tree and dtype
 

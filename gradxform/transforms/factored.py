@@ -22,8 +22,8 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
-from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 
 COMPLEX_NOT_SUPPORTED = (
@@ -99,7 +99,7 @@ def _running_mean(decay_t, old, new):
         return decay_t * old + (1.0 - decay_t) * new
 
 
-@textbook
+@state_class
 class ScaleByFactoredRmsState(NamedTuple):
     v_row: PyTree  # per leaf: its mean square over the column axis j if factored, else a (1,) zero; params' dtype
     v_col: PyTree  # per leaf: its mean square over the row axis i if factored, else a (1,) zero
@@ -269,7 +269,7 @@ def _reject_complex(who: str, params: PyTree) -> None:
                 who=who, dtype=jnp.result_type(leaf), path=jax.tree_util.keystr(path) or "<root>"))
 
 
-@textbook
+@state_class
 class ScaleByCoverRssState(NamedTuple):
     # One tree shaped like the params per axis a, up to the params' largest rank (at least one):
     # nu[a] holds, for a leaf of rank >= 2, the accumulators of its slices along axis a (shape

@@ -16,12 +16,12 @@ from ..core import link as _link
 from ..core import recipe as _recipe
 from ..core.chain import primitive
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import PyTree
 
 
-@textbook
+@state_class
 class GraftState(NamedTuple):
     direction: PyTree  # the direction branch's state
     magnitude: PyTree  # the magnitude branch's state

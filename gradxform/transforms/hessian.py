@@ -21,8 +21,8 @@ from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive, whole
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 
 NEEDS_OBJECTIVE = (
@@ -35,7 +35,7 @@ PARAMS_NEEDED_WHY = "(the Hessian is taken at them)"
 _CHAIN_ARGS = ("step", "hyperparams")
 
 
-@textbook
+@state_class
 class HutchinsonState(NamedTuple):
     key: jax.Array  # uint32 key data (jax.random.key_data), split once per estimate
 
@@ -107,7 +107,7 @@ def _key_data(who: str, key: Any) -> jax.Array:
     return key
 
 
-@textbook
+@state_class
 class LaggedHessianMomentState(NamedTuple):
     nu: PyTree  # running mean of the estimates of the Hessian's diagonal; params' tree and dtype
     estimator: PyTree  # the estimator's own state

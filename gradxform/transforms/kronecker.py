@@ -46,8 +46,8 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import primitive
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 
 _HIGHEST = jax.lax.Precision.HIGHEST  # the statistics and rotations in full precision (no TF32)
@@ -239,7 +239,7 @@ def _decay_values(hyper, extra_args, decay):
 # --- Shampoo: the inverse roots -------------------------------------------------------------------
 
 
-@textbook
+@state_class
 class ScaleByKroneckerRootsState(NamedTuple):
     left: PyTree  # L, (m, m) per leaf (its matrix is m x n); (0, 0) for a side above max_precond_dim
     right: PyTree  # R, (n, n) per leaf, or (0, 0)
@@ -330,7 +330,7 @@ def _preconditioned(g: jax.Array, left_root: jax.Array, right_root: jax.Array) -
 # --- SOAP: a transformation run in the eigenbasis -------------------------------------------------
 
 
-@textbook
+@state_class
 class InKroneckerEigenbasisState(NamedTuple):
     left: PyTree  # L, (m, m) per leaf (its matrix is m x n); (0, 0) for vectors, scalars, sides above max_precond_dim
     right: PyTree  # R, (n, n) per leaf, or (0, 0)

@@ -20,12 +20,12 @@ from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.numerics import safe_sqrt
-from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 
 
-@textbook
+@state_class
 class LaggedMeanOfSquaresState(NamedTuple):
     nu: PyTree  # running mean of squared updates up to this step; params' tree and dtype
 

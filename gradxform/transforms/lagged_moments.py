@@ -18,13 +18,13 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
-from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 from .moment_variants import belief_mean
 
 
-@textbook
+@state_class
 class LaggedMomentumState(NamedTuple):
     mu: PyTree  # running mean of the updates up to this step; params' tree and dtype
 
@@ -66,7 +66,7 @@ def lagged_momentum(decay: Hyper = 0.9) -> GradientTransformation:
     return primitive(init, update, hyper)
 
 
-@textbook
+@state_class
 class LaggedBeliefMomentState(NamedTuple):
     nu: PyTree  # running mean of squared updates plus eps per step, up to this step; params' tree
 

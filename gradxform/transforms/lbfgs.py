@@ -17,13 +17,13 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import PyTree
 from .linesearch import plus_scaled, real_dtype
 
 
-@textbook
+@state_class
 class ScaleByLbfgsState(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # int32 scalar: updates seen so far; saturates at 2**31 - 1
     index: jax.Array  # type: ignore[assignment]  # int32 scalar in [0, memory_size): the slot the next stored pair (s, y) goes to

@@ -28,8 +28,8 @@ from ..core import check as _check
 from ..core import recipe as _recipe
 from ..core import tree as _tree
 from ..core.chain import primitive
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import PyTree
 
 _OWN_ARGS = ("value", "grad", "value_fn")
@@ -72,7 +72,7 @@ class BacktrackingLinesearchInfo(NamedTuple):
     decrease_error: jax.Array  # real scalar: how far the accepted step misses Armijo's condition; 0 if met
 
 
-@textbook
+@state_class
 class ScaleByBacktrackingLinesearchState(NamedTuple):
     learning_rate: jax.Array  # real scalar (params' real dtype, >= float32): the accepted step eta
     value: jax.Array  # same dtype: the loss at the accepted point; +inf before the first update
@@ -208,7 +208,7 @@ class ZoomLinesearchInfo(NamedTuple):
     curvature_error: jax.Array  # real scalar: how far it misses the curvature condition; 0 if met
 
 
-@textbook
+@state_class
 class ScaleByZoomLinesearchState(NamedTuple):
     learning_rate: jax.Array  # real scalar (params' real dtype, >= float32): the accepted step eta
     value: jax.Array  # same dtype: the loss at the accepted point; +inf before the first update

@@ -22,8 +22,8 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import primitive
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.tree_access import is_params_placeholder
 from ..core.types import Hyper, PyTree
 
@@ -56,7 +56,7 @@ class GaLoreDimensionNumbers(NamedTuple):
 DimensionNumbers = Union[GaLoreDimensionNumbers, PyTree, Callable[[PyTree], PyTree]]
 
 
-@textbook
+@state_class
 class ScaleByGaloreState(NamedTuple):
     inner: PyTree  # the inner optimizer's state, for the projected (low-rank) gradients
     projector: PyTree  # P per leaf: (m, r) or (n, r) in the params' dtype; (0, 0) for leaves not projected

@@ -24,8 +24,8 @@ from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 from .polyak import COMPLEX_VALUE, NEEDS_VALUE
 
@@ -34,7 +34,7 @@ _TINY = float(np.finfo(np.float64).eps)
 PARAMS_NEEDED_WHY = "(the model of the loss is linear in them)"
 
 
-@textbook
+@state_class
 class WarmStartedMomentumState(NamedTuple):
     mu: PyTree  # running mean of updates, started at the first one; params' tree and dtype
 
@@ -79,7 +79,7 @@ def warm_started_momentum(decay: Hyper = 0.9) -> GradientTransformation:
     return primitive(init, update, hyper, reads_step=True)
 
 
-@textbook
+@state_class
 class MomoStepState(NamedTuple):
     momentum: PyTree  # the momentum branch's state
     preconditioner: PyTree  # the preconditioner branch's state (an empty tuple without one)

@@ -25,12 +25,12 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
-from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 
 
-@textbook
+@state_class
 class YogiMomentState(NamedTuple):
     nu: PyTree  # Yogi's second moment; params' tree, in `dtype` or the params' dtype
 
@@ -91,7 +91,7 @@ def yogi_moment(
     return primitive(init, update, hyper)
 
 
-@textbook
+@state_class
 class BeliefMomentState(NamedTuple):
     nu: PyTree  # running mean of squared updates plus eps per step; params' tree, `dtype` or params'
 
@@ -152,7 +152,7 @@ def belief_moment(
     return primitive(init, update, hyper)
 
 
-@textbook
+@state_class
 class GradientDifferenceState(NamedTuple):
     previous: PyTree  # the updates of the previous step; params' tree and dtype
 
@@ -193,7 +193,7 @@ def gradient_difference() -> GradientTransformation:
     return primitive(init, update, reads_step=True)
 
 
-@textbook
+@state_class
 class LayerwiseMeanOfSquaresState(NamedTuple):
     nu: PyTree  # running mean of each leaf's squared norm; a scalar per leaf, in the params' dtype
 

@@ -13,16 +13,17 @@ from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.field_names import answers_to
-from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.state_class import fast_node, state_class
 from ..core.types import Hyper, PyTree, Schedule
 
 
-@textbook
+@state_class
 class ScaleByMomentumState(NamedTuple):
     mu: PyTree  # running (weighted) sum of updates; params' tree, in `dtype` or the params' dtype
 
 
+@fast_node
 @answers_to(trace="mu")
 class _HeavyBallState(ScaleByMomentumState):
     """The heavy-ball form's state: the same class to a reader, answering also to ``trace``.
@@ -39,6 +40,7 @@ class _HeavyBallState(ScaleByMomentumState):
 _HeavyBallState.__name__ = "ScaleByMomentumState"
 
 
+@fast_node
 @answers_to(ema="mu")
 class _MovingAverageState(ScaleByMomentumState):
     """The EMA form's state: the same class to a reader, answering also to ``ema``, the field in
@@ -116,7 +118,7 @@ def scale_by_momentum(
     return primitive(init, update, hyper)
 
 
-@textbook
+@state_class
 class MeanOfSquaresState(NamedTuple):
     nu: PyTree  # running mean of squared updates; params' tree, in `dtype` or the params' dtype
 
@@ -204,7 +206,7 @@ def bias_correction(decay: Hyper, step_offset: int = 0) -> GradientTransformatio
     return primitive(init, update, hyper, reads_step=True)
 
 
-@textbook
+@state_class
 class AmsgradMaxState(NamedTuple):
     nu_max: PyTree  # running elementwise maximum of the updates; params' tree, `dtype` or params'
 
@@ -243,7 +245,7 @@ def amsgrad_max(dtype: Any = None) -> GradientTransformation:
     return primitive(init, update)
 
 
-@textbook
+@state_class
 class InterpolatedMomentumState(NamedTuple):
     mu: PyTree  # running mean of updates; params' tree, in `dtype` or the params' dtype
 
@@ -301,7 +303,7 @@ def interpolated_momentum(
     return primitive(init, update, hyper)
 
 
-@textbook
+@state_class
 class InfinityMomentState(NamedTuple):
     nu: PyTree  # weighted infinity norm of past updates; params' tree, in `dtype` or the params'
 
@@ -364,7 +366,7 @@ def infinity_moment(
     return primitive(init, update, hyper)
 
 
-@textbook
+@state_class
 class ScheduledBiasCorrectionState(NamedTuple):
     product: jax.Array  # float scalar (float32, float64 under x64): prod of the schedule over past updates
 

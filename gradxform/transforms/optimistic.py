@@ -12,12 +12,12 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 
 
-@textbook
+@state_class
 class ScaleByOptimisticGradientState(NamedTuple):
     previous_gradient: PyTree  # the update received last time; params' tree and dtype
 

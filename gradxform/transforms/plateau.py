@@ -12,12 +12,12 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from .scaling import ScalarOrSchedule
 
 
-@textbook
+@state_class
 class ReduceOnPlateauState(NamedTuple):
     scale: jax.Array  # float32 scalar (float64 under x64): the factor applied to updates; 1 at first
     best_value: jax.Array  # same dtype: the best window average so far; +inf at first (-inf for "max")

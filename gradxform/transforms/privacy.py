@@ -11,8 +11,8 @@ from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import recipe as _recipe
 from ..core.chain import primitive
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from .additive import key_maker, seed_or_key
 from .clipping import global_norm
 from .per_example import _check_batch_axis, _clip_and_sum
@@ -23,7 +23,7 @@ NO_KEY = (
 )
 
 
-@textbook
+@state_class
 class DifferentiallyPrivateAggregateState(NamedTuple):
     # uint32 key data (jax.random.key_data), not a typed key, so that the state serializes with
     # any checkpointer; split once per update.

@@ -23,8 +23,8 @@ from ..core import step as _step
 from ..core.chain import primitive
 from ..core.named import value_of
 from ..core.numerics import safe_sqrt
-from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, Schedule
 
 LENGTH_BELOW_FOUR_HINT = (
@@ -125,7 +125,7 @@ def scale_by_dozat_momentum(
     return primitive(_no_state, update, hyper, reads_step=True)
 
 
-@textbook
+@state_class
 class DozatBiasCorrectionState(NamedTuple):
     product: jax.Array  # float scalar (float32, float64 under x64): prod of mu_i over past updates
 

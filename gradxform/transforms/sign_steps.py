@@ -16,8 +16,8 @@ from ..core import recipe as _recipe
 from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.named import value_of
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 from .elementwise import sign
 
@@ -31,7 +31,7 @@ REAL_ONLY = (
 )
 
 
-@textbook
+@state_class
 class ScaleByRpropState(NamedTuple):
     step_sizes: PyTree  # each element's step size; params' tree and dtype
     prev_updates: PyTree  # the step size times the sign of the last gradient, 0 where it flipped; params'

@@ -20,12 +20,12 @@ from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 
 
-@textbook
+@state_class
 class SwitchToSgdState(NamedTuple):
     switched: jax.Array  # bool scalar: True once the SGD phase has begun
     rate_average: jax.Array  # float32 scalar: lambda_k, running mean of projected rates (biased)

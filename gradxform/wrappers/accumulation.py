@@ -12,14 +12,14 @@ from ..core import shapes as _shapes
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import whole
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import PyTree
 
 ShouldSkipUpdateFn = Callable[[PyTree, jax.Array, Optional[PyTree]], tuple[jax.Array, PyTree]]
 
 
-@textbook
+@state_class
 class MultiStepsState(NamedTuple):
     mini_step: jax.Array  # int32: micro-batches accumulated since the last inner update, in [0, k)
     gradient_step: jax.Array  # int32: inner updates so far; saturates at 2**31 - 1
@@ -208,7 +208,7 @@ def skip_not_finite(
     return should_skip, {"should_skip": should_skip, "num_not_finite": num_not_finite}
 
 
-@textbook
+@state_class
 class ApplyEveryState(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # int32: updates seen in the current window, in [0, k)
     grad_acc: PyTree  # sum of this window's updates; params' tree and dtype

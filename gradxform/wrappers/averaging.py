@@ -19,8 +19,8 @@ from ..core import tables as _tables
 from ..core import tree as _tree
 from ..core.chain import whole, with_errors_named
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation, apply_updates
+from ..core.state_class import state_class
 from ..core.types import PyTree, ScalarOrSchedule
 
 
@@ -41,7 +41,7 @@ class LookaheadParams(NamedTuple):
         return cls(fast=params, slow=slow)
 
 
-@textbook
+@state_class
 class LookaheadState(NamedTuple):
     fast_state: PyTree  # the fast optimizer's state
     steps_since_sync: jax.Array  # int32: fast steps since the last synchronization, in [0, k)
@@ -156,7 +156,7 @@ def _lookahead_updates(updates, sync_next, params: LookaheadParams, alpha, one_m
     )
 
 
-@textbook
+@state_class
 class EmaParamsState(NamedTuple):
     inner_state: PyTree  # the inner transformation's state
     step: jax.Array  # int32: updates so far; saturates at 2**31 - 1
@@ -219,7 +219,7 @@ def ema_params(inner: Branch, decay: ScalarOrSchedule = 0.999) -> GradientTransf
     return GradientTransformation(init, update)
 
 
-@textbook
+@state_class
 class SwaState(NamedTuple):
     inner_state: PyTree  # the inner transformation's state
     step: jax.Array  # int32: updates so far; saturates at 2**31 - 1

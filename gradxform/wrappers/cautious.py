@@ -14,8 +14,8 @@ from ..core import recipe as _recipe
 from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import Hyper, PyTree
 
 REAL_ONLY = (
@@ -25,7 +25,7 @@ REAL_ONLY = (
 )
 
 
-@textbook
+@state_class
 class CautiousState(NamedTuple):
     inner: PyTree  # the wrapped optimizer's state
 

@@ -10,8 +10,8 @@ from ..core import link as _link
 from ..core import recipe as _recipe
 from ..core.chain import primitive
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import PyTree
 
 
@@ -22,7 +22,7 @@ class SplitRealAndImaginaryArrays(NamedTuple):
     imaginary: jax.Array
 
 
-@textbook
+@state_class
 class SplitRealAndImaginaryState(NamedTuple):
     inner_state: PyTree  # the wrapped optimizer's state, over the split params
 

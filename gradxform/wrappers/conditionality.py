@@ -12,12 +12,12 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import whole
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import PyTree
 
 
-@textbook
+@state_class
 class ConditionallyTransformState(NamedTuple):
     inner_state: PyTree  # the inner transformation's state; advances only at chosen steps
     step: jax.Array  # int32: updates seen so far (chosen or not); saturates at 2**31 - 1
@@ -53,7 +53,7 @@ def conditionally_transform(
     )
 
 
-@textbook
+@state_class
 class ConditionallyMaskState(NamedTuple):
     step: jax.Array  # int32: updates seen so far (chosen or not); saturates at 2**31 - 1
     inner_state: PyTree  # the inner transformation's state; advances only at chosen steps

@@ -13,13 +13,13 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import whole
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import PyTree
 from .conditionality import zeros_like_output
 
 
-@textbook
+@state_class
 class ApplyIfFiniteState(NamedTuple):
     notfinite_count: jax.Array  # int32: non-finite updates skipped in a row; 0 after an applied one
     last_finite: jax.Array  # bool: whether the latest step was all finite (given update, result, state)
@@ -124,7 +124,7 @@ def all_finite(tree: PyTree) -> jax.Array:
     return functools.reduce(jnp.logical_and, checks, jnp.array(True))
 
 
-@textbook
+@state_class
 class ZeroNansState(NamedTuple):
     found_nan: PyTree  # params' tree of bool scalars: whether that leaf held a NaN last update
 

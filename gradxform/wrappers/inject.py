@@ -51,8 +51,8 @@ from ..core import check as _check
 from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tables as _tables
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation, accepting_extra_args
+from ..core.state_class import state_class
 from ..core.types import PyTree
 from ..schedules.stateful import StatefulSchedule, WrappedSchedule
 from ..state import hyperparams as _state_hyper
@@ -92,8 +92,8 @@ class InjectHyperparamsState(NamedTuple):
     inner_state: PyTree  # the wrapped optimizer's state
 
 
-textbook(InjectStatefulHyperparamsState)
-textbook(InjectHyperparamsState)
+state_class(InjectStatefulHyperparamsState)
+state_class(InjectHyperparamsState)
 
 
 def inject_hyperparams(

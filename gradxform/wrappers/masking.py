@@ -22,15 +22,15 @@ from ..core.chain import whole, with_errors_named
 from ..core.link import Branch
 from ..core.masks import MaskedNode as MaskedNode
 from ..core.masks import path_string as path_string
-from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation
+from ..core.state_class import state_class
 from ..core.tree_access import is_params_placeholder
 from ..core.types import Mask, PyTree
 
 Patterns = Union[str, Sequence[str]]
 
 
-@textbook
+@state_class
 class MaskedState(NamedTuple):
     inner_state: PyTree  # the inner transformation's state, built on the masked params
 
@@ -99,7 +99,7 @@ def _masked(who: str, inner: Branch, mask: Mask, mask_compatible_extra_args: boo
     return GradientTransformation(init, update)
 
 
-@textbook
+@state_class
 class PartitionState(NamedTuple):
     inner_states: dict  # label -> MaskedState of that label's transformation
 

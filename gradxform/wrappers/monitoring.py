@@ -15,8 +15,8 @@ from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import recipe as _recipe
 from ..core.chain import chain, whole
-from ..core.printing import textbook
 from ..core.protocol import EmptyState, GradientTransformation, is_transform
+from ..core.state_class import state_class
 from ..core.types import PyTree, ScalarOrSchedule
 from ..transforms.moments import bias_correction, scale_by_momentum
 
@@ -29,7 +29,7 @@ NOT_A_MEASURE = (
 NOT_A_NAME = "snapshot: measure_name must be a str, got {got}."
 
 
-@textbook
+@state_class
 class SnapshotState(NamedTuple):
     measurement: dict  # {measure_name: measure(latest updates)}; measure(params) after init
 
@@ -70,7 +70,7 @@ def snapshot(measure_name: str, measure: Measure) -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
-@textbook
+@state_class
 class MonitorState(NamedTuple):
     measurements: dict  # {name: latest measurement}; zeros of the right shapes after init
     measure_states: tuple  # the state of each stateful measure, in the order of `measures`

@@ -11,12 +11,12 @@ from ..core import masks as _masks
 from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import whole
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import PyTree
 
 
-@textbook
+@state_class
 class NamedChainState(NamedTuple):
     step: jax.Array  # int32 scalar: updates applied so far; saturates at 2**31 - 1
     parts: collections.OrderedDict  # name -> that link's state, in chain order

@@ -22,8 +22,8 @@ from ..core.chain import whole, with_errors_named
 from ..core.field_names import answers_to
 from ..core.link import Branch
 from ..core.named import Named
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.types import PyTree, ScalarOrSchedule
 
 _WHO = "schedule_free"
@@ -49,7 +49,7 @@ SEVERAL_SCHEDULE_FREE = (
 )
 
 
-@textbook
+@state_class
 @answers_to(base_optimizer_state="inner_state")
 class ScheduleFreeState(NamedTuple):
     weight_sum: jax.Array  # sum of the averaging weights c_1..c_t so far; params' lowest dtype

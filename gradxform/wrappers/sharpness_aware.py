@@ -21,14 +21,14 @@ from ..core import tables as _tables
 from ..core import tree as _tree
 from ..core.chain import whole
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation, apply_updates
+from ..core.state_class import state_class
 from ..core.types import PyTree
 
 _WHO = "sam"
 
 
-@textbook
+@state_class
 class SAMState(NamedTuple):
     """The state of :func:`sam` (Optax's field names)."""
 

@@ -19,8 +19,8 @@ from ..core import link as _link
 from ..core import recipe as _recipe
 from ..core.chain import primitive
 from ..core.link import Branch
-from ..core.printing import textbook
 from ..core.protocol import GradientTransformation
+from ..core.state_class import state_class
 from ..core.tree_access import _ParamsPlaceholder, is_params_placeholder
 from ..core.types import PyTree
 
@@ -37,7 +37,7 @@ BAD_INDICATOR = (
 )
 
 
-@textbook
+@state_class
 class SparseState(NamedTuple):
     inner: PyTree  # the wrapped optimizer's state
 
