@@ -1,0 +1,78 @@
+"""State classes: JAX takes them apart and rebuilds them as NamedTuples, without Python."""
+from __future__ import annotations
+
+import gc
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import gradxform as gx
+from gradxform.core.chain import ChainState
+from gradxform.core.state_class import fast_node, state_class
+
+# Tuple classes of gradxform that never sit in an optimizer's state (records, arguments,
+# diagnostics), or sit there rebuilt by JAX as NamedTuples (line-search records), or have their
+# own cheaper registration (EmptyState).
+NOT_STATES = {
+    "StateMemory", "Named", "Rule", "Entry", "Hyperparams", "_Row", "RowRule",
+    "GradientTransformation", "GradientTransformationExtraArgs", "EmptyState", "Link",
+    "MaskedNode", "ChainState", "Board", "Eigenbasis", "BacktrackingLinesearchInfo",
+    "ZoomLinesearchInfo", "_Search", "GaLoreDimensionNumbers", "_Matrix", "MuonDimensionNumbers",
+    "Verdict", "_Value", "LookaheadParams", "SplitRealAndImaginaryArrays",
+}
+
+
+def _gradxform_tuple_classes() -> list[type]:
+    return [obj for obj in gc.get_objects()
+            if isinstance(obj, type) and issubclass(obj, tuple) and hasattr(obj, "_fields")
+            and obj.__module__.startswith("gradxform")]
+
+
+def test_every_state_class_is_a_fast_node():
+    unregistered = sorted(f"{c.__module__}.{c.__qualname__}" for c in _gradxform_tuple_classes()
+                          if "_items" not in c.__dict__ and c.__name__ not in NOT_STATES)
+    assert unregistered == []
+
+
+@pytest.mark.parametrize("alias", ["adam", "sgd", "rmsprop", "lion", "adafactor"])
+def test_a_state_flattens_with_a_namedtuples_paths_and_rebuilds_its_own_classes(alias):
+    params = {"w": jnp.ones((2, 3)), "b": jnp.zeros(3)}
+    state = getattr(gx, alias)(0.1).init(params)
+    leaves, treedef = jax.tree_util.tree_flatten(state)
+    rebuilt = jax.tree_util.tree_unflatten(treedef, leaves)
+    assert type(rebuilt) is type(state) and repr(rebuilt) == repr(state)
+    paths = [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(state)[0]]
+    assert paths[0] in (".step", ".hyperparams")
+    assert all(p.startswith((".step", ".hyperparams", ".links[")) for p in paths)
+
+
+def test_a_fast_node_keys_its_fields_by_name_and_keeps_its_class_through_jit():
+    @fast_node
+    class Pair(NamedTuple):
+        first: jax.Array
+        second: dict
+
+    pair = Pair(jnp.ones(2), {"x": jnp.zeros(1)})
+    keys = [jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_flatten_with_path(pair)[0]]
+    assert keys == [".first", ".second['x']"]
+    out = jax.jit(lambda p: jax.tree.map(lambda a: a + 1, p))(pair)
+    assert type(out) is Pair and out.first.tolist() == [2.0, 2.0] and out.second["x"].tolist() == [1.0]
+    assert Pair(1, 2)._items == (1, 2) and type(Pair(1, 2)._items) is tuple
+
+
+def test_a_state_class_prints_as_a_textbook_state():
+    @state_class
+    class Moments(NamedTuple):
+        mu: jax.Array
+
+    assert repr(Moments(jnp.zeros(2, jnp.float32))) == "Moments(mu=Array([0., 0.], dtype=float32))"
+
+
+def test_every_recipes_chain_state_type_is_a_fast_node_read_through_its_links():
+    state = gx.chain(gx.scale_by_momentum(0.9), gx.scale_by_learning_rate(0.1)).init({"w": jnp.ones(2)})
+    assert isinstance(state, ChainState) and "_items" in type(state).__dict__
+    # ChainState iterates over its links; its node still takes every stored field
+    assert len(jax.tree_util.tree_leaves(state)) == 2  # the hyperparameter table, the momentum
+    assert len(state._items) == len(state._fields)
