@@ -17,6 +17,7 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
 from ..core.chain import primitive
+from ..core.eager import compiled_when_eager
 from ..core.protocol import GradientTransformation
 from ..core.state_class import state_class
 from ..core.types import PyTree
@@ -129,6 +130,9 @@ def scale_by_lbfgs(
         _check.same_structure(who, updates=updates, state=state.grad)
         if params is None:
             raise ValueError(_check.PARAMS_NEEDED.format(who=who, why="to form s = x_k - x_(k-1)"))
+        return run(updates, state, params)
+
+    def step(updates, state, params):
         started = state.count > 0
         # 1. The newest pair, stored as store_pairs says (see the docstring).
         s = _tree.cast_like(_difference(params, state.params), state.params)
@@ -172,6 +176,7 @@ def scale_by_lbfgs(
             rho=rho_memory,
         )
 
+    run = compiled_when_eager(step)
     return primitive(init, update)
 
 

@@ -28,6 +28,7 @@ from ..core import check as _check
 from ..core import recipe as _recipe
 from ..core import tree as _tree
 from ..core.chain import primitive
+from ..core.eager import compiled_when_eager, in_a_trace
 from ..core.protocol import GradientTransformation
 from ..core.state_class import state_class
 from ..core.types import PyTree
@@ -155,7 +156,11 @@ def scale_by_backtracking_linesearch(
         )
 
     def update(updates, state, params=None, **extra_args):
-        value, grad, fn = _loss_along(who, updates, params, extra_args)
+        value, grad, value_fn, data = _loss_along(who, updates, params, extra_args)
+        return run(updates, state, params, value, grad, data, value_fn=value_fn)
+
+    def search(updates, state, params, value, grad, data, *, value_fn):
+        fn = _closed_over(value_fn, data)
         dtype = real_dtype(params)
         value, slope = value.astype(dtype), _slope(grad, updates).astype(dtype)
         c, tau, kappa, eta_max, epsilon, delta = _in_dtype(
@@ -199,6 +204,7 @@ def scale_by_backtracking_linesearch(
             learning_rate=eta, value=new_value, grad=new_grad, info=BacktrackingLinesearchInfo(n, error)
         )
 
+    run = compiled_when_eager(search, static=("value_fn",))
     return primitive(init, update)
 
 
@@ -346,7 +352,11 @@ def scale_by_zoom_linesearch(
 
     def update(updates, state, params=None, **extra_args):
         _check.same_structure(who, updates=updates, state=state.grad)
-        value, grad, fn = _loss_along(who, updates, params, extra_args)
+        value, grad, value_fn, data = _loss_along(who, updates, params, extra_args)
+        return run(updates, state, params, value, grad, data, value_fn=value_fn)
+
+    def search(updates, state, params, value, grad, data, *, value_fn):
+        fn = _closed_over(value_fn, data)
         dtype = real_dtype(params)
         value0, slope0 = value.astype(dtype), _slope(grad, updates).astype(dtype)
         value_and_grad = jax.value_and_grad(fn)
@@ -459,6 +469,7 @@ def scale_by_zoom_linesearch(
         info = ZoomLinesearchInfo(z.trials, z.decrease_error, z.curvature_error)
         return out, ScaleByZoomLinesearchState(z.stepsize, z.value, z.grad, info)
 
+    run = compiled_when_eager(search, static=("value_fn",))
     return primitive(init, update)
 
 
@@ -505,6 +516,8 @@ def value_and_grad_from_state(value_fn: Callable) -> Callable:
             new_value, new_grad = compute(params, *args, **kwargs)
             return jnp.asarray(new_value).astype(jnp.result_type(value)), _tree.cast_like(new_grad, grad)
 
+        if not in_a_trace((value, params, args, kwargs)):  # eagerly: a Python branch, no compilation
+            return (value, grad) if bool(jnp.isfinite(value)) else computed()
         return jax.lax.cond(jnp.isfinite(value), lambda: (value, grad), computed)
 
     return from_state
@@ -599,7 +612,8 @@ def _settled(new: _Search, like: _Search) -> _Search:
 
 
 def _loss_along(who: str, updates, params, extra_args: dict) -> tuple:
-    """``(value, grad, f)`` from the extra arguments, ``f(params)`` closing over ``value_fn``'s data."""
+    """``(value, grad, value_fn, data)`` from the extra arguments, checked; ``data`` holds the
+    extra arguments ``value_fn`` takes after the params."""
     if params is None:
         raise ValueError(_check.PARAMS_NEEDED.format(who=who, why="to evaluate the loss along the update"))
     missing = [name for name in _OWN_ARGS if extra_args.get(name) is None]
@@ -617,7 +631,12 @@ def _loss_along(who: str, updates, params, extra_args: dict) -> tuple:
     if unused:
         named = ", ".join(sorted(accepted or ())) or "nothing"
         raise TypeError(UNUSED_EXTRA_ARGS.format(who=who, names=unused, accepted=named))
-    return jnp.asarray(value), _tree.cast_like(grad, params), lambda p: value_fn(p, **data)
+    return jnp.asarray(value), _tree.cast_like(grad, params), value_fn, data
+
+
+def _closed_over(value_fn: Callable, data: dict) -> Callable:
+    """``f(params) = value_fn(params, **data)``: the loss along which a search runs."""
+    return lambda p: value_fn(p, **data)
 
 
 def _keyword_names(fn: Callable) -> set | None:

@@ -1,0 +1,52 @@
+"""Steps that loop, compiled once when called eagerly.
+
+Called outside a trace, :func:`jax.lax.while_loop`, :func:`jax.lax.scan` and
+:func:`jax.lax.cond` trace and compile their bodies at every call: an eager L-BFGS step (a
+two-loop recursion, a line search) on 500 leaves took minutes, each step as long as the first.
+A jitted step does not pay this, and gradxform's transformations do not jit themselves. The
+few whose update loops run that update, when called eagerly, through one :func:`jax.jit` made
+with the transformation (its static arguments given by name), so that a loop of eager steps
+compiles once.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from .types import PyTree
+
+_ARRAY_LIKE = (jax.Array, np.ndarray, np.generic, int, float, complex)
+
+
+def compiled_when_eager(fn: Callable, static: tuple[str, ...] = ()) -> Callable:
+    """``fn(*trees, **statics)``, through one :func:`jax.jit` when called outside a trace.
+
+    ``static`` names the keyword arguments that are not arrays (a loss function): jit keeps them
+    static, so each new one compiles anew and the same one (the same object) reuses the
+    compilation. Inside a trace (a jitted step), where a static argument cannot be hashed, or
+    where a leaf of ``trees`` is neither an array nor a number, ``fn`` runs as it is.
+    """
+    compiled = jax.jit(fn, static_argnames=static)
+
+    def run(*trees: PyTree, **statics: Any) -> Any:
+        if in_a_trace(trees) or not _compilable(trees, statics):
+            return fn(*trees, **statics)
+        return compiled(*trees, **statics)
+
+    return run
+
+
+def in_a_trace(trees: PyTree) -> bool:
+    """Whether a leaf of ``trees`` is being traced (by jit, grad, vmap, ...)."""
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(trees))
+
+
+def _compilable(trees: PyTree, statics: dict) -> bool:
+    try:
+        hash(tuple(statics.values()))
+    except TypeError:
+        return False
+    return all(isinstance(leaf, _ARRAY_LIKE) for leaf in jax.tree.leaves(trees))
