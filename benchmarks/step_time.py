@@ -45,6 +45,27 @@ def _sam(lib, contrib):
     return contrib.sam(lib.sgd(LEARNING_RATE), lib.chain(contrib.normalize(), lib.sgd(0.05)))
 
 
+def _with_extra_args(transform: Any, **extra: Any) -> Any:
+    """``transform`` whose ``update`` is always given ``extra`` (a loss value, an objective)."""
+
+    def update(updates, state, params=None):
+        return transform.update(updates, state, params, **extra)
+
+    return type(transform)(transform.init, update)
+
+
+def _half_squared_norm(params: Any) -> Any:
+    """The objective Sophia's Hessian estimate differentiates: 0.5 ||params||^2."""
+    return 0.5 * sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(params))
+
+
+def _given(name: str, **extra: Any) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """(gradxform's, Optax's) builders of the alias ``name``, each update given ``extra``."""
+    contrib = functools.partial(getattr, optax.contrib)
+    return (lambda: _with_extra_args(getattr(gx, name)(LEARNING_RATE), **extra),
+            lambda: _with_extra_args(contrib(name)(LEARNING_RATE), **extra))
+
+
 ALIASES: tuple[Alias, ...] = (
     Alias("sgd", "sgd", {"momentum": 0.9}),
     Alias("noisy_sgd", "noisy_sgd", {"key": 0}),
@@ -94,6 +115,10 @@ ALIASES: tuple[Alias, ...] = (
     Alias("sam", "contrib.sam", {}, (lambda: _sam(gx, gx), lambda: _sam(optax, optax.contrib))),
     Alias("mechanize", "contrib.mechanize", {},
           (lambda: gx.mechanize(gx.adamw(LEARNING_RATE)), lambda: optax.contrib.mechanize(optax.adamw(LEARNING_RATE)))),
+    # a loss value (a constant here) or an objective, passed to each update
+    Alias("momo", "contrib.momo", {}, _given("momo", value=jnp.asarray(0.5, jnp.float32))),
+    Alias("momo_adam", "contrib.momo_adam", {}, _given("momo_adam", value=jnp.asarray(0.5, jnp.float32))),
+    Alias("sophia", "contrib.sophia", {}, _given("sophia", obj_fn=_half_squared_norm)),
     Alias("shampoo", None, {}),
     Alias("soap", None, {}),
 )
