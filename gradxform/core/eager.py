@@ -10,6 +10,7 @@ compiles once.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -19,22 +20,28 @@ import numpy as np
 from .types import PyTree
 
 _ARRAY_LIKE = (jax.Array, np.ndarray, np.generic, int, float, complex)
+KEPT = 4  # compilations kept per transformation, one per static arguments seen last
 
 
 def compiled_when_eager(fn: Callable, static: tuple[str, ...] = ()) -> Callable:
     """``fn(*trees, **statics)``, through one :func:`jax.jit` when called outside a trace.
 
-    ``static`` names the keyword arguments that are not arrays (a loss function): jit keeps them
-    static, so each new one compiles anew and the same one (the same object) reuses the
-    compilation. Inside a trace (a jitted step), where a static argument cannot be hashed, or
-    where a leaf of ``trees`` is neither an array nor a number, ``fn`` runs as it is.
+    ``static`` names the keyword arguments that are not arrays (a loss function): each new one
+    compiles anew, and the same one (the same object) reuses the compilation. Only the
+    compilations for the last :data:`KEPT` of them are kept, so that a loop passing a new
+    closure at each step (over a new batch) does not keep every closure alive. Inside a trace
+    (a jitted step), where a static argument cannot be hashed, or where a leaf of ``trees`` is
+    neither an array nor a number, ``fn`` runs as it is.
     """
-    compiled = jax.jit(fn, static_argnames=static)
+
+    @functools.lru_cache(maxsize=KEPT)
+    def compiled(statics: tuple) -> Callable:
+        return jax.jit(functools.partial(fn, **dict(statics)))
 
     def run(*trees: PyTree, **statics: Any) -> Any:
         if in_a_trace(trees) or not _compilable(trees, statics):
             return fn(*trees, **statics)
-        return compiled(*trees, **statics)
+        return compiled(tuple(sorted(statics.items())))(*trees)
 
     return run
 
@@ -46,7 +53,7 @@ def in_a_trace(trees: PyTree) -> bool:
 
 def _compilable(trees: PyTree, statics: dict) -> bool:
     try:
-        hash(tuple(statics.values()))
+        hash(tuple(sorted(statics.items())))
     except TypeError:
         return False
     return all(isinstance(leaf, _ARRAY_LIKE) for leaf in jax.tree.leaves(trees))

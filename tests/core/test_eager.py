@@ -71,3 +71,22 @@ def test_an_eager_lbfgs_loop_traces_the_loss_only_while_compiling_its_first_step
     assert after[1] == after[2] == after[3]  # steps 2-4 reuse step 1's compilation
     np.testing.assert_allclose(w, jitted_w, rtol=1e-12)
     assert float(loss(w)) < 1e-3 * float(loss(jnp.zeros(4)))
+
+
+def test_only_the_last_few_static_arguments_stay_alive():
+    import gc
+    import weakref
+
+    from gradxform.core.eager import KEPT
+
+    fn, traces = _counted()
+    run = compiled_when_eager(lambda x, *, scale: fn(x, scale=scale()), static=("scale",))
+    first = lambda: 2.0  # noqa: E731  # a closure a loop would make anew at each step
+    kept = weakref.ref(first)
+    run(jnp.ones(2), scale=first)
+    del first
+    for value in range(KEPT):
+        run(jnp.ones(2), scale=lambda v=value: float(v))
+    gc.collect()
+    assert kept() is None  # its compilation was dropped, and with it the closure
+    assert len(traces) == KEPT + 1
