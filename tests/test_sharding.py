@@ -65,10 +65,18 @@ def state_follows_params(state, params):
 
 
 def state_kinds(state):
-    """The names of the state types (NamedTuples) in ``state``."""
+    """The names of the state types (NamedTuple-shaped nodes) in ``state``."""
     import jax
 
-    return set(re.findall(r"namedtuple\[(\w+)\]", str(jax.tree.structure(state))))
+    kinds = set()
+
+    def seen(node):  # never a leaf: records each state node's type on the way down
+        if isinstance(node, tuple) and hasattr(node, "_fields"):
+            kinds.add(type(node).__name__)
+        return False
+
+    jax.tree.leaves(state, is_leaf=seen)
+    return kinds
 
 
 def covering_every_state_kind(states):
