@@ -9,18 +9,29 @@ when nothing computes them, the floor under gradxform's ratio. Every variant run
 ``--copies`` runners on buffers of their own (``common.mean_of_copies``).
 
     python benchmarks/fixed_cost.py --aliases sgd,adagrad,rmsprop,adam --repeats 41
+
+``--nodes`` measures instead what one pytree node costs per call: a donated, jitted step that
+adds 1 to ten 3-element arrays, each wrapped in one node of a kind (a plain tuple, an
+``EmptyState`` beside it, a ``NamedTuple``, a ``state_class``), against the same step on the
+bare arrays.
+
+    python benchmarks/fixed_cost.py --nodes --repeats 15
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+from typing import NamedTuple
 
 import common
+import jax
 import jax.numpy as jnp
 import optax
 import step_time
 
 import gradxform as gx
+from gradxform.core.state_class import state_class
 
 LEARNING_RATE = 1e-3
 
@@ -69,6 +80,45 @@ def measure(alias: str, repeats: int, copies: int) -> list[tuple[str, common.Sum
             for library, s in zip(variants[1:], samples[1:])]
 
 
+NODES = 10  # nodes per state in --nodes, each around one 3-element array
+
+
+class _Plain(NamedTuple):
+    value: jax.Array
+
+
+@state_class
+class _Fast(NamedTuple):
+    value: jax.Array
+
+
+NODE_KINDS = {
+    "bare arrays": lambda a: a,
+    "plain tuple (a, None)": lambda a: (a, None),
+    "(a, EmptyState())": lambda a: (a, gx.EmptyState()),
+    "a NamedTuple (JAX calls the class)": _Plain,
+    "a state_class (C callables only)": _Fast,
+}
+
+
+def node_runners(wrap, copies: int) -> list:
+    """``copies`` runners of a donated, jitted step over :data:`NODES` arrays wrapped by ``wrap``."""
+    state = [wrap(jnp.zeros(3, jnp.float32)) for _ in range(NODES)]
+    step = jax.jit(lambda s: jax.tree.map(lambda a: a + 1, s), donate_argnums=0)
+    return common.runner_copies(common.Runner("node", step, [state]), copies)
+
+
+def measure_nodes(repeats: int, copies: int) -> list[list[str]]:
+    """Per kind of node: its step's time over the bare arrays' and the microseconds per node."""
+    kinds = list(NODE_KINDS.items())
+    timed = [r for _, wrap in kinds for r in node_runners(wrap, copies)]
+    samples = common.mean_of_copies(common.interleaved(timed, repeats, step_time.MIN_SAMPLE_SECONDS), copies)
+    bare = samples[0]
+    return [[label, common.fmt(common.ratio_summary(s, bare)),
+             f"{statistics.median((a - b) / NODES * 1e6 for a, b in zip(s, bare)):.2f}"]
+            for (label, _), s in zip(kinds, samples)]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--aliases", default="sgd,adagrad,rmsprop,adam",
@@ -77,13 +127,22 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=41, help="timed rounds (default 41)")
     parser.add_argument("--copies", type=int, default=3,
                         help="runners per variant, each on buffers of its own (default 3)")
+    parser.add_argument("--nodes", action="store_true",
+                        help=f"measure instead what one pytree node of each kind costs per call "
+                        f"({NODES} nodes per state)")
     args = parser.parse_args(argv)
+    if args.repeats < 1 or args.copies < 1:
+        parser.error("--repeats and --copies must be at least 1")
+    if args.nodes:
+        print(f"Cost of a pytree node per jitted, donated call: {NODES} nodes around 3-element arrays")
+        print(f"machine: {common.machine()}")
+        print(common.render(["node around each array", "time / bare arrays'", "µs per node"],
+                            measure_nodes(args.repeats, args.copies)))
+        return 0
     aliases = common.comma_list(args.aliases)
     for alias in aliases:
         if not (callable(getattr(gx, alias, None)) and callable(getattr(optax, alias, None))):
             parser.error(f"--aliases: {alias!r} is not an optimizer of both gradxform and Optax")
-    if args.repeats < 1 or args.copies < 1:
-        parser.error("--repeats and --copies must be at least 1")
 
     print("Fixed cost per scalar buffer: the 10k-parameter MLP's update step")
     print(f"machine: {common.machine()}")

@@ -87,9 +87,9 @@ ENTRIES: list[Entry] = [
     ),
     # The quadratic's (3, 2) matrix is factored: rows and columns of 2 entries or more. 60 steps:
     # along this unclipped trajectory a difference of rounding between the two libraries (1e-16
-    # at step 29) grows about 2.2x per step (2e-13 at step 61, 3e-6 at step 78, past rtol 1e-6
-    # with numpy 2.4.6), so the trajectories are compared where the formula, not the last bit,
-    # decides them.
+    # at step 29) grows about 2.2x per step (2e-13 at step 61, 3e-6 at step 78, past rtol 1e-6,
+    # in the environment where this was measured: JAX 0.10.2, NumPy 2.4.6), so the trajectories
+    # are compared where the formula, not the last bit, decides them.
     Entry(
         "adafactor_factored_matrix",
         lambda: gx.adafactor(3e-2, min_dim_size_to_factor=2, decay_rate=0.7, clipping_threshold=None),

@@ -39,21 +39,28 @@ def compiled_when_eager(fn: Callable, static: tuple[str, ...] = ()) -> Callable:
         return jax.jit(functools.partial(fn, **dict(statics)))
 
     def run(*trees: PyTree, **statics: Any) -> Any:
-        if in_a_trace(trees) or not _compilable(trees, statics):
+        leaves = jax.tree.leaves(trees)
+        key = tuple(sorted(statics.items()))
+        if _any_traced(leaves) or not _compilable(leaves, key):
             return fn(*trees, **statics)
-        return compiled(tuple(sorted(statics.items())))(*trees)
+        return compiled(key)(*trees)
 
     return run
 
 
 def in_a_trace(trees: PyTree) -> bool:
     """Whether a leaf of ``trees`` is being traced (by jit, grad, vmap, ...)."""
-    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(trees))
+    return _any_traced(jax.tree.leaves(trees))
 
 
-def _compilable(trees: PyTree, statics: dict) -> bool:
+def _any_traced(leaves: list) -> bool:
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
+
+
+def _compilable(leaves: list, statics_key: tuple) -> bool:
+    """Whether ``statics_key`` (the static arguments, sorted) hashes and every leaf is an array."""
     try:
-        hash(tuple(sorted(statics.items())))
+        hash(statics_key)
     except TypeError:
         return False
-    return all(isinstance(leaf, _ARRAY_LIKE) for leaf in jax.tree.leaves(trees))
+    return all(isinstance(leaf, _ARRAY_LIKE) for leaf in leaves)

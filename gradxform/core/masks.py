@@ -29,6 +29,7 @@ import numpy as np
 
 from . import check as _check
 from .protocol import GradientTransformation
+from .state_class import empty_node
 from .tree_access import is_params_placeholder
 from .types import PyTree
 
@@ -45,6 +46,7 @@ UNMATCHED_PATTERN = (
 )
 
 
+@empty_node
 class MaskedNode(NamedTuple):
     """Stands in for a parameter that the inner transformation does not see.
 

@@ -15,6 +15,7 @@ from . import check as _check
 from . import recipe as _recipe
 from . import tree as _tree
 from .printing import textbook
+from .state_class import empty_node
 from .types import PyTree
 
 
@@ -36,17 +37,14 @@ class GradientTransformation(NamedTuple):
         return _recipe.markdown(self)
 
 
+@empty_node
 @textbook
 class EmptyState(NamedTuple):
-    """The state of a stateless transformation."""
+    """The state of a stateless transformation.
 
-
-# Not a state_class: every empty state is the same value, so its node is taken apart and rebuilt
-# by two dictionary lookups, cheaper still than a state_class's node (benchmarks/fixed_cost.py
-# measures what each node costs).
-_EMPTY = EmptyState()
-jax.tree_util.register_pytree_node(EmptyState, {_EMPTY: ((), None)}.__getitem__,  # type: ignore[misc]
-                                   {None: _EMPTY}.get)
+    Not a :func:`state_class`: every empty state is the same value, so its node is an
+    :func:`empty_node`, cheaper still (``benchmarks/fixed_cost.py --nodes`` measures each kind).
+    """
 
 
 def identity() -> GradientTransformation:

@@ -46,8 +46,9 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import primitive
 from ..core.link import Branch
+from ..core.masks import MaskedNode
 from ..core.protocol import EmptyState, GradientTransformation
-from ..core.state_class import state_class
+from ..core.state_class import fast_node, state_class
 from ..core.types import Hyper, PyTree
 
 _HIGHEST = jax.lax.Precision.HIGHEST  # the statistics and rotations in full precision (no TF32)
@@ -102,6 +103,22 @@ def _check_matrices(who: str, params: PyTree) -> None:
         if matrix_shape(jnp.shape(leaf)) is None:
             raise ValueError(NOT_A_MATRIX_LEAF.format(
                 who=who, shape=tuple(jnp.shape(leaf)), path=jax.tree_util.keystr(path) or "the root"))
+
+
+def _same_tree(who: str, updates: PyTree, state_tree: PyTree) -> None:
+    """Raise, listing the paths on one side only, unless ``updates`` has the tree of ``state_tree``
+    (a per-leaf field of the state), a leaf hidden by a mask (a :class:`MaskedNode`: a leaf of
+    another group of a :func:`partition`) counting as a leaf. A leaf hidden on one side only has
+    moved between groups, as a change of its rank moves it under :func:`labels_by_ndim`: that step
+    fails inside JAX, and the chain around it names the shape that changed."""
+    _check.same_structure(who, updates=_masked_as_leaves(updates), state=_masked_as_leaves(state_tree))
+
+
+def _masked_as_leaves(tree: PyTree) -> PyTree:
+    def is_masked(x):
+        return isinstance(x, MaskedNode)
+
+    return jax.tree.map(lambda x: 0 if is_masked(x) else x, tree, is_leaf=is_masked)
 
 
 def _placed_like(param: Any, x: jax.Array) -> jax.Array:
@@ -301,6 +318,7 @@ def scale_by_kronecker_roots(
                                           *_factor_zeros(params, max_precond_dim))
 
     def update(updates, state, params=None, **extra_args):
+        _same_tree(who, updates, state.left)
         step = _step.read(extra_args, who)
         eps_t = hyper.read(extra_args)("eps")
         left, right = _factors_of(updates, state.left, state.right, *_decay_values(hyper, extra_args, decay))
@@ -339,6 +357,7 @@ class InKroneckerEigenbasisState(NamedTuple):
     inner: PyTree  # the inner transformation's state
 
 
+@fast_node
 class Eigenbasis(NamedTuple):
     """The bases :func:`in_kronecker_eigenbasis` passes to its inner transformation."""
 
@@ -404,6 +423,7 @@ def in_kronecker_eigenbasis(
         return InKroneckerEigenbasisState(left, right, identity, identity_right, run.raw.init(params))
 
     def update(updates, state, params=None, **extra_args):
+        _same_tree(who, updates, state.left)  # before the inner's own checks
         step = _step.read(extra_args, who)
         bases = Eigenbasis(state.left_basis, state.right_basis)
         out, inner_state = run.raw.update(updates, state.inner, params, **extra_args, eigenbasis=bases)

@@ -30,7 +30,7 @@ from ..core import tree as _tree
 from ..core.chain import primitive
 from ..core.eager import compiled_when_eager, in_a_trace
 from ..core.protocol import GradientTransformation
-from ..core.state_class import state_class
+from ..core.state_class import fast_node, state_class
 from ..core.types import PyTree
 
 _OWN_ARGS = ("value", "grad", "value_fn")
@@ -68,6 +68,7 @@ FLAG_NOT_A_DESCENT_DIRECTION = (
 )
 
 
+@fast_node
 class BacktrackingLinesearchInfo(NamedTuple):
     num_linesearch_steps: jax.Array  # int32 scalar: losses evaluated in the latest search
     decrease_error: jax.Array  # real scalar: how far the accepted step misses Armijo's condition; 0 if met
@@ -208,6 +209,7 @@ def scale_by_backtracking_linesearch(
     return primitive(init, update)
 
 
+@fast_node
 class ZoomLinesearchInfo(NamedTuple):
     num_linesearch_steps: jax.Array  # int32 scalar: losses and gradients evaluated in the latest search
     decrease_error: jax.Array  # real scalar: how far the last trial misses sufficient decrease; 0 if met

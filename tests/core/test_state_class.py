@@ -71,3 +71,28 @@ def test_every_recipes_chain_state_type_is_a_fast_node_read_through_its_links():
     # ChainState iterates over its links; its node still takes every stored field
     assert len(jax.tree_util.tree_leaves(state)) == 2  # the hyperparameter table, the momentum
     assert len(state._items) == len(state._fields)
+
+
+def test_records_kept_inside_states_are_fast_nodes_too():
+    from gradxform.core.masks import MaskedNode
+    from gradxform.transforms.kronecker import Eigenbasis
+    from gradxform.transforms.linesearch import BacktrackingLinesearchInfo, ZoomLinesearchInfo
+
+    for record in (BacktrackingLinesearchInfo, ZoomLinesearchInfo, Eigenbasis):
+        assert "_items" in record.__dict__, record.__qualname__
+        value = record(*(jnp.full(2, i) for i in range(len(record._fields))))
+        leaves, treedef = jax.tree_util.tree_flatten(value)
+        assert len(leaves) == len(record._fields) and type(jax.tree_util.tree_unflatten(treedef, leaves)) is record
+    # a masked-out parameter's placeholder: a node without children, the same value each time
+    leaves, treedef = jax.tree_util.tree_flatten({"w": MaskedNode()})
+    assert leaves == [] and jax.tree_util.tree_unflatten(treedef, []) == {"w": MaskedNode()}
+
+
+def test_empty_node_refuses_a_class_with_fields():
+    from gradxform.core.state_class import empty_node
+
+    class Holds(NamedTuple):
+        value: int
+
+    with pytest.raises(TypeError, match="empty_node: .*Holds has fields"):
+        empty_node(Holds)
