@@ -207,6 +207,33 @@ def test_updates_of_another_tree_than_the_state_list_the_paths_on_each_side(name
     assert "PyTreeDef" not in message
 
 
+MATRIX_PARAMS = {"w": jnp.ones((3, 4))}
+
+
+@pytest.mark.parametrize("new_leaf", [jnp.ones((2, 2)), jnp.ones(2)], ids=["matrix", "vector"])
+@pytest.mark.parametrize("make, leads", [
+    (lambda: gx.mechanize(gx.sgd(0.1)), r"^mechanize: "),
+    (lambda: gx.shampoo(0.1), r"^shampoo\.update: .*scale_by_kronecker_roots: "),
+    (lambda: gx.scale_by_shampoo(), r"^scale_by_shampoo\.update: .*scale_by_kronecker_roots: "),
+    (lambda: gx.scale_by_kronecker_roots(), r"^scale_by_kronecker_roots: "),
+    (lambda: gx.soap(0.1), r"^soap\.update: in_kronecker_eigenbasis: "),
+    (lambda: gx.scale_by_soap(), r"^scale_by_soap\.update: in_kronecker_eigenbasis: "),
+    (lambda: gx.in_kronecker_eigenbasis([gx.rotate_to_eigenbasis(), gx.rotate_back()]),
+     r"^in_kronecker_eigenbasis: "),
+], ids=["mechanize", "shampoo", "scale_by_shampoo", "scale_by_kronecker_roots", "soap", "scale_by_soap",
+        "in_kronecker_eigenbasis"])
+def test_a_state_made_on_other_params_is_refused_by_path_where_jax_would_fail_first(make, leads, new_leaf):
+    # Without the check, JAX's tree_map fails first: "pytree structure error: different numbers
+    # of pytree children at key path ...", naming neither the optimizer nor the extra leaf. In
+    # Shampoo a new vector is hidden from the matrices' group of its partition, yet named.
+    opt, more = make(), {**MATRIX_PARAMS, "v": new_leaf}
+    with pytest.raises(ValueError, match=leads + "updates and state have different tree structures") as info:
+        opt.update(more, opt.init(MATRIX_PARAMS), more)
+    message = str(info.value)
+    assert "only in updates: 'v'" in message and "only in state: (none)" in message
+    assert "pytree structure error" not in message and "PyTreeDef" not in message
+
+
 def test_same_paths_in_other_containers_say_so():
     with pytest.raises(ValueError, match=r"the same paths, in other containers") as info:
         gx.adam(0.1).update((jnp.ones(3),), gx.adam(0.1).init([jnp.ones(3)]), [jnp.ones(3)])
@@ -243,6 +270,42 @@ def test_an_alias_that_is_a_wrapper_leads_the_errors_raised_inside_it(make, lead
     params = {"w": jnp.ones(3), "b": jnp.ones(3)}
     with pytest.raises(ValueError, match=leads):
         opt.update({"w": jnp.ones(1), "b": jnp.ones(3)}, opt.init(params), params)
+
+
+PAIR = gx.LookaheadParams.init_synced({"w": jnp.ones(3), "b": jnp.ones(3)})
+
+
+def _lookahead_step(fast_optimizer, updates):
+    opt = gx.lookahead(fast_optimizer, 5, 0.5)
+    return opt.update(updates, opt.init(PAIR), PAIR)
+
+
+def _multisteps_step(opt, updates, params):
+    opt = gx.MultiSteps(opt, 2)
+    return opt.update(updates, opt.init({"w": jnp.ones(3), "b": jnp.ones(3)}), params)
+
+
+@pytest.mark.parametrize("call, error, leads", [
+    (lambda: _lookahead_step(gx.sgd(0.1), {"w": jnp.ones(1), "b": jnp.ones(3)}), ValueError,
+     r"^lookahead\.update: sgd\.update: updates\['w'\] has shape \(1,\), params\['w'\] has \(3,\)"),
+    (lambda: gx.lookahead(gx.adam(0.1), 5, 0.5).init(gx.LookaheadParams.init_synced({"w": jnp.ones(3, jnp.int32)})),
+     TypeError, r"^lookahead\.init: adam\.init: scale_by_momentum: every parameter must have a floating-point"),
+    (lambda: _multisteps_step(gx.adam(0.1), {"w": jnp.ones(3), "b": jnp.ones(3)}, {"w": jnp.ones(1), "b": jnp.ones(3)}),
+     ValueError, r"^MultiSteps\.update: adam\.update: updates\['w'\] has shape \(3,\), params\['w'\] has \(1,\)"),
+    (lambda: _multisteps_step(gx.adamw(0.1), {"w": jnp.ones(3), "b": jnp.ones(3)}, None), ValueError,
+     r"^MultiSteps\.update: adamw\.update: weight_decay: update\(\) needs params"),
+    (lambda: gx.MultiSteps(gx.scale_by_kronecker_roots(), 2).init({"w": jnp.ones(3)}), ValueError,
+     r"^MultiSteps\.init: scale_by_kronecker_roots: every leaf must have at least 2 axes"),
+], ids=["lookahead-update", "lookahead-init", "MultiSteps-update", "MultiSteps-needs-params", "MultiSteps-init"])
+def test_a_wrapper_leads_the_errors_raised_by_the_optimizer_it_wraps(call, error, leads):
+    with pytest.raises(error, match=leads):
+        call()
+
+
+def test_a_wrapper_s_own_refusal_is_named_once():
+    opt = gx.lookahead(gx.sgd(0.1), 5, 0.5)
+    with pytest.raises(ValueError, match=r"^lookahead: update\(\) needs params=LookaheadParams"):
+        opt.update(PAIR.fast, opt.init(PAIR), PAIR.fast)
 
 
 def test_a_choice_given_an_array_is_refused_naming_the_argument():

@@ -180,6 +180,7 @@ def mechanize(
 
     def update(updates, state, params=None, **extra_args):
         needs_params(who, params, "(the scale is learned from their distance to the start)")
+        _check.same_structure(who, updates=updates, state=state.x0)  # before the base's own checks
         base_updates, base_state = wrapped.raw.update(updates, state.base_optimizer_state, params, **extra_args)
         values = hyper.read(extra_args)
         dtype = state.s.dtype

@@ -11,7 +11,7 @@ from ..core import recipe as _recipe
 from ..core import shapes as _shapes
 from ..core import step as _step
 from ..core import tree as _tree
-from ..core.chain import whole
+from ..core.chain import whole, with_errors_named
 from ..core.protocol import GradientTransformation
 from ..core.state_class import state_class
 from ..core.types import PyTree
@@ -90,6 +90,7 @@ class MultiSteps:
         accumulator_dtype: Any = None,
     ):
         self._opt = whole(opt, "MultiSteps")
+        self._named = with_errors_named(self._opt, "MultiSteps")  # its errors led by "MultiSteps.update: ..."
         if callable(every_k_schedule):
             _first_k_at_least_one(every_k_schedule)
             self._every_k = every_k_schedule
@@ -118,7 +119,7 @@ class MultiSteps:
         return MultiStepsState(
             mini_step=_step.zero(),
             gradient_step=gradient_step,
-            inner_opt_state=self._opt.init(params),
+            inner_opt_state=self._named.init(params),
             acc_grads=jax.tree.map(
                 lambda p: jnp.zeros_like(p, accumulator_dtype(jnp.result_type(p), self._accumulator_dtype)),
                 params,
@@ -140,7 +141,7 @@ class MultiSteps:
             return g + acc
 
         acc = jax.tree.map(accumulate, updates, state.acc_grads)
-        out, inner_state = self._opt.update(
+        out, inner_state = self._named.update(
             _tree.cast_like(acc, updates), state.inner_opt_state, params, **extra_args
         )
         emit = n == k - 1

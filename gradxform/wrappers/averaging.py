@@ -129,7 +129,7 @@ def lookahead(
             fast_state, steps_since_sync, _step.increment(state.step), reader.stored()
         )
 
-    return GradientTransformation(init, update)
+    return with_errors_named(GradientTransformation(init, update), "lookahead")
 
 
 def _lookahead_updates(updates, sync_next, params: LookaheadParams, alpha, one_minus_alpha):
