@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Sequence, Union
 
 from . import check as _check
+from . import recipe as _recipe
 from .hyperparams import Declared
 from .protocol import GradientTransformation, accepting_extra_args, is_transform, takes_extra_args
 
@@ -70,11 +71,10 @@ def branch(branch: Branch, who: str) -> Link:
 
 def _may_read_step(transform: Any) -> bool:
     """Whether ``transform`` (one without a link) may read the extra argument ``step``: not a
-    chain or wrapper of gradxform's (each counts its own steps), nor one whose ``update`` takes
-    no extra arguments."""
-    update = transform.update
-    made_here = getattr(update, "__module__", "").startswith("gradxform.")
-    return not made_here and takes_extra_args(update)
+    chain or wrapper of gradxform's (a factory of gradxform's made it, so it carries a recipe,
+    and it counts its own steps), nor one whose ``update`` takes no extra arguments."""
+    made_here = isinstance(_recipe.of(transform), _recipe.Recipe)
+    return not made_here and takes_extra_args(transform.update)
 
 
 def sequence(transforms: Sequence[Any], who: str) -> Link:

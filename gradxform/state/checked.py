@@ -17,6 +17,7 @@ import numpy as np
 from jax.experimental import checkify
 
 from ..core import hyperparams as _hyper
+from ..core import recipe as _recipe
 from ..core import tables as _tables
 from ..core.chain import whole
 from ..core.protocol import GradientTransformation
@@ -68,7 +69,7 @@ def checked(transform: GradientTransformation, enabled: bool = True) -> Gradient
         check_in_force(state, new_state)
         return updates, new_state
 
-    return GradientTransformation(inner.init, update)
+    return _recipe.attach(GradientTransformation(inner.init, update), _recipe.Recipe("checked", ((None, inner),)))
 
 
 def check_in_force(before: PyTree, after: PyTree) -> None:

@@ -90,6 +90,7 @@ class MultiSteps:
         accumulator_dtype: Any = None,
     ):
         self._opt = whole(opt, "MultiSteps")
+        self._every_k_given = every_k_schedule  # as the recipe shows it
         self._named = with_errors_named(self._opt, "MultiSteps")  # its errors led by "MultiSteps.update: ..."
         if callable(every_k_schedule):
             _first_k_at_least_one(every_k_schedule)
@@ -170,7 +171,14 @@ class MultiSteps:
         return jnp.logical_and(state.mini_step == 0, state.gradient_step > 0)
 
     def gradient_transformation(self) -> GradientTransformation:
-        return GradientTransformation(self.init, self.update)
+        """This wrapper as a :class:`GradientTransformation`, its recipe recorded (as a link of a
+        chain, it counts its own steps: the chain keeps none for it)."""
+
+        def update(updates, state, params=None, **extra_args):
+            return self.update(updates, state, params, **extra_args)
+
+        return _recipe.named(GradientTransformation(self.init, update), "MultiSteps", opt=self._opt,
+                             every_k_schedule=self._every_k_given)
 
 
 def _first_k_at_least_one(every_k_schedule: Callable[[jax.Array], Any]) -> None:

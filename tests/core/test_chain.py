@@ -72,6 +72,11 @@ def test_a_chain_keeps_a_step_only_where_a_link_reads_one():
         "an Optax link that takes extra arguments": gx.chain(optax.sgd(0.1)),
         "an Optax link that takes none": gx.chain(optax.scale(0.1)),
         "a gradxform chain as a link (counts its own)": gx.chain(gx.adam(0.1), gx.sgd(1.0)),
+        "gradxform wrappers as links (count their own)": gx.chain(
+            gx.MultiSteps(gx.adam(0.1), 2).gradient_transformation(), gx.checked(gx.adam(0.1)),
+            gx.lookahead(gx.adam(0.1), 2, 0.5)),
+        "a hand-made link that takes extra arguments": gx.chain(
+            gx.GradientTransformation(lambda p: (), lambda u, s, p=None, **extra: (u, s))),
     }
     kept = {name: opt.init(PARAMS).step is not None for name, opt in keeps.items()}
     assert kept == {
@@ -79,6 +84,8 @@ def test_a_chain_keeps_a_step_only_where_a_link_reads_one():
         "sgd with a schedule": True, "noisy_sgd (annealed noise)": True,
         "an Optax link that takes extra arguments": True, "an Optax link that takes none": False,
         "a gradxform chain as a link (counts its own)": False,
+        "gradxform wrappers as links (count their own)": False,
+        "a hand-made link that takes extra arguments": True,
     }
     nested = gx.chain(gx.adam(0.1), gx.sgd(1.0))
     state = nested.init(PARAMS)
