@@ -31,9 +31,11 @@ FREE = {"parameter", "constant", "tuple", "get-tuple-element", "bitcast"}
 _OPCODE = re.compile(r"^\s*(?:ROOT\s+)?%\S+\s*=\s*\S+(?:\[[^\]]*\])?(?:\{[^}]*\})?\s+([a-z-]+)\(")
 
 
-def kernels_and_buffers(make, apply_updates, shapes: dict) -> tuple[int, int]:
-    """(kernels in the step's entry computation, arrays in the optimizer's state)."""
+def kernels_and_buffers(make, apply_updates, shapes: dict, examples: int = 0) -> tuple[int, int]:
+    """(kernels in the step's entry computation, arrays in the optimizer's state); ``examples``
+    > 0: the gradients are per example, that many stacked on a leading axis."""
     params = common.abstract(shapes)
+    grads = jax.eval_shape(lambda p: step_time.per_example(p, examples), params) if examples else params
     optimizer = make()
     state = jax.eval_shape(optimizer.init, params)
 
@@ -41,7 +43,7 @@ def kernels_and_buffers(make, apply_updates, shapes: dict) -> tuple[int, int]:
         updates, state = optimizer.update(grads, state, params)
         return apply_updates(params, updates), state
 
-    text = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, params).compile().as_text()
+    text = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile().as_text()
     entry = text[text.index("ENTRY"):]
     entry = entry[: entry.index("\n}")]
     opcodes = [m.group(1) for line in entry.splitlines() if (m := _OPCODE.match(line))]
@@ -57,10 +59,11 @@ def main(argv=None) -> int:
     by_name = {a.name: a for a in step_time.ALIASES}
     rows = []
     for name in common.comma_list(args.aliases):
-        gx_library, optax_library = step_time.libraries_for(by_name[name], control=False)
-        ours = kernels_and_buffers(gx_library.make, gx.apply_updates, shapes)
+        alias = by_name[name]
+        gx_library, optax_library = step_time.libraries_for(alias, control=False)
+        ours = kernels_and_buffers(gx_library.make, gx.apply_updates, shapes, alias.examples)
         with jax.numpy_dtype_promotion("standard"):  # Optax mixes int and float
-            theirs = kernels_and_buffers(optax_library.make, optax.apply_updates, shapes)
+            theirs = kernels_and_buffers(optax_library.make, optax.apply_updates, shapes, alias.examples)
         rows.append([name, str(ours[0]), str(theirs[0]), str(ours[1]), str(theirs[1])])
     print(f"{args.workload}: {common.describe(shapes)}; JAX {jax.__version__}, Optax {optax.__version__}")
     print(common.render(["alias", "kernels gx", "kernels optax", "state arrays gx", "state arrays optax"], rows))

@@ -38,6 +38,7 @@ class Alias(NamedTuple):
     options: dict  # keyword arguments given to both, besides the learning rate
     # A wrapper of other optimizers: (gradxform's, Optax's) builders, each () -> an optimizer
     builders: tuple[Callable[[], Any], Callable[[], Any]] | None = None
+    examples: int = 0  # > 0: its gradients are per example, this many stacked on a leading axis
 
 
 def _sam(lib, contrib):
@@ -64,6 +65,16 @@ def _given(name: str, **extra: Any) -> tuple[Callable[[], Any], Callable[[], Any
     contrib = functools.partial(getattr, optax.contrib)
     return (lambda: _with_extra_args(getattr(gx, name)(LEARNING_RATE), **extra),
             lambda: _with_extra_args(contrib(name)(LEARNING_RATE), **extra))
+
+
+EXAMPLES = 4  # per-example gradients per step, for an optimizer that takes them (dpsgd)
+
+
+def per_example(grads: Any, examples: int) -> Any:
+    """``examples`` gradients per leaf, stacked on a new leading axis: ``grads`` scaled by
+    1, 2, ..., so that no two are equal (each is clipped on its own)."""
+    scales = jnp.arange(1, examples + 1, dtype=jnp.float32)
+    return jax.tree.map(lambda g: scales.reshape((-1,) + (1,) * g.ndim).astype(g.dtype) * g, grads)
 
 
 ALIASES: tuple[Alias, ...] = (
@@ -119,6 +130,9 @@ ALIASES: tuple[Alias, ...] = (
     Alias("momo", "contrib.momo", {}, _given("momo", value=jnp.asarray(0.5, jnp.float32))),
     Alias("momo_adam", "contrib.momo_adam", {}, _given("momo_adam", value=jnp.asarray(0.5, jnp.float32))),
     Alias("sophia", "contrib.sophia", {}, _given("sophia", obj_fn=_half_squared_norm)),
+    # per-example gradients (EXAMPLES of them, stacked), clipped and noised: DP-SGD
+    Alias("dpsgd", "contrib.dpsgd", {"l2_norm_clip": 1.0, "noise_multiplier": 1.1, "seed": 0},
+          examples=EXAMPLES),
     Alias("shampoo", None, {}),
     Alias("soap", None, {}),
 )
@@ -174,15 +188,18 @@ class Measurement(NamedTuple):
 
 def measure(
     libraries: Sequence[Library], shapes: dict, repeats: int, compile_repeats: int,
-    copies: int = 1,
+    copies: int = 1, examples: int = 0,
 ) -> Measurement:
     """Time ``libraries`` -- gradxform, Optax, and optionally Optax again as a control -- on
     ``shapes``: each compiles its step ``compile_repeats`` times (the order rotating; the last
     compilation is the one timed), then all run in interleaved rounds, each library as
     ``copies`` runners on buffers of their own whose mean is a round's time
-    (:func:`common.mean_of_copies`)."""
+    (:func:`common.mean_of_copies`). ``examples > 0`` gives each step that many per-example
+    gradients (:func:`per_example`)."""
     params0 = materialize(shapes, seed=0, std=0.02)
     grads = materialize(shapes, seed=1, std=1e-3)
+    if examples:
+        grads = per_example(grads, examples)
 
     compile_seconds = [[] for _ in libraries]
     compiled = [None] * len(libraries)  # (compiled step, state)
@@ -317,7 +334,8 @@ def main(argv=None) -> int:
         print("nothing to time")
         return 0
     # Pay JAX's one-time costs (backend start-up, first lowerings) before measuring anything.
-    measure(libraries_for(chosen[0], False), {"w": (8,)}, repeats=1, compile_repeats=1)
+    measure(libraries_for(chosen[0], False), {"w": (8,)}, repeats=1, compile_repeats=1,
+            examples=chosen[0].examples)
 
     results: dict[tuple[str, str], Measurement] = {}
     for alias in chosen:
@@ -325,7 +343,8 @@ def main(argv=None) -> int:
         for workload in workloads:
             print(f"  timing {alias.name} on {workload} ...", file=sys.stderr, flush=True)
             results[alias.name, workload] = measure(
-                libraries, WORKLOADS[workload](), args.repeats, args.compile_repeats, args.copies
+                libraries, WORKLOADS[workload](), args.repeats, args.compile_repeats, args.copies,
+                alias.examples,
             )
     print(
         "Step time, gradxform / Optax: median over rounds [quartiles]; "
