@@ -1,10 +1,12 @@
 """What a small step pays per scalar buffer: gradxform's alias against Optax's, and Optax's
-alias again carrying one or two extra scalars in its state that it hands back untouched.
+alias again carrying one or two extra scalars in its state that it hands back untouched, and
+``optax.inject_hyperparams`` of the alias (Optax's form whose hyperparameters can be set between
+steps without recompiling, as every gradxform optimizer's can).
 
 On a model of ten thousand parameters an update step lasts a few tens of microseconds, and
-a fixed cost per buffer at the jit boundary shows. gradxform's chain carries two scalar
-buffers more than Optax's SGD, Adagrad or RMSprop (which keep no step count): the step count
-and the hyperparameter bank. The rows "Optax + k scalars" measure what k such buffers cost
+a fixed cost per buffer at the jit boundary shows. gradxform's SGD, Adagrad and RMSprop carry
+one buffer more than Optax's: the hyperparameter table (neither keeps a step count there; Adam
+keeps one in both libraries). The rows "Optax + k scalars" measure what k such buffers cost
 when nothing computes them, the floor under gradxform's ratio. Every variant runs as
 ``--copies`` runners on buffers of their own (``common.mean_of_copies``).
 
@@ -70,6 +72,10 @@ def measure(alias: str, repeats: int, copies: int) -> list[tuple[str, common.Sum
         step_time.Library("Optax + 1 scalar", lambda: with_scalars(theirs(LEARNING_RATE), 1),
                           optax.apply_updates),
         step_time.Library("Optax + 2 scalars", lambda: with_scalars(theirs(LEARNING_RATE), 2),
+                          optax.apply_updates),
+        # Optax's own form whose hyperparameters can be set between steps, as gradxform's can
+        step_time.Library("Optax inject_hyperparams",
+                          lambda: optax.inject_hyperparams(theirs)(learning_rate=LEARNING_RATE),
                           optax.apply_updates),
         step_time.Library("gradxform", lambda: getattr(gx, alias)(LEARNING_RATE), gx.apply_updates),
     ]
