@@ -31,7 +31,6 @@ The categories:
 from __future__ import annotations
 
 import argparse
-import inspect
 import math
 import numbers
 import sys
@@ -49,7 +48,6 @@ from registry import REGISTRY  # noqa: E402
 
 import gradxform as gx  # noqa: E402
 from gradxform.core import recipe as _recipe  # noqa: E402
-from gradxform.core.named import value_of  # noqa: E402
 
 OUTCOMES = ("clear", "unclear", "silent", "crash", "correct")
 CATEGORIES = ("hyperparameters", "trees", "numerics", "transforms")
@@ -91,22 +89,6 @@ def _optax_module(name):
     return optax if hasattr(optax, name) else optax.contrib
 
 
-def _arguments(factory, node):
-    """The recipe's arguments as (positional, keywords): a transformation shown without its name
-    (an inner optimizer) is given back the name of the parameter it stands for."""
-    named = {name: value_of(value) for name, value in node.args if name is not None}
-    unnamed = [value for name, value in node.args if name is None]
-    parameters = inspect.signature(factory).parameters.values()
-    open_slots = [p for p in parameters if p.name not in named]
-    positional = []
-    for parameter, value in zip(open_slots, unnamed):
-        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
-            positional = unnamed[len(positional):]
-            break
-        named[parameter.name] = value
-    return tuple(positional), named
-
-
 def _factories(names):
     """One (name, positional arguments, keyword arguments, extra args) per factory of the registry."""
     found = {}
@@ -117,7 +99,7 @@ def _factories(names):
             continue
         if node.name in found or not hasattr(gx, node.name) or names and node.name not in names:
             continue
-        positional, keywords = _arguments(getattr(gx, node.name), node)
+        positional, keywords = _recipe.call_arguments(getattr(gx, node.name), node)
         found[node.name] = (positional, keywords, _traceable(entry.needs_extra_args), entry.optax_reference)
     return found
 

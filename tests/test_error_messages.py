@@ -11,7 +11,6 @@ format everywhere.
 """
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 
@@ -21,7 +20,6 @@ from registry import REGISTRY
 
 import gradxform as gx
 from gradxform.core import recipe as _recipe
-from gradxform.core.named import value_of
 
 PARAMS = {"w": jnp.ones((2, 3)), "b": jnp.ones(3)}
 
@@ -35,22 +33,6 @@ OUT_OF_RANGE = {
 }
 
 
-def _arguments(factory, node):
-    """The recipe's arguments as (positional, keywords): a transformation shown without its name
-    (an inner optimizer) is given back the name of the parameter it stands for."""
-    named = {name: value_of(value) for name, value in node.args if name is not None}
-    unnamed = [value for name, value in node.args if name is None]
-    parameters = inspect.signature(factory).parameters.values()
-    open_slots = [p for p in parameters if p.name not in named]
-    positional = []
-    for parameter, value in zip(open_slots, unnamed):
-        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
-            positional = unnamed[len(positional):]
-            break
-        named[parameter.name] = value
-    return tuple(positional), named
-
-
 def _factories():
     """(the factory's name, its positional arguments, its keyword arguments), once per factory,
     with the arguments of the first registry entry built from it."""
@@ -62,7 +44,7 @@ def _factories():
             continue
         if node.name in found or not hasattr(gx, node.name):
             continue
-        positional, keywords = _arguments(getattr(gx, node.name), node)
+        positional, keywords = _recipe.call_arguments(getattr(gx, node.name), node)
         found[node.name] = (positional, keywords)
     return found
 

@@ -23,7 +23,7 @@ import threading
 from typing import Any, Callable, Iterator
 
 from .hyperparams import hyperparameter
-from .named import Named
+from .named import Named, value_of
 
 _ATTRIBUTE = "__gradxform_recipe__"
 _WIDTH = 100  # characters per line before a recipe is printed over several lines
@@ -67,6 +67,27 @@ def of(transform) -> Recipe | Opaque:
     module = getattr(type(transform), "__module__", "") or ""
     owner = module.split(".")[0] or "a"
     return Opaque(f"<{owner} transformation>")
+
+
+def call_arguments(build: Callable, node: Recipe) -> tuple[tuple, dict]:
+    """The arguments that, passed to the factory ``build``, make again what ``node`` records:
+    ``(positional, keywords)``.
+
+    Shown arguments come back by name (a hyperparameter's value, not its :class:`Term`); an
+    argument shown without a name (an inner optimizer) is given the name of the first parameter
+    of ``build`` not named otherwise, or joins the positional ones at a ``*args`` parameter.
+    Arguments left at their default are not shown, so ``build`` supplies them again.
+    """
+    named = {name: value_of(value) for name, value in node.args if name is not None}
+    unnamed = [value for name, value in node.args if name is None]
+    open_slots = [p for p in inspect.signature(build).parameters.values() if p.name not in named]
+    positional: list = []
+    for parameter, value in zip(open_slots, unnamed):
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            positional = unnamed[len(positional):]
+            break
+        named[parameter.name] = value
+    return tuple(positional), named
 
 
 def named(transform, name: str, **args: Any):

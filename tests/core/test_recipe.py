@@ -100,3 +100,17 @@ def test_printing_a_recipe_leaves_the_transformation_as_it_was():
     repr(opt), gx.recipe(opt), opt._repr_markdown_()
     after, _ = opt.update(grads, opt.init(params), params)
     assert jnp.array_equal(before["w"], after["w"])
+
+
+@pytest.mark.parametrize("make", [
+    lambda: gx.adam(0.1, b1=0.8),
+    lambda: gx.sgd(gx.linear_schedule(0.1, 0.0, 10), momentum=0.9, nesterov=True),
+    lambda: gx.lookahead(gx.adam(0.1), 4, 0.3),
+    lambda: gx.chain(gx.clip_by_global_norm(1.0), gx.adam(0.1)),
+])
+def test_call_arguments_rebuild_what_a_recipe_records(make):
+    from gradxform.core import recipe as _recipe
+
+    node = _recipe.of(make())
+    positional, keywords = _recipe.call_arguments(getattr(gx, node.name), node)
+    assert repr(getattr(gx, node.name)(*positional, **keywords)) == repr(make())
