@@ -180,3 +180,13 @@ def _term(weight, x, dtype):
 
 def _is_plain_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("conditional")
+def _conditional_rule(a, x, fresh):
+    if_true, if_false = (branch(x) for branch in a[_recipe.INNER])
+    return (rf"\begin{{cases}} {if_true} & \text{{if the predicate holds}} \\ {if_false} & \text{{otherwise}}"
+            r" \end{cases}"), []

@@ -496,8 +496,12 @@ def _data(item: Any) -> Any:
 # A primitive's rule: fn(args, x, fresh) -> (its output, the equations of the state it keeps), where
 # ``args`` maps its shown arguments to LaTeX, ``x`` is the LaTeX of its input and ``fresh(symbol)``
 # names a new state variable (m, then m', ...). Registered by the modules defining the primitives.
+# A primitive that takes transformations (a wrapper's inner optimizer, a momentum branch) finds them
+# under ``args[INNER]``, in order, each as a function writing its term of a given input (its state
+# equations come before the primitive's own).
 Rule = Callable[[dict, str, Callable[[str], str]], tuple[str, list[str]]]
 _RULES: dict[str, Rule] = {}
+INNER = "(inner)"  # not an argument's name: transformations given as arguments are shown unnamed
 
 # How hyperparameters passed by name are written (anything else is written as \mathrm{name}).
 _SYMBOLS = {
@@ -565,10 +569,19 @@ def _latex(item: Any, x: str, equations: list[str], fresh: Callable[[str], str])
     if rule is None:
         inner = ", ".join([x] + [_latex(p, x, equations, fresh) for p in parts])
         return rf"\operatorname{{{_escape(item.name)}}}({inner})"
-    args = {name: latex_value(value) for name, value in item.args if name is not None}
+    args: dict[str, Any] = {name: latex_value(value) for name, value in item.args if name is not None}
+    if parts:
+        args[INNER] = [functools.partial(_latex, part, equations=equations, fresh=fresh) for part in parts]
     out, state = rule(args, x, fresh)
-    equations.extend(state)
+    equations.extend(eq for eq in state if eq not in equations)  # a schedule read twice is defined once
     return out
+
+
+def term(transform: Any, x: str, fresh: Callable[[str], str]) -> tuple[str, list[str]]:
+    """The term of ``transform`` on input ``x``, and its state equations: for a rule whose
+    primitive runs a transformation that its recipe does not show (a default inner optimizer)."""
+    equations: list[str] = []
+    return _latex(of(transform), x, equations, fresh), equations
 
 
 def latex_value(value: Any) -> str:

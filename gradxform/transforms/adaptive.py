@@ -343,3 +343,12 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
 def _sum_of_squares_rule(a, x, fresh):
     s = fresh("G")
     return rf"{s}_t", [rf"{s}_t &= {s}_{{t-1}} + {_recipe.group(x)}^2"]
+
+
+@_recipe.formula("scale_by_adadelta_units")
+def _adadelta_units_rule(a, x, fresh):
+    step, rho = fresh(r"\Delta x"), a.get("rho", "0.9")
+    return rf"{step}_t", [
+        rf"{step}_t &= \sqrt{{E[{step}^2]_{{t-1}} + {a.get('eps', '1e-06')}}}\;{_recipe.group(x)}",
+        rf"E[{step}^2]_t &= {rho}\,E[{step}^2]_{{t-1}} + (1 - {rho})\,|{step}_t|^2",
+    ]

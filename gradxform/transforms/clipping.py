@@ -455,3 +455,9 @@ def centralize(output_axis: int = 0) -> GradientTransformation:
 def _clip_by_global_norm_rule(a, x, fresh):
     c = a["max_norm"]
     return rf"{_recipe.group(x)} \cdot \min\left(1, \frac{{{c}}}{{\lVert {x} \rVert}}\right)", []
+
+
+@_recipe.formula("clip_by_block_rms")
+def _clip_by_block_rms_rule(a, x, fresh):
+    rms = rf"\sqrt{{\operatorname{{mean}}(|{x}|^2)}}"  # over the elements of one leaf
+    return rf"\frac{{{x}}}{{\max\left(1,\ {rms} / {a['threshold']}\right)}}", []

@@ -235,3 +235,42 @@ def _real_leaves(who: str, params: PyTree) -> None:
         if jnp.iscomplexobj(leaf):
             raise TypeError(REAL_ONLY.format(who=who, dtype=jnp.result_type(leaf),
                                              path=jax.tree_util.keystr(path) or "<root>"))
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("scale_by_cocob")
+def _cocob_rule(a, x, fresh):
+    L, G, R, C = (fresh(n) for n in ("L", "G", "R", "C"))
+    g, alpha = _recipe.group(x), a.get("alpha", "100.0")
+    return (rf"\theta_1 + \frac{{{C}_t}}{{{L}_t \max({G}_t + {L}_t,\ {alpha}\,{L}_t)}}\,({L}_t + {R}_t)"
+            r" - \theta_t"), [
+        rf"{L}_t &= \max({L}_{{t-1}}, |{x}|), \quad {L}_0 = {a.get('eps', '1e-08')}",
+        rf"{G}_t &= {G}_{{t-1}} + |{x}|",
+        rf"{R}_t &= \max\big({R}_{{t-1}} - {g}\,(\theta_t - \theta_1),\ 0\big)",
+        rf"{C}_t &= {C}_{{t-1}} - {g}",
+    ]
+
+
+@_recipe.formula("mechanize")
+def _mechanize_rule(a, x, fresh):
+    base = a[_recipe.INNER][0](x)  # first, so that the base optimizer's state keeps its own names
+    b, gt, delta, h, m, v, r, s, total = (fresh(n) for n in (
+        "b", r"\tilde g", r"\Delta", "h", "m", "v", "r", "s", "S"))
+    wd, eps, n = a.get("weight_decay", "0.01"), a.get("eps", "1e-08"), a.get("num_betas", "6")
+    s_init = a.get("s_init", "1e-06")
+    g = _recipe.group(x)
+    return rf"\theta_0 + {total}_t\,({delta}_{{t-1}} + {b}_t) - \theta_t", [
+        rf"{b}_t &= {base}",
+        rf"{gt}_t &= {x} + {wd}\,{total}_{{t-1}}\,\frac{{\|{g}\|}}{{\|\theta_t\| + {eps}}}\,\theta_t",
+        rf"{delta}_{{t-1}} &= \frac{{\theta_t - \theta_0}}{{{total}_{{t-1}} + {eps}}}, \quad "
+        rf"{h}_t = \langle {gt}_t, {delta}_{{t-1}} \rangle",
+        rf"{m}_{{t,i}} &= \max(\beta_i {m}_{{t-1,i}},\ |{h}_t| + {eps}), \quad \beta_i = 1 - 10^{{-i}}, \quad "
+        rf"i = 1, \dots, {n}",
+        rf"{v}_{{t,i}} &= \beta_i^2 {v}_{{t-1,i}} + {h}_t^2",
+        rf"{r}_{{t,i}} &= \beta_i {r}_{{t-1,i}} + \operatorname{{clip}}({h}_t, \pm {m}_{{t-1,i}})\, {s}_{{t-1,i}}",
+        rf"{s}_{{t,i}} &= \frac{{({s_init}/{n})\, {m}_{{t,i}} + \max({r}_{{t,i}}, 0)}}"
+        rf"{{\sqrt{{{v}_{{t,i}}}} + {eps}}}, "
+        rf"\quad {total}_t = \textstyle\sum_i {s}_{{t,i}}",
+    ]

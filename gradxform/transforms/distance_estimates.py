@@ -522,3 +522,54 @@ def _dowg_rule(a, x, fresh):
         rf"{r}_t^2 &= \max({r}_{{t-1}}^2, \|\theta_t - \theta_0\|^2)",
         rf"{total}_t &= {total}_{{t-1}} + {r}_t^2\,\|{_recipe.group(x)}\|^2",
     ]
+
+
+def _prodigy_step_size(a: dict, d: str, eta: str) -> str:
+    r"""The equation of :math:`\hat\eta_t = d_t\,\alpha_t \sqrt{1-\beta_2^t}/(1-\beta_1^t)`, Prodigy's and
+    D-Adapted AdamW's step size."""
+    b1, b2, lr = a.get("b1", "0.9"), a.get("b2", "0.999"), a.get("learning_rate", "1.0")
+    lr = "" if lr in ("1", "1.0") else rf"{lr}\,"  # a multiplier, 1 unless scheduled
+    return rf"{eta}_t &= {d}_t\,{lr}\frac{{\sqrt{{1 - {b2}^{{t}}}}}}{{1 - {b1}^{{t}}}}"
+
+
+def _decayed_params(a: dict, eta: str) -> str:
+    r"""The decoupled weight decay :math:`-\lambda\,\hat\eta_t\,\theta_t` (with its sign), or nothing."""
+    wd = a.get("weight_decay", "0.0")
+    return "" if wd in ("0", "0.0") else rf"-{wd}\,{eta}_t\,\theta_t "
+
+
+@_recipe.formula("scale_by_prodigy")
+def _prodigy_rule(a, x, fresh):
+    m, v, s, r, d, eta = (fresh(n) for n in ("m", "v", "s", "r", "d", r"\hat\eta"))
+    b1, b2, eps, g = a.get("b1", "0.9"), a.get("b2", "0.999"), a.get("eps", "1e-08"), _recipe.group(x)
+    beta3 = a.get("beta3", "None")
+    beta3 = rf"\sqrt{{{b2}}}" if beta3 == "None" else beta3
+    coef = a.get("estim_lr_coef", "1.0")
+    coef = "" if coef in ("1", "1.0") else rf"{coef}\,"
+    weight = f"{d}_t" if a.get("safeguard_warmup") == "True" else f"{eta}_t"
+    return rf"{_decayed_params(a, eta)}- {eta}_t\,\frac{{{m}_t}}{{\sqrt{{{v}_t}} + {d}_{{t+1}}\,{eps}}}", [
+        _prodigy_step_size(a, d, eta),
+        rf"{m}_t &= {b1}\,{m}_{{t-1}} + (1 - {b1})\,{d}_t {g}",
+        rf"{v}_t &= {b2}\,{v}_{{t-1}} + (1 - {b2})\,({d}_t {g})^2",
+        rf"{s}_t &= {beta3}\,{s}_{{t-1}} + \frac{{{weight}}}{{{d}_0}}\,{d}_t {g}",
+        rf"{r}_t &= {beta3}\,{r}_{{t-1}} + \frac{{{d}_t}}{{{d}_0}}\,{eta}_t\,\langle {x}, \theta_0 - \theta_t\rangle",
+        rf"{d}_{{t+1}} &= \max\Big({d}_t,\ {coef}\frac{{{r}_t}}{{\|{s}_t\|_1}}\Big), \quad "
+        rf"{d}_1 = {d}_0 = {a.get('estim_lr0', '1e-06')}",
+    ]
+
+
+@_recipe.formula("scale_by_dadapt_adamw")
+def _dadapt_adamw_rule(a, x, fresh):
+    r, s, m, v, d, eta, gamma = (fresh(n) for n in ("r", "s", "m", "v", "d", r"\hat\eta", r"\gamma"))
+    b1, b2, eps, g = a.get("b1", "0.9"), a.get("b2", "0.999"), a.get("eps", "1e-08"), _recipe.group(x)
+    return rf"{_decayed_params(a, eta)}- \frac{{{m}_t}}{{\sqrt{{{v}_t}} + {eps}}}", [
+        _prodigy_step_size(a, d, eta),
+        rf"{gamma} &= \sqrt{{{b2}}}",
+        rf"{r}_t &= {gamma}\,{r}_{{t-1}} + (1 - {gamma})\,{eta}_t\,"
+        rf"\Big\langle {x}, \frac{{{s}_{{t-1}}}}{{\sqrt{{{v}_{{t-1}}}} + {eps}}}\Big\rangle",
+        rf"{s}_t &= {gamma}\,{s}_{{t-1}} + (1 - {gamma})\,{eta}_t\,{g}",
+        rf"{m}_t &= {b1}\,{m}_{{t-1}} + (1 - {b1})\,{eta}_t\,{g}",
+        rf"{v}_t &= {b2}\,{v}_{{t-1}} + (1 - {b2})\,{g}^2",
+        rf"{d}_{{t+1}} &= \max\Big({d}_t,\ \frac{{{r}_t}}{{(1 - {gamma})\,\|{s}_t\|_1}}\Big), \quad "
+        rf"{d}_1 = {d}_0 = {a.get('estim_lr0', '1e-06')}",
+    ]

@@ -506,3 +506,27 @@ def rotate_back() -> GradientTransformation:
         return _on_matrices(from_eigenbasis, updates, bases.left, bases.right), EmptyState()
 
     return primitive(init, update)
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("rotate_to_eigenbasis")
+def _rotate_to_eigenbasis_rule(a, x, fresh):
+    return rf"Q_L^\top {_recipe.group(x)}\, Q_R", []
+
+
+@_recipe.formula("rotate_back")
+def _rotate_back_rule(a, x, fresh):
+    return rf"Q_L {_recipe.group(x)}\, Q_R^\top", []
+
+
+@_recipe.formula("in_kronecker_eigenbasis")
+def _in_kronecker_eigenbasis_rule(a, x, fresh):
+    inner = a[_recipe.INNER][0](x)
+    b, f, g = a.get("decay", "0.95"), a.get("precondition_frequency", "10"), _recipe.group(x)
+    return inner, [
+        rf"L_t &= {b}\,L_{{t-1}} + (1 - {b})\,{g} {g}^\top, \quad R_t = {b}\,R_{{t-1}} + (1 - {b})\,{g}^\top {g}",
+        rf"Q_L &\leftarrow \mathrm{{eigh}}(L_t) \text{{ after the first update}}, \ \mathrm{{QR}}(L_t Q_L) "
+        rf"\text{{ after every }} {f}\text{{-th}} \quad (\text{{likewise }} Q_R \text{{ from }} R_t)",
+    ]

@@ -211,3 +211,25 @@ def _difference(a: PyTree, b: PyTree) -> PyTree:
 def _slot(tree: PyTree, i: jax.Array) -> PyTree:
     """Entry ``i`` of a ring buffer: each leaf's row ``i`` along the leading memory axis."""
     return jax.tree.map(lambda leaf: leaf[i], tree)
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("scale_by_lbfgs")
+def _lbfgs_rule(a, x, fresh):
+    s, y, rho, h, gamma = fresh("s"), fresh("y"), fresh(r"\rho"), fresh("H"), fresh(r"\gamma")
+    previous = "g_{t-1}" if x == "g_t" else rf"\left.{_recipe.group(x)}\right|_{{t-1}}"
+    if a.get("scale_init_precond", "True") == "True":
+        ratio = rf"\frac{{{s}_{{t-1}}^\top {y}_{{t-1}}}}{{{y}_{{t-1}}^\top {y}_{{t-1}}}}"
+        first = rf"{gamma} = \min(1, 1/\|{x}\|) \text{{ at the first update}}"
+        start = rf"{h}_t^0 &= {gamma}_t I, \quad {gamma}_t = {ratio} \quad ({first})"
+    else:
+        start = rf"{h}_t^0 &= I"
+    return rf"{h}_t\,{_recipe.group(x)}", [
+        rf"{s}_{{t-1}} &= \theta_t - \theta_{{t-1}}, \quad {y}_{{t-1}} = {x} - {previous}, \quad "
+        rf"{rho}_{{t-1}} = 1 / \mathrm{{Re}}\langle {y}_{{t-1}}, {s}_{{t-1}} \rangle",
+        start,
+        rf"{h}_t {_recipe.group(x)} &= \text{{two-loop recursion from }} {h}_t^0 \text{{ over the last }} "
+        rf"{a.get('memory_size', '10')} \text{{ pairs }} ({s}_i, {y}_i, {rho}_i)",
+    ]

@@ -269,3 +269,26 @@ def _project_back(u: jax.Array, g: jax.Array, projector: jax.Array, m: Optional[
         return u
     full = projector @ u if m.left else u @ projector.T
     return (scale.astype(g.dtype) * m.from_matrix(full)).astype(g.dtype)
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("scale_by_galore")
+def _galore_rule(a, x, fresh):
+    projected = fresh("R")
+    if _recipe.INNER in a:
+        inner, equations = a[_recipe.INNER][0](f"{projected}_t"), []
+    else:
+        from ..aliases.adam_family import scale_by_adam  # the default, as in scale_by_galore
+
+        inner, equations = _recipe.term(scale_by_adam(), f"{projected}_t", fresh)
+    basis, scale = fresh("P"), a.get("scale", "1.0")
+    scale = "" if scale in ("1", "1.0") else rf"{scale}\,"
+    return rf"{scale}{basis}_t\,{_recipe.group(inner)}", equations + [
+        rf"{basis}_t &= \begin{{cases}} U_{{:, :r}} \text{{ of }} \operatorname{{svd}}({x}) & "
+        rf"(t - 1) \bmod {a.get('update_proj_gap', '200')} = 0 \\ {basis}_{{t-1}} & \text{{else}} \end{{cases}}, \quad "
+        rf"r = \min({a.get('rank', '128')}, m, n)",
+        rf"{projected}_t &= {basis}_t^\top {_recipe.group(x)} \quad (m \times n \text{{ with }} m \ge n"
+        rf"\text{{; transposed for }} m < n)",
+    ]

@@ -287,3 +287,36 @@ def _step_of(x, m, d, decay_factor, tau):
 def _warm_started_momentum_rule(a, x, fresh):
     m, b = fresh("m"), a.get("decay", "0.9")
     return rf"{m}_t", [rf"{m}_t &= {b}\,{m}_{{t-1}} + (1 - {b})\,{x} \quad ({m}_0 = {x})"]
+
+
+@_recipe.formula("momo_step")
+def _momo_step_rule(a, x, fresh):
+    branches = a[_recipe.INNER]
+    m = branches[0](x)
+    d = branches[1](x) if len(branches) > 1 else None
+    f, inner, h, tau = fresh(r"\bar f"), fresh(r"\gamma"), fresh("h"), fresh(r"\tau")
+    lr, b, wd = a.get("learning_rate", "1.0"), a.get("decay", "0.9"), a.get("weight_decay", "0.0")
+    warm = a.get("warm_start", "True") == "True"
+    start = r"\text{started at its first value}" if warm else ""
+    rho = "" if warm else rf"(1 - {b}^{{t}})\,"  # the means' bias correction, 1 when warm started
+    no_decay = wd in ("0", "0.0")
+    shrink = "" if no_decay else rf"(1 + {lr}\,{wd})"
+    bound = r"f^\star" if a.get("adapt_lower_bound") != "True" else r"f^\star_t"
+    direction = _recipe.group(m) if d is None else rf"\frac{{{m}}}{{{d}}}"
+    curvature = rf"\|{m}\|^2" if d is None else rf"\langle {m}, {direction} \rangle"
+    step = lr if warm else rf"\frac{{{lr}}}{{1 - {b}^{{t}}}}"
+    equations = [
+        rf"{f}_t &= {b}\,{f}_{{t-1}} + (1 - {b})\,f_t \quad (f_t\text{{: the loss}}{', ' if warm else ''}{start})",
+        rf"{inner}_t &= {b}\,{inner}_{{t-1}} + (1 - {b})\,\langle {x}, \theta_t \rangle"
+        + (rf" \quad ({start})" if warm else ""),
+        rf"{h}_t &= \frac{{\big[{shrink}({f}_t - {rho}{bound} - {inner}_t) + \langle {m}, \theta_t \rangle\big]_+}}"
+        rf"{{{curvature}}}",
+        rf"{tau}_t &= \min\big({step},\ {h}_t\big)",
+    ]
+    if bound == r"f^\star_t":
+        equations.append(rf"{bound} &\geq {a.get('lower_bound', '0.0')}"
+                         r" \quad\text{(re-estimated from the model at each step)}")
+    else:
+        equations.append(rf"f^\star &= {a.get('lower_bound', '0.0')}")
+    decay = "" if no_decay else rf"-\frac{{{lr}\,{wd}}}{{1 + {lr}\,{wd}}}\,\theta_t "
+    return rf"{decay}- {tau}_t\,{direction}", equations

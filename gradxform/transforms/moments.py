@@ -453,3 +453,9 @@ def _amsgrad_max_rule(a, x, fresh):
 def _infinity_moment_rule(a, x, fresh):
     u, b, eps = fresh("u"), a.get("decay", "0.999"), a.get("eps", "0")
     return rf"{u}_t", [rf"{u}_t &= \max({b}\,{u}_{{t-1}}, |{x}| + {eps})"]
+
+
+@_recipe.formula("interpolated_momentum")
+def _interpolated_momentum_rule(a, x, fresh):
+    mu, b1, b2, g = fresh(r"\mu"), a.get("b1", "0.9"), a.get("b2", "0.99"), _recipe.group(x)
+    return rf"(1 - {b1})\,{g} + {b1}\,{mu}_{{t-1}}", [rf"{mu}_t &= (1 - {b2})\,{g} + {b2}\,{mu}_{{t-1}}"]

@@ -295,3 +295,41 @@ def ones() -> GradientTransformation:
         return jax.tree.map(jnp.ones_like, updates), state
 
     return primitive(_no_state, update)
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+def _dozat_schedule(a: dict) -> str:
+    r"""The equation of Dozat's momentum schedule :math:`\mu_t` (the same in each primitive that reads it)."""
+    return rf"\mu_t &= {a.get('b1', '0.9')}\,\big(1 - \tfrac12\, 0.96^{{t\,{a.get('momentum_decay', '0.004')}}}\big)"
+
+
+@_recipe.formula("scale_by_rectification")
+def _rectification_rule(a, x, fresh):
+    r, b = fresh("r"), a.get("decay", "0.999")
+    ratio = r"\frac{(\rho_t - 4)(\rho_t - 2)\,\rho_\infty}{(\rho_\infty - 4)(\rho_\infty - 2)\,\rho_t}"
+    return rf"{r}_t\,{_recipe.group(x)}", [
+        rf"\rho_\infty &= \frac{{2}}{{1 - {b}}} - 1, \quad \rho_t = \rho_\infty - \frac{{2\,t\,{b}^t}}{{1 - {b}^t}}",
+        rf"{r}_t &= \sqrt{{{ratio}}}",
+    ]
+
+
+@_recipe.formula("ones")
+def _ones_rule(a, x, fresh):
+    return "1", []
+
+
+@_recipe.formula("scale_by_dozat_momentum")
+def _dozat_momentum_rule(a, x, fresh):
+    k = a.get("step_offset", "0")
+    mu = r"\mu_t" if k == "0" else rf"\mu_{{t+{k}}}"
+    weight = rf"(1 - {mu})" if a.get("complement") == "True" else mu
+    return rf"{weight}\,{_recipe.group(x)}", [_dozat_schedule(a)]
+
+
+@_recipe.formula("dozat_bias_correction")
+def _dozat_bias_correction_rule(a, x, fresh):
+    k = a.get("step_offset", "0")
+    last = "t" if k == "0" else f"t+{k}"
+    return rf"\frac{{{x}}}{{1 - \prod_{{i=1}}^{{{last}}} \mu_i}}", [_dozat_schedule(a)]

@@ -135,3 +135,23 @@ def switch_to_sgd(
         return out, new_state
 
     return primitive(init, update, hyper, reads_step=True, parts={"adaptive": first, "sgd": second})
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("switch_to_sgd")
+def _switch_to_sgd_rule(a, x, fresh):
+    adaptive, sgd = a[_recipe.INNER]
+    p, gamma, mean, rate = fresh("p"), fresh(r"\gamma"), fresh(r"\lambda"), fresh(r"\Lambda")
+    b, eps = a.get("decay", "0.999"), a.get("eps", "1e-09")
+    equations = [rf"{p}_t &= {adaptive(x)}"]
+    sgd_term = sgd(x)  # after the adaptive branch, whose equations come first
+    return (rf"\begin{{cases}} {p}_t & \text{{before the switch}} \\ {rate}\,{_recipe.group(sgd_term)}"
+            r" & \text{after} \end{cases}"), equations + [
+        rf"{gamma}_t &= \frac{{{p}_t^\top {p}_t}}{{-{p}_t^\top {_recipe.group(x)}}}, \quad "
+        rf"{mean}_t = {b}\,{mean}_{{t-1}} + (1 - {b})\,{gamma}_t"
+        rf" \quad (\text{{where }} {p}_t^\top {_recipe.group(x)} \ne 0)",
+        rf"{rate} &= \frac{{{mean}_k}}{{1 - {b}^k}} \text{{ at the first }} k > 1 \text{{ with }} "
+        rf"\left|\frac{{{mean}_k}}{{1 - {b}^k}} - {gamma}_k\right| < {eps}\text{{: the switch}}",
+    ]

@@ -101,3 +101,24 @@ def _safe_norm(x, min_norm):
     small = norm <= floor
     masked_norm = jnp.linalg.norm(jnp.where(small, jnp.ones_like(x), x))
     return jnp.where(jnp.squeeze(small), floor, masked_norm)
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("scale_by_trust_ratio")
+def _trust_ratio_rule(a, x, fresh):
+    r, floor, eps = fresh("r"), a.get("min_norm", "0.0"), a.get("eps", "0.0")
+    coefficient = a.get("trust_coefficient", "1.0")
+    coefficient = "" if coefficient in ("1", "1.0") else rf"{coefficient}\,"
+
+    def clipped(norm: str) -> str:
+        return norm if floor in ("0", "0.0") else rf"\max({norm}, {floor})"
+
+    plus = "" if eps in ("0", "0.0") else f" + {eps}"
+    where = r"\text{per leaf; 1 where either norm is 0"
+    where += r" or the mask leaves the leaf out}" if "mask" in a else "}"
+    params, update = clipped(r"\|\theta_{t-1}\|"), clipped(rf"\|{x}\|")
+    return rf"{r}\,{_recipe.group(x)}", [
+        rf"{r} &= {coefficient}\frac{{{params}}}{{{update}{plus}}} \quad ({where})",
+    ]

@@ -111,3 +111,18 @@ def _real_leaves(params: PyTree) -> None:
         if jnp.iscomplexobj(leaf):
             raise TypeError(REAL_ONLY.format(who="cautious", dtype=jnp.result_type(leaf),
                                              path=jax.tree_util.keystr(path) or "the root"))
+
+
+# --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
+
+
+@_recipe.formula("cautious")
+def _cautious_rule(a, x, fresh):
+    proposed = a[_recipe.INNER][0](x)
+    u, phi = fresh(r"\hat u"), fresh(r"\phi")
+    kept = rf"\tfrac{{1}}{{d}}\textstyle\sum_i {phi}_{{t,i}}"  # the fraction of the leaf's d elements kept
+    return rf"\frac{{{u}_t \odot {phi}_t}}{{{kept} + {a.get('eps', '1e-08')}}}", [
+        rf"{u}_t &= {proposed}",
+        rf"{phi}_t &= \mathbb{{1}}[\,{u}_t \odot {_recipe.group(x)} < 0\,]"
+        r" \quad (\text{per leaf of } d \text{ elements})",
+    ]

@@ -1,8 +1,11 @@
 """A transformation knows its recipe: repr prints it, gx.recipe returns it as data, a notebook renders
 its update rule; the protocol stays Optax's two fields."""
+import re
+
 import jax.numpy as jnp
 import optax
 import pytest
+from registry import REGISTRY
 
 import gradxform as gx
 
@@ -114,3 +117,35 @@ def test_call_arguments_rebuild_what_a_recipe_records(make):
     node = _recipe.of(make())
     positional, keywords = _recipe.call_arguments(getattr(gx, node.name), node)
     assert repr(getattr(gx, node.name)(*positional, **keywords)) == repr(make())
+
+
+# The names that may stay \operatorname{...} in a rendered update rule: everything else written so
+# is a primitive whose rule is missing (its rendering says nothing about what it does).
+MATH_OPERATORS = {
+    "sign", "clip", "mean",  # sign(x), clip(x, a, b), a leaf's mean: functions of the formulas
+    "svd",  # GaLore's projection: the singular vectors of the gradient
+    "RMS",  # the root mean square of a leaf (Adafactor's relative step)
+}
+WRAPPERS_WITHOUT_RULE = {
+    # Wrappers and combinators still written as operators of their inner terms: each changes which
+    # leaves, steps or points the inner optimizer sees, which an update rule of u_t cannot say briefly.
+    "masked", "partition", "schedule_free", "sparse", "split_real_and_imaginary", "swa",
+}
+WITHOUT_RECIPE = {"T"}  # a transformation built by hand (dpsgd's entry chains one): no recipe to render
+
+
+def test_every_primitive_of_the_registry_renders_its_own_update_rule():
+    from gradxform.core import recipe as _recipe
+
+    without_rule: dict[str, str] = {}
+    for entry in REGISTRY:
+        rendered = entry.make()._repr_markdown_()
+        math = rendered.split("$$")[1]
+        for left, right in [(r"\{", r"\}"), (r"\\left(?![a-z])", r"\\right(?![a-z])"), (r"\\begin\{", r"\\end\{")]:
+            assert len(re.findall(left, math)) == len(re.findall(right, math)), f"{entry.name}: unbalanced {left}"
+        for name in re.findall(r"\\operatorname\{([A-Za-z\\_]+)\}", math):
+            name = name.replace(r"\_", "_")
+            if name not in MATH_OPERATORS | WRAPPERS_WITHOUT_RULE | WITHOUT_RECIPE:
+                without_rule.setdefault(name, entry.name)
+    assert not without_rule, f"primitives without a rule (and an entry showing each): {without_rule}"
+    assert not WRAPPERS_WITHOUT_RULE & set(_recipe._RULES), "a wrapper with a rule: take it off the list"
