@@ -60,8 +60,11 @@ def attach(transform, node: Recipe):
 
 
 def of(transform) -> Recipe | Opaque:
-    """The recipe recorded on ``transform``, or an :class:`Opaque` description of it."""
+    """The recipe recorded on ``transform`` (on its ``update`` function, or on the object itself
+    for a class such as :class:`gradxform.MultiSteps`), or an :class:`Opaque` description of it."""
     node = getattr(getattr(transform, "update", None), _ATTRIBUTE, None)
+    if node is None and not isinstance(transform, tuple):  # a GradientTransformation is a tuple
+        node = vars(transform).get(_ATTRIBUTE) if hasattr(transform, "__dict__") else None
     if node is not None:
         return node
     module = getattr(type(transform), "__module__", "") or ""
@@ -88,6 +91,14 @@ def call_arguments(build: Callable, node: Recipe) -> tuple[tuple, dict]:
             break
         named[parameter.name] = value
     return tuple(positional), named
+
+
+def record(obj: Any, name: str, **args: Any) -> Recipe:
+    """Record ``name(**args)`` on ``obj`` itself, an object with ``init`` and ``update`` methods
+    (whose bound ``update`` cannot carry a recipe of its own); returns the node."""
+    node = Recipe(name, tuple(args.items()))
+    setattr(obj, _ATTRIBUTE, node)
+    return node
 
 
 def named(transform, name: str, **args: Any):

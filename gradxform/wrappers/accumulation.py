@@ -90,7 +90,7 @@ class MultiSteps:
         accumulator_dtype: Any = None,
     ):
         self._opt = whole(opt, "MultiSteps")
-        self._every_k_given = every_k_schedule  # as the recipe shows it
+        self._recipe = _recipe.record(self, "MultiSteps", opt=self._opt, every_k_schedule=every_k_schedule)
         self._named = with_errors_named(self._opt, "MultiSteps")  # its errors led by "MultiSteps.update: ..."
         if callable(every_k_schedule):
             _first_k_at_least_one(every_k_schedule)
@@ -177,8 +177,7 @@ class MultiSteps:
         def update(updates, state, params=None, **extra_args):
             return self.update(updates, state, params, **extra_args)
 
-        return _recipe.named(GradientTransformation(self.init, update), "MultiSteps", opt=self._opt,
-                             every_k_schedule=self._every_k_given)
+        return _recipe.attach(GradientTransformation(self.init, update), self._recipe)
 
 
 def _first_k_at_least_one(every_k_schedule: Callable[[jax.Array], Any]) -> None:

@@ -73,7 +73,8 @@ def test_a_chain_keeps_a_step_only_where_a_link_reads_one():
         "an Optax link that takes none": gx.chain(optax.scale(0.1)),
         "a gradxform chain as a link (counts its own)": gx.chain(gx.adam(0.1), gx.sgd(1.0)),
         "gradxform wrappers as links (count their own)": gx.chain(
-            gx.MultiSteps(gx.adam(0.1), 2).gradient_transformation(), gx.checked(gx.adam(0.1)),
+            gx.MultiSteps(gx.adam(0.1), 2).gradient_transformation(), gx.MultiSteps(gx.sgd(0.1), 2),
+            gx.checked(gx.adam(0.1)),
             gx.lookahead(gx.adam(0.1), 2, 0.5)),
         "a hand-made link that takes extra arguments": gx.chain(
             gx.GradientTransformation(lambda p: (), lambda u, s, p=None, **extra: (u, s))),
