@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import re
 import threading
 from typing import Any, Callable, Iterator
 
@@ -599,10 +600,7 @@ def latex_value(value: Any) -> str:
     """An argument in LaTeX: a hyperparameter passed by name as its symbol, a number as it is."""
     value = _value(value)
     if isinstance(value, Term):
-        name, _, rest = value.text.partition(" - ")
-        if rest:  # "1 - b1"
-            return f"1 - {latex_value(Term(rest))}"
-        return _SYMBOLS.get(value.text, rf"\mathrm{{{_escape(value.text)}}}")
+        return _term_latex(value.text)
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, (int, float)):
@@ -610,6 +608,29 @@ def latex_value(value: Any) -> str:
     if schedule_label(value) is not None or callable(value):
         return "s(t)"
     return _escape(_number(value))
+
+
+_NAME = re.compile(r"(?<![0-9.])[A-Za-z_][A-Za-z_0-9]*")  # a hyperparameter's name, not 1e-08's e
+_SQRT = re.compile(r"\\?sqrt\(([^()]*)\)")
+
+
+def _term_latex(text: str) -> str:
+    """A derived form's text (``1 - b1``, ``learning_rate / sqrt(1 + learning_rate^2)``) in LaTeX:
+    each name as its symbol, ``sqrt(...)`` as a root."""
+    named = _NAME.sub(lambda m: m.group() if m.group() == "sqrt" else
+                      _SYMBOLS.get(m.group(), rf"\mathrm{{{_escape(m.group())}}}"), text)
+    return _SQRT.sub(lambda m: rf"\sqrt{{{m.group(1)}}}", named)
+
+
+def factor(value: str) -> str:
+    """``value`` in parentheses if it is a sum or difference (``1 - \\beta_1``), so that it reads
+    right as a factor of a product."""
+    return f"({value})" if " - " in value or " + " in value else value
+
+
+def plus(term: str) -> str:
+    """``+ term``, or ``- rest`` where ``term`` is ``-rest`` (no ``+ -``)."""
+    return f"- {term[1:]}" if term.startswith("-") else f"+ {term}"
 
 
 def group(x: str) -> str:

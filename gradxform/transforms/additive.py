@@ -191,7 +191,7 @@ def key_maker(key, who: str):
 
 @_recipe.formula("weight_decay")
 def _weight_decay_rule(a, x, fresh):
-    return rf"{x} + {a.get('rate', '0')}\,\theta_{{t-1}}", []
+    return rf"{x} + {_recipe.factor(a.get('rate', '0'))}\,\theta_{{t-1}}", []
 
 
 @_recipe.formula("add_noise")

@@ -426,7 +426,7 @@ def scheduled_bias_correction(
 def _momentum_rule(a, x, fresh):
     m, b = fresh("m"), a.get("decay", "0.9")
     weight = rf"(1 - {b})\," if a.get("ema") == "True" else ""
-    equation = rf"{m}_t &= {b}\,{m}_{{t-1}} + {weight}{x}"
+    equation = rf"{m}_t &= {b}\,{m}_{{t-1}} {_recipe.plus(weight + x)}"
     out = rf"{weight}{x} + {b}\,{m}_t" if a.get("nesterov") == "True" else rf"{m}_t"
     return out, [equation]
 

@@ -55,4 +55,4 @@ def add_scaled_params(rate: Hyper) -> GradientTransformation:
 
 @_recipe.formula("add_scaled_params")
 def _add_scaled_params_rule(a, x, fresh):
-    return rf"{x} + {a.get('rate', 'c')}\,\theta_{{t-1}}", []
+    return rf"{x} + {_recipe.factor(a.get('rate', 'c'))}\,\theta_{{t-1}}", []

@@ -70,17 +70,12 @@ def _scale_by(who: str, sign: int = 1, **factor) -> GradientTransformation:
 # --- Update rules in LaTeX, for a recipe's rendering in a notebook ------------------------------
 
 
-def _factor(value: str) -> str:
-    """A factor in parentheses if it is a sum (``1 - \\beta_1``), so that the product reads right."""
-    return f"({value})" if " - " in value or " + " in value else value
-
-
 @_recipe.formula("scale")
 def _scale_rule(a, x, fresh):
-    return rf"{_factor(a['step_size'])}\,{_recipe.group(x)}", []
+    return rf"{_recipe.factor(a['step_size'])}\,{_recipe.group(x)}", []
 
 
 @_recipe.formula("scale_by_learning_rate")
 def _learning_rate_rule(a, x, fresh):
     sign = "" if a.get("flip_sign") == "False" else "-"
-    return rf"{sign}{_factor(a['learning_rate'])}\,{_recipe.group(x)}", []
+    return rf"{sign}{_recipe.factor(a['learning_rate'])}\,{_recipe.group(x)}", []

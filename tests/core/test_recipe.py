@@ -149,3 +149,12 @@ def test_every_primitive_of_the_registry_renders_its_own_update_rule():
                 without_rule.setdefault(name, entry.name)
     assert not without_rule, f"primitives without a rule (and an entry showing each): {without_rule}"
     assert not WRAPPERS_WITHOUT_RULE & set(_recipe._RULES), "a wrapper with a rule: take it off the list"
+
+
+def test_derived_hyperparameters_and_signed_inputs_render_as_formulas():
+    fromage = gx.fromage(1e-2)._repr_markdown_()
+    assert r"(\alpha_t / \sqrt{1 + \alpha_t^2})" in fromage  # its learning rate, a derived form
+    assert r"+ (1 / \sqrt{1 + \alpha_t^2} - 1)\,\theta_{t-1}" in fromage  # its decay, bracketed
+    lars = gx.lars(1e-2)._repr_markdown_()
+    assert r"m_t &= \mu\,m_{t-1} - \alpha_t" in lars and "+ -" not in lars
+    assert r"(1 - \beta_1)\,g_t" in gx.adam(1e-3)._repr_markdown_()
