@@ -294,3 +294,16 @@ def test_a_choice_given_an_array_is_refused_naming_the_argument():
     refused = r"^muon: scale_by_shape: fan_in_axis must be one of \[0, 1\], got fan_in_axis=Array"
     with pytest.raises(ValueError, match=refused):
         gx.muon(0.1, fan_in_axis=jnp.array([0, 1]))
+
+
+@pytest.mark.parametrize("init_shape, update_shape", [((3, 3), (3,)), ((3,), (3, 3))])
+def test_a_leaf_that_moved_between_groups_is_named_as_such(init_shape, update_shape):
+    # muon partitions by rank: a leaf whose rank changed since init() now belongs to the other group
+    opt = gx.muon(0.1)
+    state = opt.init({"w": jnp.ones(init_shape), "b": jnp.ones(3)})
+    with pytest.raises(ValueError) as caught:
+        opt.update({"w": jnp.ones(update_shape), "b": jnp.ones(3)}, state)
+    message = str(caught.value)
+    assert message.startswith("muon.update: ")
+    masked, leaf = ("updates", "state") if len(init_shape) == 2 else ("state", "updates")
+    assert f"masked out in {masked}, a leaf in {leaf}: 'w'. It has moved between the groups" in message

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .masked_node import is_masked
 from .named import value_of
 
 RANGE = "{who}: {name} must be {expected}, got {name}={value!r}.{hint}"
@@ -40,6 +41,10 @@ TREE_MISMATCH = (
 SAME_PATHS_OTHER_CONTAINERS = (
     "(none: the same paths, in other containers, e.g. a list for a tuple; {left_name} is {left} and "
     "{right_name} is {right})"
+)
+MOVED_BETWEEN_GROUPS = (
+    "  masked out in {masked}, a leaf in {leaf}: {paths}. It has moved between the groups of a "
+    "partition or mask since init(), as a change of its rank moves it under labels_by_ndim."
 )
 MAX_PATHS_LISTED = 12  # paths shown in a tree mismatch before "... and N more"
 NOT_FLOAT = (
@@ -217,13 +222,29 @@ def tree_mismatch(who: str, left_name: str, left, right_name: str, right) -> str
         return TREE_MISMATCH.format(who=who, left_name=left_name, right_name=right_name, left=both,
                                     right="(none)")
     return TREE_MISMATCH.format(who=who, left_name=left_name, right_name=right_name,
-                                left=_listing(only_left), right=_listing(only_right))
+                                left=_listing(only_left), right=_listing(only_right)) + _regrouped(
+        left_name, left, right_name, right)
 
 
-def _paths(tree) -> list[str]:
-    """Each leaf's key path as keys joined by '/' (``'<root>'`` for a lone leaf)."""
-    items = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return [repr("/".join(_key(k) for k in path)) if path else "<root>" for path, _ in items]
+def _regrouped(left_name: str, left, right_name: str, right) -> str:
+    """Lines for the paths masked out on one side (a leaf of another group of a partition) and a
+    leaf on the other: such a leaf has moved between groups, as a change of rank moves it under
+    :func:`gradxform.labels_by_ndim`."""
+    lines = []
+    for (masked_name, masked), (leaf_name, leaves) in (((left_name, left), (right_name, right)),
+                                                       ((right_name, right), (left_name, left))):
+        moved = sorted(set(_paths(masked, masked_only=True)) & set(_paths(leaves)))
+        if moved:
+            lines.append(MOVED_BETWEEN_GROUPS.format(masked=masked_name, leaf=leaf_name, paths=_listing(moved)))
+    return "".join("\n" + line for line in lines)
+
+
+def _paths(tree, masked_only: bool = False) -> list[str]:
+    """Each leaf's key path as keys joined by '/' (``'<root>'`` for a lone leaf); with
+    ``masked_only``, the paths of the masked-out parameters (:class:`MaskedNode`) instead."""
+    items = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_masked if masked_only else None)[0]
+    return [repr("/".join(_key(k) for k in path)) if path else "<root>" for path, leaf in items
+            if not masked_only or is_masked(leaf)]
 
 
 def _key(entry) -> str:

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from typing import Any, Callable, NamedTuple, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import check as _check
+from .masked_node import MaskedNode as MaskedNode
 from .protocol import GradientTransformation
-from .state_class import empty_node
 from .tree_access import is_params_placeholder
 from .types import PyTree
 
@@ -44,16 +44,6 @@ UNMATCHED_PATTERN = (
     "('*' crosses '/'). Nearest paths: {nearest}. Fix the pattern, or pass allow_unmatched=True "
     "where a pattern may legitimately match nothing."
 )
-
-
-@empty_node
-class MaskedNode(NamedTuple):
-    """Stands in for a parameter that the inner transformation does not see.
-
-    It is a node without children, so :func:`jax.tree.map` passes over it: the inner
-    transformation's state holds nothing for masked-out parameters. Same role as Optax's
-    ``MaskedNode``.
-    """
 
 
 def is_function(mask: Any) -> bool:

@@ -46,7 +46,7 @@ from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import primitive
 from ..core.link import Branch
-from ..core.masks import MaskedNode
+from ..core.masked_node import is_masked
 from ..core.protocol import EmptyState, GradientTransformation
 from ..core.state_class import fast_node, state_class
 from ..core.types import Hyper, PyTree
@@ -115,9 +115,6 @@ def _same_tree(who: str, updates: PyTree, state_tree: PyTree) -> None:
 
 
 def _masked_as_leaves(tree: PyTree) -> PyTree:
-    def is_masked(x):
-        return isinstance(x, MaskedNode)
-
     return jax.tree.map(lambda x: 0 if is_masked(x) else x, tree, is_leaf=is_masked)
 
 
