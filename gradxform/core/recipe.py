@@ -628,6 +628,16 @@ def factor(value: str) -> str:
     return f"({value})" if " - " in value or " + " in value else value
 
 
+def coefficient(value: str) -> str:
+    """``value`` written as the factor before a term (bracketed if a sum), or nothing where it is 1."""
+    return "" if value in ("1", "1.0") else rf"{factor(value)}\,"
+
+
+def is_zero(value: str) -> bool:
+    """Whether an argument written in LaTeX is 0 (a term it multiplies is left out)."""
+    return value in ("0", "0.0")
+
+
 def plus(term: str) -> str:
     """``+ term``, or ``- rest`` where ``term`` is ``-rest`` (no ``+ -``)."""
     return f"- {term[1:]}" if term.startswith("-") else f"+ {term}"

@@ -528,14 +528,14 @@ def _prodigy_step_size(a: dict, d: str, eta: str) -> str:
     r"""The equation of :math:`\hat\eta_t = d_t\,\alpha_t \sqrt{1-\beta_2^t}/(1-\beta_1^t)`, Prodigy's and
     D-Adapted AdamW's step size."""
     b1, b2, lr = a.get("b1", "0.9"), a.get("b2", "0.999"), a.get("learning_rate", "1.0")
-    lr = "" if lr in ("1", "1.0") else rf"{lr}\,"  # a multiplier, 1 unless scheduled
+    lr = _recipe.coefficient(lr)  # a multiplier, 1 unless scheduled
     return rf"{eta}_t &= {d}_t\,{lr}\frac{{\sqrt{{1 - {b2}^{{t}}}}}}{{1 - {b1}^{{t}}}}"
 
 
 def _decayed_params(a: dict, eta: str) -> str:
     r"""The decoupled weight decay :math:`-\lambda\,\hat\eta_t\,\theta_t` (with its sign), or nothing."""
     wd = a.get("weight_decay", "0.0")
-    return "" if wd in ("0", "0.0") else rf"-{wd}\,{eta}_t\,\theta_t "
+    return "" if _recipe.is_zero(wd) else rf"-{wd}\,{eta}_t\,\theta_t "
 
 
 @_recipe.formula("scale_by_prodigy")
@@ -545,7 +545,7 @@ def _prodigy_rule(a, x, fresh):
     beta3 = a.get("beta3", "None")
     beta3 = rf"\sqrt{{{b2}}}" if beta3 == "None" else beta3
     coef = a.get("estim_lr_coef", "1.0")
-    coef = "" if coef in ("1", "1.0") else rf"{coef}\,"
+    coef = _recipe.coefficient(coef)
     weight = f"{d}_t" if a.get("safeguard_warmup") == "True" else f"{eta}_t"
     return rf"{_decayed_params(a, eta)}- {eta}_t\,\frac{{{m}_t}}{{\sqrt{{{v}_t}} + {d}_{{t+1}}\,{eps}}}", [
         _prodigy_step_size(a, d, eta),

@@ -284,7 +284,7 @@ def _galore_rule(a, x, fresh):
 
         inner, equations = _recipe.term(scale_by_adam(), f"{projected}_t", fresh)
     basis, scale = fresh("P"), a.get("scale", "1.0")
-    scale = "" if scale in ("1", "1.0") else rf"{scale}\,"
+    scale = _recipe.coefficient(scale)
     return rf"{scale}{basis}_t\,{_recipe.group(inner)}", equations + [
         rf"{basis}_t &= \begin{{cases}} U_{{:, :r}} \text{{ of }} \operatorname{{svd}}({x}) & "
         rf"(t - 1) \bmod {a.get('update_proj_gap', '200')} = 0 \\ {basis}_{{t-1}} & \text{{else}} \end{{cases}}, \quad "

@@ -299,7 +299,7 @@ def _momo_step_rule(a, x, fresh):
     warm = a.get("warm_start", "True") == "True"
     start = r"\text{started at its first value}" if warm else ""
     rho = "" if warm else rf"(1 - {b}^{{t}})\,"  # the means' bias correction, 1 when warm started
-    no_decay = wd in ("0", "0.0")
+    no_decay = _recipe.is_zero(wd)
     shrink = "" if no_decay else rf"(1 + {lr}\,{wd})"
     bound = r"f^\star" if a.get("adapt_lower_bound") != "True" else r"f^\star_t"
     direction = _recipe.group(m) if d is None else rf"\frac{{{m}}}{{{d}}}"

@@ -110,12 +110,12 @@ def _safe_norm(x, min_norm):
 def _trust_ratio_rule(a, x, fresh):
     r, floor, eps = fresh("r"), a.get("min_norm", "0.0"), a.get("eps", "0.0")
     coefficient = a.get("trust_coefficient", "1.0")
-    coefficient = "" if coefficient in ("1", "1.0") else rf"{coefficient}\,"
+    coefficient = _recipe.coefficient(coefficient)
 
     def clipped(norm: str) -> str:
-        return norm if floor in ("0", "0.0") else rf"\max({norm}, {floor})"
+        return norm if _recipe.is_zero(floor) else rf"\max({norm}, {floor})"
 
-    plus = "" if eps in ("0", "0.0") else f" + {eps}"
+    plus = "" if _recipe.is_zero(eps) else f" + {eps}"
     where = r"\text{per leaf; 1 where either norm is 0"
     where += r" or the mask leaves the leaf out}" if "mask" in a else "}"
     params, update = clipped(r"\|\theta_{t-1}\|"), clipped(rf"\|{x}\|")
