@@ -48,7 +48,9 @@ from .core.types import TransformInitFn as TransformInitFn
 from .core.types import TransformUpdateExtraArgsFn as TransformUpdateExtraArgsFn
 from .core.types import TransformUpdateFn as TransformUpdateFn
 from .core.types import Updates as Updates
+from .core.wires import add_tapped as add_tapped
 from .core.wires import from_tap as from_tap
+from .core.wires import scale_by_tapped as scale_by_tapped
 from .core.wires import tap as tap
 from . import tree as tree  # Optax's tree utilities that touch states: gx.tree.get, set, ...
 
@@ -80,14 +82,14 @@ from .transforms.coin_betting import scale_by_cocob as scale_by_cocob
 from .transforms.constraints import keep_params_nonnegative as keep_params_nonnegative
 from .transforms.distance import ScaleByDistanceOverGradientsState as ScaleByDistanceOverGradientsState
 from .transforms.distance import scale_by_distance_over_gradients as scale_by_distance_over_gradients
+from .transforms.distance_estimates import ProdigyEstimateState as ProdigyEstimateState
 from .transforms.distance_estimates import ScaleByDadaptAdamwState as ScaleByDadaptAdamwState
 from .transforms.distance_estimates import ScaleByDogState as ScaleByDogState
 from .transforms.distance_estimates import ScaleByDowgState as ScaleByDowgState
-from .transforms.distance_estimates import ScaleByProdigyState as ScaleByProdigyState
+from .transforms.distance_estimates import prodigy_estimate as prodigy_estimate
 from .transforms.distance_estimates import scale_by_dadapt_adamw as scale_by_dadapt_adamw
 from .transforms.distance_estimates import scale_by_dog as scale_by_dog
 from .transforms.distance_estimates import scale_by_dowg as scale_by_dowg
-from .transforms.distance_estimates import scale_by_prodigy as scale_by_prodigy
 from .transforms.dual_averaging import DualAveragingStepState as DualAveragingStepState
 from .transforms.dual_averaging import cbrt_plus_eps as cbrt_plus_eps
 from .transforms.dual_averaging import dual_averaging_step as dual_averaging_step
@@ -257,6 +259,7 @@ from .aliases import scale_by_lion as scale_by_lion
 from .aliases import scale_by_madgrad as scale_by_madgrad
 from .aliases import scale_by_muon as scale_by_muon
 from .aliases import scale_by_novograd as scale_by_novograd
+from .aliases import scale_by_prodigy as scale_by_prodigy
 from .aliases import scale_by_radam as scale_by_radam
 from .aliases import scale_by_shampoo as scale_by_shampoo
 from .aliases import scale_by_simplified_ademamix as scale_by_simplified_ademamix

@@ -50,6 +50,7 @@ from .learning_rate_free import dadapt_adamw as dadapt_adamw
 from .learning_rate_free import dog as dog
 from .learning_rate_free import dowg as dowg
 from .learning_rate_free import prodigy as prodigy
+from .learning_rate_free import scale_by_prodigy as scale_by_prodigy
 from .low_rank_family import galore as galore
 from .matrix_family import muon as muon
 from .matrix_family import scale_by_muon as scale_by_muon

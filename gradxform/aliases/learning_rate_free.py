@@ -12,19 +12,24 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..core import check as _check
 from ..core.chain import chain
+from ..core.combinators import ratio
 from ..core.protocol import GradientTransformation, identity
 from ..core.recipe import alias
 from ..core.types import ScalarOrSchedule
+from ..core.wires import add_tapped, scale_by_tapped
 from ..transforms import additive as _additive
 from ..transforms.additive import Mask
 from ..transforms.coin_betting import scale_by_cocob
 from ..transforms.distance_estimates import (
+    prodigy_estimate,
     scale_by_dadapt_adamw,
     scale_by_dog,
     scale_by_dowg,
-    scale_by_prodigy,
 )
+from ..transforms.elementwise import sqrt_plus_eps
+from ..transforms.moments import mean_of_squares, scale_by_momentum
 from ..transforms.scaling import scale_by_learning_rate
 
 
@@ -194,6 +199,56 @@ def cocob(
     )
 
 
+@alias("learning_rate", "b1", "b2", "beta3", "eps", "estim_lr_coef", "weight_decay")
+def scale_by_prodigy(
+    learning_rate: ScalarOrSchedule = 1.0,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    beta3: Optional[ScalarOrSchedule] = None,
+    eps: ScalarOrSchedule = 1e-8,
+    estim_lr0: float = 1e-6,
+    estim_lr_coef: ScalarOrSchedule = 1.0,
+    weight_decay: ScalarOrSchedule = 0.0,
+    safeguard_warmup: bool = False,
+) -> GradientTransformation:
+    r"""Prodigy's whole update, sign included: Adam on :math:`d_t g_t`, scaled by :math:`\hat\eta_t`.
+
+    With :func:`prodigy_estimate`'s :math:`d_t`, :math:`d_{t+1}` and
+    :math:`\hat\eta_t = d_t\,\eta_t \sqrt{1-\beta_2^t}/(1-\beta_1^t)`:
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1)\,d_t g_t, \qquad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2)\,(d_t g_t)^2, \\
+        u_t = -\hat\eta_t \Big(\frac{m_t}{\sqrt{v_t} + d_{t+1}\,\epsilon} + \lambda\,\theta_t\Big)
+
+    Chains :func:`prodigy_estimate` (which records :math:`d_t`, :math:`d_{t+1}` and
+    :math:`\hat\eta_t / \eta_t` for the later links), :func:`scale_by_tapped` of :math:`d_t`,
+    the :func:`ratio` of :func:`scale_by_momentum` (``ema=True``) to :func:`mean_of_squares`,
+    :func:`sqrt_plus_eps` and :func:`add_tapped` of :math:`d_{t+1}\,\epsilon`, then
+    :func:`weight_decay`, :func:`scale_by_tapped` of :math:`\hat\eta_t / \eta_t` and
+    :func:`scale_by_learning_rate`.
+    The moments share ``b1`` and ``b2`` with the estimate's bias correction (one row each).
+    The arguments are :func:`prodigy`'s, with ``betas`` as ``b1`` and ``b2``.
+
+    Returns:
+        A :class:`GradientTransformation` whose state is a :class:`ChainState`; its ``update``
+        needs params.
+    """
+    _check.positive("scale_by_prodigy", eps=eps)  # 0: an entry whose gradients were all 0 gives 0/0
+    _check.non_negative("scale_by_prodigy", weight_decay=weight_decay)
+    return chain(
+        prodigy_estimate(learning_rate, b1, b2, beta3,           # records d_t, d_(t+1) and
+                         estim_lr0, estim_lr_coef, safeguard_warmup),  # d_t sqrt(1 - b2^t) / (1 - b1^t)
+        scale_by_tapped("estim_lr"),                             # d_t g_t
+        ratio(scale_by_momentum(b1, ema=True),                   # m_t /
+              [mean_of_squares(b2), sqrt_plus_eps(None, None),   #   (sqrt(v_t)
+               add_tapped("estim_lr_next", eps)]),               #    + d_(t+1) eps)
+        _additive.weight_decay(weight_decay),                    # + lambda theta_t
+        scale_by_tapped("estim_lr_debiased"),                    # * d_t sqrt(1 - b2^t) / (1 - b1^t)
+        scale_by_learning_rate(learning_rate),                   # * -eta_t
+    )
+
+
 @alias("learning_rate", "eps", "weight_decay")
 def prodigy(
     learning_rate: ScalarOrSchedule = 1.0,
@@ -220,10 +275,10 @@ def prodigy(
 
     with :math:`d_1 = d_0` (the denominator takes the new estimate, as Optax's does). A version
     of D-Adaptation (:func:`dadapt_adamw`) that weights recent gradients more, so
-    :math:`d` grows faster. One link, :func:`scale_by_prodigy`, whose parts are the Adam moments
-    (:func:`scale_by_momentum`, :func:`mean_of_squares`): every term reads the estimate
-    :math:`d_t`, which a chain cannot pass from one link to another. Same arguments and numbers
-    as ``optax.contrib.prodigy``.
+    :math:`d` grows faster. :func:`scale_by_prodigy`'s recipe: :func:`prodigy_estimate` records
+    :math:`d_t`, :math:`d_{t+1}` and :math:`\hat\eta_t` for the later links, which are Adam's
+    moments of :math:`d_t g_t` (:func:`scale_by_momentum`, :func:`mean_of_squares`), the
+    decay and the step size. Same arguments and numbers as ``optax.contrib.prodigy``.
 
     Args:
         learning_rate: :math:`\eta_t`, a multiplier: 1, or a schedule from 1 (the authors
@@ -254,12 +309,8 @@ def prodigy(
         [-1.  1.]
     """
     b1, b2 = betas
-    return chain(
-        scale_by_prodigy(                          # -eta_hat_t (lambda theta + m_t / (sqrt(v_t) + d_(t+1) eps)),
-            learning_rate, b1, b2, beta3, eps,     # d_(t+1) = max(d_t, c r_t / ||s_t||_1)
-            estim_lr0, estim_lr_coef, weight_decay, safeguard_warmup,
-        ),
-    )
+    return scale_by_prodigy(  # -eta_hat_t (m_t / (sqrt(v_t) + d_(t+1) eps) + lambda theta)
+        learning_rate, b1, b2, beta3, eps, estim_lr0, estim_lr_coef, weight_decay, safeguard_warmup)
 
 
 @alias("learning_rate", "eps", "weight_decay")
@@ -285,9 +336,9 @@ def dadapt_adamw(
         u_t = -\lambda\,\hat\eta_t\,\theta_t - \frac{m_t}{\sqrt{v_t} + \epsilon}
 
     One link, :func:`scale_by_dadapt_adamw`, whose parts are the Adam moments
-    (:func:`scale_by_momentum`, :func:`mean_of_squares`): the estimate reads the previous
-    second moment and every term reads :math:`d_t`. Same arguments and numbers as
-    ``optax.contrib.dadapt_adamw``.
+    (:func:`scale_by_momentum`, :func:`mean_of_squares`): its estimate reads the second
+    moment's previous value, which no other link could pass it (see there). Same arguments and
+    numbers as ``optax.contrib.dadapt_adamw``.
 
     Args:
         learning_rate: :math:`\eta_t`, a multiplier: 1, or a schedule from 1; ``>= 0``.

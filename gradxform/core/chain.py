@@ -1,7 +1,8 @@
 """The chain: links in sequence, one step counter and one table of hyperparameters for all.
 
 :func:`chain` owns the step count and the hyperparameters of the primitives it is made of, and
-hands both to every link as the extra arguments ``step`` and ``hyperparams``. A primitive used
+hands both to every link as the extra arguments ``step`` and ``hyperparams``, with the board on
+which a link records values for the later links of the same update (:mod:`.board`). A primitive used
 on its own owns them itself, as the one link of a chain (:func:`own`); composed into a chain it
 is taken apart, so a recipe has one counter and stores each hyperparameter once.
 """
@@ -13,6 +14,7 @@ from typing import Any, Iterator
 
 import jax
 
+from . import board as _board
 from . import check as _check
 from . import link as _link
 from . import masks as _masks
@@ -236,6 +238,7 @@ def _owner(links: list[_link.Link], who: str) -> GradientTransformation:
             state = _fresh_if_stateless(init, updates, state, caller)
         step = state.step if counted else None  # no link reads it: none is kept
         reader = table.reader(state.hyperparams, step)
+        extra_args = _board.opened(extra_args)  # a link's taps reach the later links
         extra_args.pop("step", None)  # an outer chain's, if a wrapper passed it on
         extra_args.update(hyperparams=reader, **({"step": step} if counted else {}))
         given, new_states = updates, []

@@ -21,13 +21,13 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from . import board as _board
 from . import check as _check
 from . import hyperparams as _hyper
 from . import link as _link
 from . import recipe as _recipe
 from . import step as _step
 from . import tree as _tree
-from . import wires as _wires
 from .chain import primitive
 from .link import Branch
 from .protocol import GradientTransformation
@@ -68,7 +68,7 @@ def ratio(numerator: Branch, denominator: Branch) -> GradientTransformation:
         return RatioState(numerator=num.raw.init(params), denominator=den.raw.init(params))
 
     def update(updates, state, params=None, **extra_args):
-        extra_args = _wires.opened(extra_args)  # the numerator runs first: its taps reach the denominator
+        extra_args = _board.opened(extra_args)  # the numerator runs first: its taps reach the denominator
         top, num_state = num.raw.update(updates, state.numerator, params, **extra_args)
         bottom, den_state = den.raw.update(updates, state.denominator, params, **extra_args)
         out = jax.tree.map(lambda a, b: jnp.divide(*_tree.promoted(a, b)), top, bottom)
@@ -107,7 +107,7 @@ def parallel_sum(*weighted_branches: tuple[Hyper, Branch]) -> GradientTransforma
 
     def update(updates, state, params=None, **extra_args):
         h = hyper.read(extra_args) if variable else None
-        extra_args = _wires.opened(extra_args)  # branches run in order: taps reach later ones
+        extra_args = _board.opened(extra_args)  # branches run in order: taps reach later ones
         outputs, states = [], []
         for branch, branch_state in zip(branches, state.branches):
             out, new_state = branch.raw.update(updates, branch_state, params, **extra_args)
@@ -147,7 +147,7 @@ def conditional(
 
     def update(updates, state, params=None, **extra_args):
         chosen = predicate(_step.read(extra_args, "conditional"))
-        extra_args = _wires.opened(extra_args)  # if_true runs first: its taps reach if_false
+        extra_args = _board.opened(extra_args)  # if_true runs first: its taps reach if_false
         out_yes, yes_state = yes.raw.update(updates, state.if_true, params, **extra_args)
         out_no, no_state = no.raw.update(updates, state.if_false, params, **extra_args)
         out = jax.tree.map(lambda a, b: jnp.where(chosen, *_tree.promoted(a, b)), out_yes, out_no)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
+from ..core import board as _board
 from ..core import check as _check
 from ..core import hyperparams as _hyper
 from ..core import link as _link
@@ -174,90 +175,83 @@ def scale_by_dowg(
 
 
 @state_class
-class ScaleByProdigyState(NamedTuple):
-    mu: Any  # the momentum's state (ScaleByMomentumState): EMA of d_k g_k
-    nu: Any  # the mean of squares' state (MeanOfSquaresState): EMA of (d_k g_k)^2
+class ProdigyEstimateState(NamedTuple):
     grad_sum: PyTree  # s, the weighted sum of scaled gradients; params' tree and dtype
     params0: PyTree  # theta_0, the params at init
     estim_lr: jax.Array  # scalar: d, the estimate of the distance to the solution (widest real dtype)
     numerator_weighted: jax.Array  # scalar: r, the weighted sum of <g_k, theta_0 - theta_k>
 
 
+# the names prodigy_estimate records d_t, d_(t+1) and d_t sqrt(1 - b2^t) / (1 - b1^t) under
+PRODIGY_WIRES = ("estim_lr", "estim_lr_next", "estim_lr_debiased")
+
+
 @_recipe.factory
-def scale_by_prodigy(
+def prodigy_estimate(
     learning_rate: Hyper = 1.0,
     b1: Hyper = 0.9,
     b2: Hyper = 0.999,
     beta3: Hyper | None = None,
-    eps: Hyper = 1e-8,
     estim_lr0: float = 1e-6,
     estim_lr_coef: Hyper = 1.0,
-    weight_decay: Hyper = 0.0,
     safeguard_warmup: bool = False,
 ) -> GradientTransformation:
-    r"""Prodigy's AdamW step, scaled by its running estimate :math:`d_t` of the distance to the solution.
+    r"""Prodigy's estimate :math:`d_t` of the distance to the solution, and its step size, for the later links.
 
     With :math:`t` the one-based step, :math:`\eta_t` the learning rate (a multiplier, 1 at a
-    schedule's peak), :math:`\hat\eta_t = d_t\,\eta_t \sqrt{1-\beta_2^t}/(1-\beta_1^t)`:
+    schedule's peak) and :math:`\hat\eta_t = d_t\,\eta_t \sqrt{1-\beta_2^t}/(1-\beta_1^t)`:
 
     .. math::
-        m_t = \beta_1 m_{t-1} + (1-\beta_1)\,d_t g_t, \qquad
-        v_t = \beta_2 v_{t-1} + (1-\beta_2)\,(d_t g_t)^2, \\
         s_t = \beta_3 s_{t-1} + \frac{\hat\eta_t}{d_0}\,d_t g_t, \qquad
-        r_t = \beta_3 r_{t-1} + \frac{d_t}{d_0}\,\hat\eta_t\,\langle g_t, \theta_0 - \theta_t\rangle, \\
-        d_{t+1} = \max\Big(d_t,\ c\,\frac{r_t}{\|s_t\|_1}\Big), \qquad
-        u_t = -\lambda\,\hat\eta_t\,\theta_t - \hat\eta_t\,\frac{m_t}{\sqrt{v_t} + d_{t+1}\,\epsilon}
+        r_t = \beta_3 r_{t-1} + \frac{d_t}{d_0}\,\hat\eta_t\,\langle g_t, \theta_0 - \theta_{t-1}\rangle, \\
+        d_{t+1} = \max\Big(d_t,\ c\,\frac{r_t}{\|s_t\|_1}\Big), \qquad d_1 = d_0
 
-    with :math:`d_1 = d_0` (the denominator takes the new estimate, as Optax's does; the paper's
-    Algorithm 4 the current one). While :math:`\|s_t\|_1 = 0` (every gradient so far was 0) the
-    estimate stays :math:`d_t`, where Optax's 0/0 makes it and every later update NaN. The
-    moments are :func:`scale_by_momentum` (``ema=True``) and :func:`mean_of_squares` of
-    :math:`d_t g_t`, run as this transformation's parts; the rest is
-    the estimate of :math:`d`, which every term above reads (hence one transformation, not a
-    chain). ``safeguard_warmup`` replaces :math:`\hat\eta_t` by :math:`d_t` in :math:`s_t`. The
-    output is the whole update, sign included. Numbers as ``optax.contrib.prodigy``'s.
+    with :math:`\theta_{t-1}` the params the update is given.
+
+    The updates pass through unchanged; :math:`d_t`, :math:`d_{t+1}` and the step size before
+    the learning rate, :math:`\hat\eta_t / \eta_t = d_t \sqrt{1-\beta_2^t}/(1-\beta_1^t)`, are
+    recorded, as scalars, under the names ``"estim_lr"``, ``"estim_lr_next"`` and
+    ``"estim_lr_debiased"`` for the later links of the update (:func:`gradxform.scale_by_tapped`,
+    :func:`gradxform.add_tapped`): :func:`gradxform.scale_by_prodigy` is Adam on :math:`d_t g_t`
+    with them. While
+    :math:`\|s_t\|_1 = 0` (every gradient so far was 0) the estimate stays :math:`d_t`, where
+    Optax's 0/0 makes it and every later update NaN. ``safeguard_warmup`` replaces
+    :math:`\hat\eta_t` by :math:`d_t` in :math:`s_t`. Numbers as ``optax.contrib.prodigy``'s.
 
     Args:
         learning_rate: :math:`\eta_t`, a multiplier (1, or a schedule such as a warmup and decay
             from 1); ``>= 0``.
-        b1: :math:`\beta_1`, decay of the momentum; in ``[0, 1)``.
-        b2: :math:`\beta_2`, decay of the second moment; in ``[0, 1)``.
+        b1: :math:`\beta_1`, the momentum's decay, for the bias correction; in ``[0, 1)``.
+        b2: :math:`\beta_2`, the second moment's decay, for the bias correction; in ``[0, 1)``.
         beta3: :math:`\beta_3`, decay of :math:`s` and :math:`r`; in ``[0, 1]``; ``None``:
             :math:`\sqrt{\beta_2}`.
-        eps: :math:`\epsilon`, scaled by :math:`d_{t+1}` in the denominator; ``> 0``.
         estim_lr0: :math:`d_0`, the initial (under)estimate; a number ``> 0``.
         estim_lr_coef: :math:`c`, a factor of each new estimate; ``> 0``.
-        weight_decay: :math:`\lambda`, decoupled (AdamW) weight decay; ``>= 0``.
         safeguard_warmup: leave :math:`\eta_t` out of :math:`s_t` (for long warmups).
 
     Returns:
-        A :class:`GradientTransformation` whose state is :class:`ScaleByProdigyState` (in a
+        A :class:`GradientTransformation` whose state is :class:`ProdigyEstimateState` (in a
         chain; on its own, the one link of a :class:`ChainState`); its ``update`` needs params.
 
     References:
         Mishchenko & Defazio, "Prodigy: An Expeditiously Adaptive Parameter-Free Learner",
         ICML 2024, Algorithm 4. https://arxiv.org/abs/2306.06101
     """
-    who = "scale_by_prodigy"
+    who = "prodigy_estimate"
     _check.learning_rate(who, learning_rate=learning_rate)
     _check.decay(who, b1=b1, b2=b2)
     beta3 = _default_beta3(b2) if beta3 is None else beta3
     _check.unit_interval(who, beta3=beta3)
-    _check.positive(who, eps=eps)  # 0: an entry whose gradients were all 0 gives 0/0
-    _check.non_negative(who, weight_decay=weight_decay)
     _check.fixed(who, estim_lr0=estim_lr0)
     _check.positive(who, estim_lr0=estim_lr0, estim_lr_coef=estim_lr_coef)
     _check.flag(who, safeguard_warmup=safeguard_warmup)
-    b1, b2 = _named("b1", b1), _named("b2", b2)  # one row each, shared with the moments
-    hyper = _hyper.declare(who, learning_rate=learning_rate, b1=b1, b2=b2, beta3=beta3, eps=eps,
-                           estim_lr_coef=estim_lr_coef, weight_decay=weight_decay)
-    momentum, second = _link.branch(scale_by_momentum(b1, ema=True), who), _link.branch(mean_of_squares(b2), who)
+    hyper = _hyper.declare(who, learning_rate=learning_rate, b1=_named("b1", b1), b2=_named("b2", b2),
+                           beta3=beta3, estim_lr_coef=estim_lr_coef)
 
     def init(params):
         _real_leaves(who, params)
-        dtype = scalar_dtype(params)
-        return ScaleByProdigyState(momentum.raw.init(params), second.raw.init(params), _tree.zeros_like(params),
-                                   copy_of_params(params), jnp.asarray(estim_lr0, dtype), jnp.zeros([], dtype))
+        return ProdigyEstimateState(_tree.zeros_like(params), copy_of_params(params),
+                                    jnp.asarray(estim_lr0, scalar_dtype(params)), jnp.zeros([], scalar_dtype(params)))
 
     def update(updates, state, params=None, **extra_args):
         needs_params(who, params, "(the estimate reads their distance from the initial params)")
@@ -265,22 +259,21 @@ def scale_by_prodigy(
         h = hyper.read(extra_args)
         d = state.estim_lr
         dtype = d.dtype
-        dlr = d * h("learning_rate").astype(dtype) * _bias_correction_factor(h, extra_args, who).astype(dtype)
-        dg = jax.tree.map(lambda g: _tree.times(g, d), updates)
-        mu, mu_state = momentum.raw.update(dg, state.mu, params, **extra_args)      # m_t
-        nu, nu_state = second.raw.update(dg, state.nu, params, **extra_args)        # v_t
-        beta3_t, eps_t, wd = (h(name).astype(dtype) for name in ("beta3", "eps", "weight_decay"))
+        debiased = d * _bias_correction_factor(h, extra_args, who).astype(dtype)
+        dlr = debiased * h("learning_rate").astype(dtype)  # eta_hat_t
+        beta3_t = h("beta3").astype(dtype)
         weight = d if safeguard_warmup else dlr
-        grad_sum = leafwise(lambda k, s, x: k(beta3_t) * s + k(weight) * x / estim_lr0, state.grad_sum, dg)
+        grad_sum = leafwise(lambda k, s, g: k(beta3_t) * s + k(weight) * _tree.times(g, d) / estim_lr0,
+                            state.grad_sum, updates)
         progress = real_vdot(updates, jax.tree.map(jnp.subtract, state.params0, params)).astype(dtype)
         numerator = beta3_t * state.numerator_weighted + (d / estim_lr0) * dlr * progress
         estimate = _estimate(h("estim_lr_coef").astype(dtype) * numerator, l1_norm(grad_sum).astype(dtype))
-        d_next = jnp.maximum(d, estimate)  # already in the denominator's eps term (as Optax)
-        out = leafwise(lambda k, m, v, p: -k(wd) * k(dlr) * p - k(dlr) * m / (jnp.sqrt(v) + k(d_next) * k(eps_t)),
-                       mu, nu, params)
-        return out, ScaleByProdigyState(mu_state, nu_state, grad_sum, state.params0, d_next, numerator)
+        d_next = jnp.maximum(d, estimate)
+        for name, value in zip(PRODIGY_WIRES, (d, d_next, debiased)):
+            _board.record(extra_args, name, value)
+        return updates, ProdigyEstimateState(grad_sum, state.params0, d_next, numerator)
 
-    return primitive(init, update, hyper, reads_step=True, parts={"mu": momentum, "nu": second})
+    return primitive(init, update, hyper, reads_step=True)
 
 
 @state_class
@@ -320,8 +313,11 @@ def scale_by_dadapt_adamw(
     estimate stays :math:`d_t`, where Optax's 0/0 makes it NaN. The moments are
     :func:`scale_by_momentum` (``ema=True``) of
     :math:`\hat\eta_t g_t` and :func:`mean_of_squares` of :math:`g_t`, run as this
-    transformation's parts; the estimate reads the second moment's previous value, and every
-    term reads :math:`d_t` (hence one transformation, not a chain). The output is the whole
+    transformation's parts. Unlike Prodigy's (:func:`prodigy_estimate`, whose later links read
+    :math:`d_t` from the chain's board), the estimate cannot be a link of its own: the momentum
+    needs :math:`\hat\eta_t` before it runs, and the estimate needs :math:`v_{t-1}`, the state
+    the second moment replaces when it runs; a value on the board lives one update, so only a
+    copy of :math:`v` (the params' size again) would carry it. The output is the whole
     update, sign included. Numbers as ``optax.contrib.dadapt_adamw``'s; in float32 they can
     differ in the last bit, as the momentum rounds :math:`(1-\beta_1)\,(\hat\eta_t g_t)` (Optax:
     :math:`((1-\beta_1)\,\hat\eta_t)\,g_t`).
@@ -538,23 +534,29 @@ def _decayed_params(a: dict, eta: str) -> str:
     return "" if _recipe.is_zero(wd) else rf"-{wd}\,{eta}_t\,\theta_t "
 
 
-@_recipe.formula("scale_by_prodigy")
-def _prodigy_rule(a, x, fresh):
-    m, v, s, r, d, eta = (fresh(n) for n in ("m", "v", "s", "r", "d", r"\hat\eta"))
-    b1, b2, eps, g = a.get("b1", "0.9"), a.get("b2", "0.999"), a.get("eps", "1e-08"), _recipe.group(x)
+def _recorded(wires: dict) -> str:
+    r"""The equation of what a link records for the later ones: :math:`\mathrm{d} = d_t,\ \ldots`."""
+    shown = [rf"\mathrm{{{name}}}".replace("_", r"\_") + f" = {value}" for name, value in wires.items()]
+    return shown[0].replace(" = ", " &= ", 1) + "".join(rf",\ {one}" for one in shown[1:])
+
+
+@_recipe.formula("prodigy_estimate")
+def _prodigy_estimate_rule(a, x, fresh):
+    s, r, d, eta = (fresh(n) for n in ("s", "r", "d", r"\hat\eta"))
+    b1, b2 = a.get("b1", "0.9"), a.get("b2", "0.999")
+    debiased = rf"{d}_t\,\frac{{\sqrt{{1 - {b2}^{{t}}}}}}{{1 - {b1}^{{t}}}}"
     beta3 = a.get("beta3", "None")
     beta3 = rf"\sqrt{{{b2}}}" if beta3 == "None" else beta3
-    coef = a.get("estim_lr_coef", "1.0")
-    coef = _recipe.coefficient(coef)
+    coef = _recipe.coefficient(a.get("estim_lr_coef", "1.0"))
     weight = f"{d}_t" if a.get("safeguard_warmup") == "True" else f"{eta}_t"
-    return rf"{_decayed_params(a, eta)}- {eta}_t\,\frac{{{m}_t}}{{\sqrt{{{v}_t}} + {d}_{{t+1}}\,{eps}}}", [
+    return x, [
         _prodigy_step_size(a, d, eta),
-        rf"{m}_t &= {b1}\,{m}_{{t-1}} + (1 - {b1})\,{d}_t {g}",
-        rf"{v}_t &= {b2}\,{v}_{{t-1}} + (1 - {b2})\,({d}_t {g})^2",
-        rf"{s}_t &= {beta3}\,{s}_{{t-1}} + \frac{{{weight}}}{{{d}_0}}\,{d}_t {g}",
-        rf"{r}_t &= {beta3}\,{r}_{{t-1}} + \frac{{{d}_t}}{{{d}_0}}\,{eta}_t\,\langle {x}, \theta_0 - \theta_t\rangle",
+        rf"{s}_t &= {beta3}\,{s}_{{t-1}} + \frac{{{weight}}}{{{d}_0}}\,{d}_t {_recipe.group(x)}",
+        rf"{r}_t &= {beta3}\,{r}_{{t-1}} + \frac{{{d}_t}}{{{d}_0}}\,{eta}_t\,"
+        rf"\langle {x}, \theta_0 - \theta_{{t-1}}\rangle",
         rf"{d}_{{t+1}} &= \max\Big({d}_t,\ {coef}\frac{{{r}_t}}{{\|{s}_t\|_1}}\Big), \quad "
         rf"{d}_1 = {d}_0 = {a.get('estim_lr0', '1e-06')}",
+        _recorded(dict(zip(PRODIGY_WIRES, (f"{d}_t", f"{d}_{{t+1}}", debiased)))),
     ]
 
 

@@ -19,6 +19,7 @@ from ..core import hyperparams as _hyper
 from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core import tree as _tree
+from ..core.board import CHAIN_ARGS
 from ..core.chain import primitive, whole
 from ..core.link import Branch
 from ..core.protocol import EmptyState, GradientTransformation
@@ -32,7 +33,6 @@ NEEDS_OBJECTIVE = (
 )
 PARAMS_NEEDED_WHY = "(the Hessian is taken at them)"
 # Arguments that a chain passes to its links; an estimator run as a whole gets the caller's only.
-_CHAIN_ARGS = ("step", "hyperparams")
 
 
 @state_class
@@ -160,7 +160,7 @@ def lagged_hessian_moment(
         h = hyper.read(extra_args)
         weight, beta = h("decay", lambda b: 1 - b), h("decay")
         refresh = _step.read(extra_args, who) % update_interval == 0
-        caller_args = {k: v for k, v in extra_args.items() if k not in _CHAIN_ARGS}
+        caller_args = {k: v for k, v in extra_args.items() if k not in CHAIN_ARGS}
 
         def estimate(estimator_state, nu):
             diagonal, estimator_state = inner.update(updates, estimator_state, params, **caller_args)

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from ..core import check as _check
 from ..core import recipe as _recipe
 from ..core import tree as _tree
+from ..core.board import CHAIN_ARGS
 from ..core.chain import primitive
 from ..core.eager import compiled_when_eager, in_a_trace
 from ..core.protocol import GradientTransformation
@@ -34,7 +35,6 @@ from ..core.state_class import fast_node, state_class
 from ..core.types import PyTree
 
 _OWN_ARGS = ("value", "grad", "value_fn")
-_CHAIN_ARGS = ("step", "hyperparams")  # what gradxform.chain hands every link
 
 UNUSED_EXTRA_ARGS = (
     "{who}: Unexpected keyword arguments {names} in update(): value_fn takes none of them (it "
@@ -627,7 +627,7 @@ def _loss_along(who: str, updates, params, extra_args: dict) -> tuple:
         raise ValueError(_check.NOT_A_SCALAR_VALUE.format(who=who, shape=jnp.shape(value)))
     _check.same_structure(who, updates=updates, params=params)
     _check.same_structure(who, grad=grad, params=params)
-    data = {k: v for k, v in extra_args.items() if k not in _OWN_ARGS + _CHAIN_ARGS}
+    data = {k: v for k, v in extra_args.items() if k not in _OWN_ARGS + CHAIN_ARGS}
     accepted = _keyword_names(value_fn)
     unused = sorted(k for k in data if accepted is not None and k not in accepted)
     if unused:

@@ -104,5 +104,7 @@ def test_prodigy_shares_b1_and_b2_with_its_moments():
     state = gx.prodigy(betas=(0.8, 0.99)).init({"w": np.ones(2)})
     values = gx.hyperparams(state)
     assert float(values["b1"]) == 0.8 and float(values["b2"]) == 0.99
-    assert sorted(values) == sorted(  # one row each, shared with the moments (no "decay" rows)
-        ["learning_rate", "b1", "b2", "beta3", "eps", "estim_lr_coef", "weight_decay"])
+    assert sorted(values) == sorted(  # one row each, shared with the moments (no "decay" rows); a
+        ["learning_rate", "b1", "b2", "beta3", "eps", "estim_lr_coef"])  # weight decay of 0 keeps none
+    decayed = gx.hyperparams(gx.prodigy(weight_decay=0.1).init({"w": np.ones(2)}))
+    assert float(decayed["weight_decay"]) == 0.1
