@@ -521,6 +521,7 @@ _SYMBOLS = {
     "eps_root": r"\epsilon_{root}", "momentum": r"\mu", "weight_decay": r"\lambda",
     "decay": r"\rho", "rho": r"\rho", "nu1": r"\nu_1", "nu2": r"\nu_2", "eta": r"\eta",
     "gamma": r"\gamma", "trust_coefficient": r"\eta", "max_norm": r"c", "rate": r"\lambda",
+    "estim_lr_coef": r"c",
 }
 
 
@@ -576,7 +577,7 @@ def _latex(item: Any, x: str, equations: list[str], fresh: Callable[[str], str])
         bottom = _latex(parts[1], x, equations, fresh)
         return rf"\frac{{{top}}}{{{bottom}}}"
     if item.name == "parallel_sum":
-        return " + ".join(f"{latex_value(w)}\\,{group(_latex(b, x, equations, fresh))}" for w, b in parts)
+        return _weighted_sum([(latex_value(w), group(_latex(b, x, equations, fresh))) for w, b in parts])
     rule = _RULES.get(item.name)
     if rule is None:
         inner = ", ".join([x] + [_latex(p, x, equations, fresh) for p in parts])
@@ -587,6 +588,17 @@ def _latex(item: Any, x: str, equations: list[str], fresh: Callable[[str], str])
     out, state = rule(args, x, fresh)
     equations.extend(eq for eq in state if eq not in equations)  # a schedule read twice is defined once
     return out
+
+
+def _weighted_sum(terms: list[tuple[str, str]]) -> str:
+    """``w_1 b_1 + w_2 b_2 ...`` with a weight of 1 left out and a negative one written as ``- b``."""
+    written = ""
+    for weight, body in terms:
+        negative = weight.startswith("-")
+        shown = coefficient(weight[1:] if negative else weight) + body
+        written = (f"-{shown}" if negative else shown) if not written else \
+            f"{written} {'-' if negative else '+'} {shown}"
+    return written
 
 
 def term(transform: Any, x: str, fresh: Callable[[str], str]) -> tuple[str, list[str]]:
@@ -610,6 +622,7 @@ def latex_value(value: Any) -> str:
     return _escape(_number(value))
 
 
+_ONE_NAME = re.compile(r"\\mathrm\{[^{}]*\}(_\{?[^{}\s]*\}?)?")  # an upright name: a wire's, a hyperparameter's
 _NAME = re.compile(r"(?<![0-9.])[A-Za-z_][A-Za-z_0-9]*")  # a hyperparameter's name, not 1e-08's e
 _SQRT = re.compile(r"\\?sqrt\(([^()]*)\)")
 
@@ -645,7 +658,7 @@ def plus(term: str) -> str:
 
 def group(x: str) -> str:
     """``x`` in parentheses unless it is one symbol (``g_t``, ``m'_t``)."""
-    if " " not in x and not any(op in x for op in "+-/\\"):
+    if " " not in x and not any(op in x for op in "+-/\\") or _ONE_NAME.fullmatch(x):
         return x
     return rf"\left({x}\right)"
 

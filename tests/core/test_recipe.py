@@ -151,6 +151,20 @@ def test_every_primitive_of_the_registry_renders_its_own_update_rule():
     assert not WRAPPERS_WITHOUT_RULE & set(_recipe._RULES), "a wrapper with a rule: take it off the list"
 
 
+def test_a_weighted_sum_leaves_out_weights_of_1_and_writes_a_negative_weight_as_a_difference():
+    adabelief = gx.adabelief(1e-3)._repr_markdown_()
+    assert r"\left(g_t - \mathrm{m}\right)^2" in adabelief  # was 1.0\,g_t + -1.0\,\left(\mathrm{m}\right)
+    two = gx.parallel_sum((-1.0, gx.identity()), (2.0, gx.sign()))._repr_markdown_()
+    assert r"u_t &= -g_t + 2.0\,\left(\operatorname{sign}g_t\right)" in two
+
+
+def test_prodigy_renders_as_adam_on_the_scaled_gradient_with_the_recorded_estimates():
+    math = gx.prodigy(weight_decay=0.1)._repr_markdown_().split("$$")[1]
+    assert r"\mathrm{estim\_lr} &= d_t,\ \mathrm{estim\_lr\_next} = d_{t+1}" in math
+    assert r"m_t &= \beta_1\,m_{t-1} + (1 - \beta_1)\,\mathrm{estim\_lr}\,g_t" in math
+    assert r"\frac{m_t}{\sqrt{v_t} + \epsilon\,\mathrm{estim\_lr\_next}} + \lambda\,\theta_{t-1}" in math
+
+
 def test_derived_hyperparameters_and_signed_inputs_render_as_formulas():
     fromage = gx.fromage(1e-2)._repr_markdown_()
     assert r"(\alpha_t / \sqrt{1 + \alpha_t^2})" in fromage  # its learning rate, a derived form
