@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core import check as _check
+from ..core import eager as _eager
 from ..core import hyperparams as _hyper
 from ..core import recipe as _recipe
 from ..core import step as _step
@@ -251,7 +252,7 @@ def _only_if(needed, fn, x, *scalars):
     :func:`jax.lax.cond` per leaf, so that each cond reads one leaf (``gx.flatten`` can still
     split the norm into buffers)."""
     out = jax.eval_shape(fn, x, *scalars)
-    return jax.lax.cond(needed, fn, lambda *_: jnp.zeros(out.shape, out.dtype), x, *scalars)
+    return _eager.cond(needed, fn, lambda *_: jnp.zeros(out.shape, out.dtype), x, *scalars)
 
 
 def _rescaled_norm(leaves: list, needed) -> jax.Array:

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core import check as _check
+from ..core import eager as _eager
 from ..core import hyperparams as _hyper
 from ..core import recipe as _recipe
 from ..core import step as _step
@@ -170,7 +171,7 @@ def lagged_hessian_moment(
         def keep(estimator_state, nu):
             return estimator_state, nu
 
-        estimator_state, nu = jax.lax.cond(refresh, estimate, keep, state.estimator, state.nu)
+        estimator_state, nu = _eager.cond(refresh, estimate, keep, state.estimator, state.nu)
         return state.nu, LaggedHessianMomentState(nu=nu, estimator=estimator_state)
 
     return primitive(init, update, hyper, reads_step=True)
@@ -233,7 +234,7 @@ def report_clip_rate(threshold: float, every: int) -> GradientTransformation:
         below = sum(jnp.sum(jnp.abs(u) < threshold) for u in leaves)
         size = sum(u.size for u in leaves)
         t = _step.one_based(_step.read(extra_args, "report_clip_rate"))
-        jax.lax.cond(t % every == 0,
+        _eager.cond(t % every == 0,
                      lambda: jax.debug.print("Sophia optimizer win rate: {}", below / max(size, 1)),
                      lambda: None)
         return updates, EmptyState()

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 from jax.experimental.shard_alike import shard_alike
 
 from ..core import check as _check
+from ..core import eager as _eager
 from ..core import hyperparams as _hyper
 from ..core import link as _link
 from ..core import recipe as _recipe
@@ -323,7 +324,7 @@ def scale_by_kronecker_roots(
         def recomputed(factors):
             return jax.tree.map(lambda a: inverse_root(a, 4.0, eps_t), factors)
 
-        left_root, right_root = jax.lax.cond(
+        left_root, right_root = _eager.cond(
             step % precondition_frequency == 0, recomputed, lambda _: (state.left_root, state.right_root),
             (left, right))
         out = _on_matrices(_preconditioned, updates, left_root, right_root)
@@ -438,7 +439,7 @@ def in_kronecker_eigenbasis(
             return operands[1]
 
         branch = jnp.where(step == 0, 0, jnp.where(step % precondition_frequency == 0, 1, 2))
-        left_basis, right_basis = jax.lax.switch(
+        left_basis, right_basis = _eager.switch(
             branch, (first, refined, kept), ((left, right), (state.left_basis, state.right_basis)))
         new_state = InKroneckerEigenbasisState(
             *(_placed_tree(updates, t) for t in (left, right, left_basis, right_basis)), inner_state)

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core import check as _check
+from ..core import eager as _eager
 from ..core import hyperparams as _hyper
 from ..core import link as _link
 from ..core import recipe as _recipe
@@ -260,7 +261,7 @@ def _project(g: jax.Array, projector: jax.Array, m: Optional[_Matrix], rank: int
         basis = u[:, :r] if m.left else vh[:r, :].T
         return basis.astype(g.dtype)
 
-    new = jax.lax.cond(refresh, fresh, lambda: projector)
+    new = _eager.cond(refresh, fresh, lambda: projector)
     return (new.T @ matrix if m.left else matrix @ new), new
 
 

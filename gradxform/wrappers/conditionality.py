@@ -5,9 +5,9 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from ..core import check as _check
+from ..core import eager as _eager
 from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import whole
@@ -105,7 +105,7 @@ def _conditionally(who, state_type, inner, should_transform_fn, forward_extra_ar
         def skip(_):
             return skipped(updates, apply), state.inner_state
 
-        updates, inner_state = lax.cond(chosen, apply, skip, None)
+        updates, inner_state = _eager.cond(chosen, apply, skip, None)
         return updates, state_type(step=_step.increment(state.step), inner_state=inner_state)
 
     return GradientTransformation(init, update)

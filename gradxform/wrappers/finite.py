@@ -6,9 +6,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from ..core import check as _check
+from ..core import eager as _eager
 from ..core import recipe as _recipe
 from ..core import step as _step
 from ..core.chain import whole
@@ -94,11 +94,11 @@ def apply_if_finite(inner: Branch, max_consecutive_errors: int) -> GradientTrans
         # A non-finite gradient is not computed on; a finite one whose update or new state is not
         # finite (a 1e30 gradient squared to inf in a second moment) is computed, then dropped.
         given_finite = all_finite(updates)
-        out, inner_state, result_finite = lax.cond(
+        out, inner_state, result_finite = _eager.cond(
             jnp.logical_or(given_finite, apply_anyway), step, skip, None)
         finite = jnp.logical_and(given_finite, result_finite)
         accept = jnp.logical_or(finite, apply_anyway)
-        out, inner_state = lax.cond(
+        out, inner_state = _eager.cond(
             accept, lambda _: (out, inner_state),
             lambda _: (jax.tree.map(jnp.zeros_like, out), state.inner_state), None)
         return out, ApplyIfFiniteState(

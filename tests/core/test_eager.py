@@ -90,3 +90,35 @@ def test_only_the_last_few_static_arguments_stay_alive():
     gc.collect()
     assert kept() is None  # its compilation was dropped, and with it the closure
     assert len(traces) == KEPT + 1
+
+
+def test_an_eager_apply_if_finite_step_runs_its_inner_update_once_op_by_op():
+    traces = []
+    sgd = gx.sgd(0.1)
+
+    def update(updates, state, params=None, **extra_args):
+        traces.append(1)
+        return sgd.update(updates, state, params, **extra_args)
+
+    opt = gx.apply_if_finite(gx.GradientTransformation(sgd.init, update), max_consecutive_errors=2)
+    params = {"w": jnp.ones(3)}
+    state = opt.init(params)
+    for grads in ([1.0, 2.0, 3.0], [jnp.nan, 0.0, 0.0], [1.0, 1.0, 1.0]):
+        updates, state = opt.update({"w": jnp.asarray(grads)}, state, params)
+    assert len(traces) == 3  # once a step (the skipped step: for the shape of its zeros); under
+    # lax.cond, called eagerly, every step traced and compiled both branches: 6
+    np.testing.assert_allclose(updates["w"], -0.1 * np.ones(3))
+    assert int(state.total_notfinite) == 1 and int(state.notfinite_count) == 0
+
+
+def test_eager_cond_runs_the_chosen_branch_alone_and_lax_cond_under_a_trace():
+    from gradxform.core.eager import cond, switch
+
+    taken = []
+    branches = (lambda x: taken.append("a") or x + 1, lambda x: taken.append("b") or x - 1)
+    assert cond(jnp.array(True), *branches, 1.0) == 2.0 and taken == ["a"]
+    assert switch(jnp.array(1), branches, 1.0) == 0.0 and taken == ["a", "b"]
+    out = jax.jit(lambda p, x: cond(p, *branches, x))(jnp.array(False), jnp.ones(2))
+    assert out.tolist() == [0.0, 0.0] and sorted(taken[2:]) == ["a", "b"]  # both traced
+    batched = jax.vmap(lambda p, x: cond(p, *branches, x))(jnp.array([True, False]), jnp.ones(2))
+    assert batched.tolist() == [2.0, 0.0]

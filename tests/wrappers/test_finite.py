@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from wrapper_trees import assert_trees_equal, gradient_sequence, nested_params, run
+from wrapper_trees import assert_trees_close, assert_trees_equal, gradient_sequence, nested_params, run
 
 import gradxform as gx
 
@@ -73,8 +73,8 @@ def test_matches_optax_apply_if_finite_while_under_the_limit():
     ours, our_state = run(gx.apply_if_finite(gx.adam(0.1), 3), params, stream)
     with jax.numpy_dtype_promotion("standard"):
         theirs, their_state = run(optax.apply_if_finite(optax.adam(0.1), 3), params, stream)
-    for a, b in zip(ours, theirs):
-        assert_trees_equal(a, b)
+    for a, b in zip(ours, theirs):  # eagerly Optax's lax.cond compiles Adam, ours runs it op by op:
+        assert_trees_close(a, b, rtol=1e-14)  # the last bit of a float64 may differ
     assert int(our_state.total_notfinite) == int(their_state.total_notfinite) == 2
 
 
