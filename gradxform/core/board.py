@@ -16,9 +16,10 @@ BOARD = "wires"  # the extra argument under which a chain or combinator passes i
 CHAIN_ARGS = ("step", "hyperparams", BOARD)  # what a gradxform.chain hands every link, beside the caller's
 
 NOT_RECORDED = (
-    "{who}: found no tap({name!r}) before it in this update; tapped so far: {tapped}. Links "
-    "run in order (a chain's from the first, a ratio's numerator before its denominator): "
-    "record the value in an earlier link."
+    "{who}: nothing was recorded as {name!r} before it in this update (by tap({name!r}) or a "
+    "link that records it, such as prodigy_estimate); recorded so far: {recorded}. Links run in "
+    "order (a chain's from the first, a ratio's numerator before its denominator): record the "
+    "value in an earlier link."
 )
 
 
@@ -48,5 +49,5 @@ def read(extra_args: dict, name: str, who: str) -> Any:
     board = extra_args.get(BOARD)
     values = board.values if isinstance(board, Board) else {}
     if name not in values:
-        raise ValueError(NOT_RECORDED.format(who=who, name=name, tapped=sorted(values)))
+        raise ValueError(NOT_RECORDED.format(who=who, name=name, recorded=sorted(values)))
     return values[name]

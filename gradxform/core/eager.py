@@ -4,11 +4,11 @@ Called outside a trace, :func:`jax.lax.while_loop`, :func:`jax.lax.scan` and
 :func:`jax.lax.cond` trace and compile their bodies at every call: an eager L-BFGS step (a
 two-loop recursion, a line search) on 500 leaves took minutes, each step as long as the first.
 A jitted step does not pay this, and gradxform's transformations do not jit themselves. The
-few whose update loops (L-BFGS, the line searches) or branches on a whole inner optimizer
-(:func:`gradxform.apply_if_finite`, whose two conditions traced its inner update twice a
-step) run that update, when called eagerly, through one :func:`jax.jit` made with the
-transformation (its static arguments given by name), so that a loop of eager steps compiles
-once.
+few whose update loops (L-BFGS, the line searches) run that update, when called eagerly,
+through one :func:`jax.jit` made with the transformation (its static arguments given by name),
+so that a loop of eager steps compiles once. Those that only branch (a refresh every few
+steps, a skipped step) branch with :func:`cond` and :func:`switch`, which call the chosen
+branch alone when the predicate is concrete.
 """
 from __future__ import annotations
 

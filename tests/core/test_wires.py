@@ -63,7 +63,7 @@ def test_wires_do_not_outlive_the_update():
     opt = gx.parallel_sum((1.0, gx.tap("x")), (1.0, gx.set_to_zero()))
     reader = gx.chain(gx.from_tap("x"))
     opt.update(GRADS, opt.init(PARAMS))
-    with pytest.raises(ValueError, match=r"tapped so far: \[\]"):
+    with pytest.raises(ValueError, match=r"recorded so far: \[\]"):
         reader.update(GRADS, reader.init(PARAMS))
 
 
@@ -95,14 +95,15 @@ def test_a_tapped_value_of_another_shape_is_refused_by_name():
 
 def test_from_tap_before_its_tap_names_what_was_tapped():
     opt = gx.ratio([gx.tap("g"), gx.from_tap("m")], gx.tap("m"))
-    with pytest.raises(ValueError, match=r"from_tap\('m'\): found no tap\('m'\) before it in this update; "
-                                         r"tapped so far: \['g'\]"):
+    with pytest.raises(ValueError, match=r"from_tap\('m'\): nothing was recorded as 'm' before it in this "
+                                         r"update \(by tap\('m'\) or a link that records it, such as "
+                                         r"prodigy_estimate\); recorded so far: \['g'\]"):
         opt.update(GRADS, opt.init(PARAMS))
 
 
 def test_reading_a_wire_no_link_recorded_names_the_reader():
     for reader, who in [(gx.scale_by_tapped("d"), "scale_by_tapped('d')"), (gx.add_tapped("d"), "add_tapped('d')")]:
-        with pytest.raises(ValueError, match=re.escape(f"{who}: found no tap('d') before it")):
+        with pytest.raises(ValueError, match=re.escape(f"{who}: nothing was recorded as 'd' before it")):
             reader.update(GRADS, reader.init(PARAMS))
 
 
